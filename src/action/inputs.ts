@@ -1,0 +1,19 @@
+import type { OptionSpec } from '../core/options';
+
+/** The runner passes input `foo-bar` as INPUT_FOO-BAR (upper-cased, spaces to underscores). */
+export function inputEnvName(name: string): string {
+  return `INPUT_${name.replace(/ /g, '_').toUpperCase()}`;
+}
+
+/** Inputs read straight from the environment, so an unset input stays unset (action.yml sets no defaults). */
+export function readInputs(
+  specs: readonly OptionSpec[],
+  env: Record<string, string | undefined>,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const s of specs) {
+    const v = env[inputEnvName(s.name)];
+    if (v !== undefined && v.trim() !== '') out[s.name] = v.trim();
+  }
+  return out;
+}

@@ -1,0 +1,219 @@
+import {
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import { PreconditionFailedError } from '../../core/errors';
+import type { ObjectInfo, ObjectStore, PutOptions } from '../../core/ports';
+import { describeAwsError } from './errors';
+
+export interface S3StoreOptions {
+  bucket: string;
+  region?: string;
+  endpoint?: string;
+  forcePathStyle?: boolean;
+  /** Multipart part size in bytes and parallel parts, for large model files. */
+  partSize?: number;
+  queueSize?: number;
+}
+
+const DELETE_BATCH = 1000;
+
+function isMissing(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e?.name === 'NotFound' || e?.name === 'NoSuchKey' || e?.$metadata?.httpStatusCode === 404;
+}
+
+function isPreconditionFailure(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  // 409 ConditionalRequestConflict: a concurrent conditional write won the race
+  return (
+    e?.name === 'PreconditionFailed' ||
+    e?.name === 'ConditionalRequestConflict' ||
+    e?.$metadata?.httpStatusCode === 412 ||
+    e?.$metadata?.httpStatusCode === 409
+  );
+}
+
+export function s3ClientConfig(o: S3StoreOptions): S3ClientConfig {
+  return {
+    region: o.region,
+    endpoint: o.endpoint,
+    forcePathStyle: o.forcePathStyle ?? Boolean(o.endpoint),
+    // checksums only where S3 requires them; S3-compatible stores reject unknown checksum headers
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  };
+}
+
+export class S3ObjectStore implements ObjectStore {
+  readonly client: S3Client;
+  readonly bucket: string;
+  private readonly partSize: number;
+  private readonly queueSize: number;
+
+  constructor(o: S3StoreOptions, client?: S3Client) {
+    this.bucket = o.bucket;
+    this.client = client ?? new S3Client(s3ClientConfig(o));
+    this.partSize = o.partSize ?? 16 * 1024 * 1024;
+    this.queueSize = o.queueSize ?? 4;
+  }
+
+  uri(key: string): string {
+    return `s3://${this.bucket}/${key}`;
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    let token: string | undefined;
+    do {
+      let page;
+      try {
+        page = await this.client.send(
+          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }),
+        );
+      } catch (err) {
+        throw describeAwsError(err, `listing ${this.uri(prefix)}`);
+      }
+      for (const o of page.Contents ?? []) {
+        yield { key: o.Key!, size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0), etag: o.ETag };
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  async listPrefixes(prefix: string): Promise<string[]> {
+    const out: string[] = [];
+    let token: string | undefined;
+    do {
+      let page;
+      try {
+        page = await this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: prefix,
+            Delimiter: '/',
+            ContinuationToken: token,
+          }),
+        );
+      } catch (err) {
+        throw describeAwsError(err, `listing ${this.uri(prefix)}`);
+      }
+      for (const p of page.CommonPrefixes ?? []) if (p.Prefix) out.push(p.Prefix);
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return out.sort();
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const r = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return { key, size: r.ContentLength ?? 0, lastModified: r.LastModified ?? new Date(0), etag: r.ETag };
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw describeAwsError(err, `reading ${this.uri(key)}`);
+    }
+  }
+
+  async get(key: string): Promise<{ body: Buffer; etag?: string } | undefined> {
+    try {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      const bytes = await r.Body!.transformToByteArray();
+      return { body: Buffer.from(bytes), etag: r.ETag };
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw describeAwsError(err, `reading ${this.uri(key)}`);
+    }
+  }
+
+  async put(key: string, body: Buffer | string, options: PutOptions = {}): Promise<{ etag?: string }> {
+    try {
+      const r = await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Body: typeof body === 'string' ? Buffer.from(body) : body,
+          ContentType: options.contentType,
+          IfNoneMatch: options.ifNoneMatch ? '*' : undefined,
+          IfMatch: options.ifMatch,
+        }),
+      );
+      return { etag: r.ETag };
+    } catch (err) {
+      if ((options.ifNoneMatch || options.ifMatch !== undefined) && isPreconditionFailure(err)) {
+        throw new PreconditionFailedError(key);
+      }
+      throw describeAwsError(err, `writing ${this.uri(key)}`);
+    }
+  }
+
+  async uploadFile(key: string, file: string): Promise<{ etag?: string; size: number }> {
+    const { size } = await fs.stat(file);
+    try {
+      const upload = new Upload({
+        client: this.client,
+        params: { Bucket: this.bucket, Key: key, Body: createReadStream(file) },
+        partSize: this.partSize,
+        queueSize: this.queueSize,
+        leavePartsOnError: false,
+      });
+      const r = await upload.done();
+      return { etag: r.ETag, size };
+    } catch (err) {
+      throw describeAwsError(err, `uploading ${file} to ${this.uri(key)}`);
+    }
+  }
+
+  async downloadFile(key: string, dest: string): Promise<{ size: number }> {
+    await fs.mkdir(path.dirname(path.resolve(dest)), { recursive: true });
+    let body: Readable;
+    try {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      body = r.Body as Readable;
+    } catch (err) {
+      if (isMissing(err)) throw new Error(`object ${this.uri(key)} does not exist`, { cause: err });
+      throw describeAwsError(err, `downloading ${this.uri(key)}`);
+    }
+    await pipeline(body, createWriteStream(dest));
+    return { size: (await fs.stat(dest)).size };
+  }
+
+  async deleteMany(keys: string[]): Promise<{ deleted: number; requests: number }> {
+    let deleted = 0;
+    let requests = 0;
+    for (let i = 0; i < keys.length; i += DELETE_BATCH) {
+      const batch = keys.slice(i, i + DELETE_BATCH);
+      requests++;
+      let r;
+      try {
+        r = await this.client.send(
+          new DeleteObjectsCommand({
+            Bucket: this.bucket,
+            Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+          }),
+        );
+      } catch (err) {
+        throw describeAwsError(err, `deleting from ${this.uri('')}`);
+      }
+      if (r.Errors && r.Errors.length > 0) {
+        const first = r.Errors[0];
+        throw describeAwsError(
+          new Error(
+            `${r.Errors.length} keys not deleted, first ${first.Key}: ${first.Code} ${first.Message}`,
+          ),
+          `deleting from ${this.uri('')}`,
+        );
+      }
+      deleted += batch.length;
+    }
+    return { deleted, requests };
+  }
+}

@@ -1,0 +1,98 @@
+import { execFile } from 'node:child_process';
+import { UserError } from '../../core/errors';
+import type { Git } from '../../core/ports';
+
+interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function run(cwd: string, args: string[]): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    execFile('git', args, { cwd, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
+      if (err && typeof (err as NodeJS.ErrnoException).code === 'string') {
+        reject(new UserError(`git is not available: ${(err as Error).message}`));
+        return;
+      }
+      const code = err ? Number((err as { code?: number }).code ?? 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const SHALLOW_HINT =
+  'the checkout may be shallow: in GitHub use actions/checkout with fetch-depth: 0, in CircleCI a full checkout';
+
+/** Git through the git command line, in a working directory. */
+export class GitCli implements Git {
+  constructor(private readonly cwd: string = process.cwd()) {}
+
+  async revParse(rev: string): Promise<string> {
+    const r = await run(this.cwd, ['rev-parse', '--verify', '--quiet', `${rev}^{commit}`]);
+    if (r.code !== 0) throw new UserError(`git revision "${rev}" not found (${SHALLOW_HINT})`);
+    return r.stdout.trim();
+  }
+
+  async hasCommit(rev: string): Promise<boolean> {
+    const r = await run(this.cwd, ['rev-parse', '--verify', '--quiet', `${rev}^{commit}`]);
+    return r.code === 0;
+  }
+
+  async showFile(rev: string, file: string): Promise<string | undefined> {
+    await this.revParse(rev);
+    const spec = file.startsWith('/') ? file : `./${file}`;
+    const r = await run(this.cwd, ['show', `${rev}:${spec}`]);
+    if (r.code === 0) return r.stdout;
+    if (/does not exist|exists on disk, but not in/.test(r.stderr)) return undefined;
+    throw new UserError(`git show ${rev}:${file} failed: ${r.stderr.trim()}`);
+  }
+
+  async mergeBase(a: string, b: string): Promise<string> {
+    const r = await run(this.cwd, ['merge-base', a, b]);
+    if (r.code !== 0) throw new UserError(`no merge base between ${a} and ${b} (${SHALLOW_HINT})`);
+    return r.stdout.trim();
+  }
+
+  async changedFiles(base: string, head: string): Promise<string[]> {
+    const r = await run(this.cwd, ['diff', '--name-only', base, head]);
+    if (r.code !== 0) throw new UserError(`git diff ${base} ${head} failed: ${r.stderr.trim()}`);
+    return r.stdout.split('\n').filter((l) => l.length > 0);
+  }
+
+  async currentBranch(): Promise<string | undefined> {
+    const r = await run(this.cwd, ['symbolic-ref', '--short', '-q', 'HEAD']);
+    return r.code === 0 ? r.stdout.trim() : undefined;
+  }
+
+  async liveBranches(): Promise<string[]> {
+    const r = await run(this.cwd, ['for-each-ref', '--format=%(refname)', 'refs/heads', 'refs/remotes']);
+    if (r.code !== 0) throw new UserError(`git for-each-ref failed: ${r.stderr.trim()}`);
+    const names = new Set<string>();
+    for (const ref of r.stdout.split('\n')) {
+      if (ref.startsWith('refs/heads/')) names.add(ref.slice('refs/heads/'.length));
+      else if (ref.startsWith('refs/remotes/')) {
+        const rest = ref.slice('refs/remotes/'.length);
+        const name = rest.slice(rest.indexOf('/') + 1);
+        if (name !== 'HEAD') names.add(name);
+      }
+    }
+    return [...names].sort();
+  }
+
+  async isAncestor(commit: string, ref: string): Promise<boolean> {
+    const r = await run(this.cwd, ['merge-base', '--is-ancestor', commit, ref]);
+    return r.code === 0;
+  }
+
+  /** The remote's default branch (origin/HEAD), falling back to main or master where they exist. */
+  async defaultBranch(): Promise<string | undefined> {
+    const r = await run(this.cwd, ['symbolic-ref', '--short', '-q', 'refs/remotes/origin/HEAD']);
+    if (r.code === 0 && r.stdout.trim()) return r.stdout.trim();
+    for (const candidate of ['origin/main', 'origin/master', 'main', 'master']) {
+      const v = await run(this.cwd, ['rev-parse', '--verify', '--quiet', `${candidate}^{commit}`]);
+      if (v.code === 0) return candidate;
+    }
+    return undefined;
+  }
+}

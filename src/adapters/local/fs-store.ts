@@ -1,0 +1,232 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { promises as fs, createReadStream } from 'node:fs';
+import * as path from 'node:path';
+import { PreconditionFailedError, UserError } from '../../core/errors';
+import type { ObjectInfo, ObjectStore, PutOptions } from '../../core/ports';
+
+/** Work files live here, inside the store root, so renames stay on one filesystem; never listed. */
+const TMP_DIR = '.mp-tmp';
+const STALE_LOCK_MS = 30_000;
+
+function etagOf(body: Buffer): string {
+  return `"${createHash('md5').update(body).digest('hex')}"`;
+}
+
+async function etagOfFile(file: string): Promise<string> {
+  const hash = createHash('md5');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return `"${hash.digest('hex')}"`;
+}
+
+/**
+ * A folder used as an object store, with the same semantics as S3 where the pipeline relies on them:
+ * string-prefix listing in key order, atomic whole-object writes, create-only and compare-and-swap writes.
+ */
+export class FsObjectStore implements ObjectStore {
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = path.resolve(root);
+  }
+
+  uri(key: string): string {
+    return `file://${this.pathOf(key)}`;
+  }
+
+  private pathOf(key: string): string {
+    if (
+      key === '' ||
+      key.split('/').some((p) => p === '..' || p === '.' || p === '') ||
+      key.startsWith(TMP_DIR)
+    ) {
+      throw new UserError(`invalid object key "${key}"`);
+    }
+    return path.join(this.root, ...key.split('/'));
+  }
+
+  private async tmpFile(): Promise<string> {
+    const dir = path.join(this.root, TMP_DIR);
+    await fs.mkdir(dir, { recursive: true });
+    return path.join(dir, `${process.pid}-${randomBytes(8).toString('hex')}`);
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    // Only the folder the prefix ends in can hold matches; S3 prefixes are strings, not folders.
+    const dirPart = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
+    const start = dirPart ? path.join(this.root, ...dirPart.split('/')) : this.root;
+    const keys: string[] = [];
+    const walk = async (dir: string, keyPrefix: string): Promise<void> => {
+      let entries: import('node:fs').Dirent[];
+      try {
+        entries = await fs.readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        if (
+          (err as NodeJS.ErrnoException).code === 'ENOENT' ||
+          (err as NodeJS.ErrnoException).code === 'ENOTDIR'
+        )
+          return;
+        throw err;
+      }
+      for (const e of entries) {
+        const key = keyPrefix + e.name;
+        if (key === TMP_DIR) continue;
+        if (e.isDirectory()) {
+          // descend only where keys below could still match the prefix
+          if (key.startsWith(prefix) || prefix.startsWith(key + '/'))
+            await walk(path.join(dir, e.name), key + '/');
+        } else if (e.isFile() && key.startsWith(prefix)) {
+          keys.push(key);
+        }
+      }
+    };
+    await walk(start, dirPart ? dirPart + '/' : '');
+    keys.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)) as number);
+    for (const key of keys) {
+      const info = await this.head(key);
+      if (info) yield info;
+    }
+  }
+
+  async listPrefixes(prefix: string): Promise<string[]> {
+    const found = new Set<string>();
+    for await (const obj of this.list(prefix)) {
+      const rest = obj.key.slice(prefix.length);
+      const cut = rest.indexOf('/');
+      if (cut >= 0) found.add(prefix + rest.slice(0, cut + 1));
+    }
+    return [...found].sort();
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const st = await fs.stat(this.pathOf(key));
+      if (!st.isFile()) return undefined;
+      return { key, size: st.size, lastModified: st.mtime };
+    } catch (err) {
+      if (
+        (err as NodeJS.ErrnoException).code === 'ENOENT' ||
+        (err as NodeJS.ErrnoException).code === 'ENOTDIR'
+      )
+        return undefined;
+      throw err;
+    }
+  }
+
+  async get(key: string): Promise<{ body: Buffer; etag?: string } | undefined> {
+    try {
+      const body = await fs.readFile(this.pathOf(key));
+      return { body, etag: etagOf(body) };
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') return undefined;
+      throw err;
+    }
+  }
+
+  async put(key: string, body: Buffer | string, options: PutOptions = {}): Promise<{ etag?: string }> {
+    const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+    const target = this.pathOf(key);
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    const tmp = await this.tmpFile();
+    await fs.writeFile(tmp, bytes);
+    try {
+      if (options.ifNoneMatch) {
+        // link() fails when the target exists, and the target appears whole or not at all
+        try {
+          await fs.link(tmp, target);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new PreconditionFailedError(key);
+          throw err;
+        }
+      } else if (options.ifMatch !== undefined) {
+        await this.withLock(key, async () => {
+          const current = await this.get(key);
+          if (!current || current.etag !== options.ifMatch) throw new PreconditionFailedError(key);
+          await fs.rename(tmp, target);
+        });
+      } else {
+        await fs.rename(tmp, target);
+      }
+    } finally {
+      await fs.rm(tmp, { force: true });
+    }
+    return { etag: etagOf(bytes) };
+  }
+
+  private async withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const lock = path.join(this.root, TMP_DIR, `${createHash('sha256').update(key).digest('hex')}.lock`);
+    const deadline = Date.now() + STALE_LOCK_MS * 2;
+    for (;;) {
+      try {
+        const handle = await fs.open(lock, 'wx');
+        await handle.close();
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        const st = await fs.stat(lock).catch(() => undefined);
+        if (st && Date.now() - st.mtimeMs > STALE_LOCK_MS) await fs.rm(lock, { force: true });
+        if (Date.now() > deadline)
+          throw new Error(`timed out waiting for the lock on ${key}`, { cause: err });
+        await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
+      }
+    }
+    try {
+      return await fn();
+    } finally {
+      await fs.rm(lock, { force: true });
+    }
+  }
+
+  async uploadFile(key: string, file: string): Promise<{ etag?: string; size: number }> {
+    const target = this.pathOf(key);
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    const tmp = await this.tmpFile();
+    try {
+      await fs.copyFile(file, tmp);
+      await fs.rename(tmp, target);
+    } finally {
+      await fs.rm(tmp, { force: true });
+    }
+    const st = await fs.stat(target);
+    return { etag: await etagOfFile(target), size: st.size };
+  }
+
+  async downloadFile(key: string, dest: string): Promise<{ size: number }> {
+    const source = this.pathOf(key);
+    await fs.mkdir(path.dirname(path.resolve(dest)), { recursive: true });
+    try {
+      await fs.copyFile(source, dest);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+        throw new Error(`object ${key} does not exist`, { cause: err });
+      throw err;
+    }
+    return { size: (await fs.stat(dest)).size };
+  }
+
+  async deleteMany(keys: string[]): Promise<{ deleted: number; requests: number }> {
+    let deleted = 0;
+    for (const key of keys) {
+      const file = this.pathOf(key);
+      try {
+        await fs.unlink(file);
+        deleted++;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+      await this.pruneEmptyDirs(path.dirname(file));
+    }
+    return { deleted, requests: Math.ceil(keys.length / 1000) };
+  }
+
+  private async pruneEmptyDirs(dir: string): Promise<void> {
+    while (dir.startsWith(this.root + path.sep)) {
+      try {
+        await fs.rmdir(dir);
+      } catch {
+        return; // not empty, or gone
+      }
+      dir = path.dirname(dir);
+    }
+  }
+}

@@ -1,0 +1,95 @@
+import type { OptionSpec } from '../core/options';
+
+/** Settings every command reads. Command-specific ones live beside each command. */
+export const COMMON_OPTIONS: readonly OptionSpec[] = [
+  {
+    name: 'config-path',
+    description:
+      'Model config (TOML with a semver `version`). A glob such as `models/*/search-config.toml` selects several models.',
+    type: 'string',
+    default: 'search-config.toml',
+    env: ['MODEL_PIPELINE_CONFIG_PATH'],
+    cliAliases: ['config'],
+  },
+  {
+    name: 'settings-file',
+    description:
+      'Optional dotenv-style file (e.g. `config/dev.env`) with MODEL_PIPELINE_* settings; inputs and environment win over it.',
+    type: 'string',
+    env: ['MODEL_PIPELINE_SETTINGS_FILE'],
+  },
+  {
+    name: 'working-directory',
+    description: 'Repository root the paths are relative to.',
+    type: 'string',
+    default: '.',
+    env: ['MODEL_PIPELINE_WORKING_DIRECTORY'],
+  },
+  {
+    name: 'backend',
+    description:
+      '`aws` (S3 + EC2), `local` (a folder as the store, a local process as the instance) or `auto` (aws when a bucket is set).',
+    type: 'string',
+    default: 'auto',
+    choices: ['auto', 'aws', 'local'],
+    env: ['MODEL_PIPELINE_BACKEND'],
+  },
+  {
+    name: 'bucket',
+    description: 'S3 bucket of the model store.',
+    type: 'string',
+    env: ['MODEL_PIPELINE_BUCKET'],
+  },
+  {
+    name: 'region',
+    description: 'AWS region.',
+    type: 'string',
+    env: ['MODEL_PIPELINE_REGION', 'AWS_REGION', 'AWS_DEFAULT_REGION'],
+  },
+  {
+    name: 's3-endpoint',
+    description: 'Custom S3 endpoint URL (S3-compatible stores, tests); implies path-style addressing.',
+    type: 'string',
+    env: ['MODEL_PIPELINE_S3_ENDPOINT', 'AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL'],
+  },
+  {
+    name: 'store-prefix',
+    description: 'Key prefix under which model folders `<version>-<sha7>/` live in the store.',
+    type: 'string',
+    default: '',
+    env: ['MODEL_PIPELINE_STORE_PREFIX'],
+  },
+  {
+    name: 'local-store',
+    description: 'Folder used as the model store by the local backend.',
+    type: 'string',
+    default: '.model-store',
+    env: ['MODEL_PIPELINE_LOCAL_STORE'],
+  },
+  {
+    name: 'sha',
+    description: 'Commit the model is built from. Default: GITHUB_SHA / CIRCLE_SHA1, else git HEAD.',
+    type: 'string',
+    env: ['MODEL_PIPELINE_SHA'],
+  },
+  {
+    name: 'environment',
+    description: 'Target environment: development, staging or production.',
+    type: 'string',
+    choices: ['development', 'staging', 'production'],
+    env: ['MODEL_PIPELINE_ENVIRONMENT'],
+  },
+  {
+    name: 'ami-version',
+    description: 'Training AMI version; default: the content of `ami-version-file`.',
+    type: 'string',
+    env: ['MODEL_PIPELINE_AMI_VERSION'],
+  },
+  {
+    name: 'ami-version-file',
+    description: 'File holding the AMI version.',
+    type: 'string',
+    default: '.packer/ami-version.txt',
+    env: ['MODEL_PIPELINE_AMI_VERSION_FILE'],
+  },
+];

@@ -1,0 +1,29 @@
+import { mergeOptionSpecs, type OptionSpec, type OutputSpec } from '../core/options';
+import { COMMON_OPTIONS } from './common-options';
+import { needsModelCommand } from './needs-model';
+import type { CommandDef } from './types';
+
+/** The dispatch table: one entry per command, shared by the action, the CLI and the orb generator. */
+export const COMMANDS: Readonly<Record<string, CommandDef>> = Object.fromEntries(
+  [needsModelCommand].map((c) => [c.name, c]),
+);
+
+export function commandNames(): string[] {
+  return Object.keys(COMMANDS);
+}
+
+/** Every option any command reads: the one table behind action.yml inputs, CLI flags and orb parameters. */
+export function allOptions(): OptionSpec[] {
+  return mergeOptionSpecs([COMMON_OPTIONS, ...Object.values(COMMANDS).map((c) => c.options)]);
+}
+
+export function optionsOf(command: CommandDef): OptionSpec[] {
+  return mergeOptionSpecs([COMMON_OPTIONS, command.options]);
+}
+
+export function allOutputs(): OutputSpec[] {
+  const byName = new Map<string, OutputSpec>();
+  for (const c of Object.values(COMMANDS))
+    for (const o of c.outputs) if (!byName.has(o.name)) byName.set(o.name, o);
+  return [...byName.values()];
+}

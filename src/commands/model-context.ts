@@ -1,0 +1,91 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { parseModelConfig, type ModelConfig } from '../core/config';
+import { UserError } from '../core/errors';
+import { modelId, modelPrefix, normalizeSha, type ModelId } from '../core/identity';
+import { isComplete, MANIFEST_FILE } from '../core/manifest';
+import type { ObjectStore } from '../core/ports';
+import { globFiles, isGlob } from '../adapters/local/glob';
+import type { CommandContext } from './types';
+
+/** One model of the repo as this run sees it: its config, identity and folder in the store. */
+export interface ModelTarget {
+  config: ModelConfig;
+  /** Sub-folder in the store for multi-model repos; undefined for a single model without a name. */
+  modelName?: string;
+  id: ModelId;
+  /** Store key prefix of the model folder, ending in '/'. */
+  prefix: string;
+}
+
+export async function readConfigFile(cwd: string, relPath: string): Promise<ModelConfig> {
+  let text: string;
+  try {
+    text = await fs.readFile(path.resolve(cwd, relPath), 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT')
+      throw new UserError(`config file ${relPath} not found (in ${cwd}); set config-path`);
+    if (code === 'EISDIR') throw new UserError(`config-path ${relPath} is a folder, not a TOML file`);
+    throw new UserError(`cannot read config file ${relPath}: ${(err as Error).message}`);
+  }
+  return parseModelConfig(text, relPath);
+}
+
+/** The commit being built: the sha option, then the CI's variables, then git HEAD. */
+export async function resolveSha(ctx: CommandContext): Promise<string> {
+  const given = ctx.options.string('sha') || ctx.deps.ci.sha;
+  if (given) return normalizeSha(given);
+  return ctx.deps.git.revParse('HEAD');
+}
+
+/** Config paths selected by config-path: one file, or every match of a glob (at least one). */
+export async function configPaths(ctx: CommandContext): Promise<{ paths: string[]; glob: boolean }> {
+  const pattern = ctx.options.require('config-path');
+  if (!isGlob(pattern)) return { paths: [pattern], glob: false };
+  const paths = await globFiles(ctx.deps.cwd, pattern);
+  if (paths.length === 0) throw new UserError(`config-path ${pattern} matches no file in ${ctx.deps.cwd}`);
+  return { paths, glob: true };
+}
+
+export async function loadTargets(ctx: CommandContext): Promise<{ targets: ModelTarget[]; glob: boolean }> {
+  const { paths, glob } = await configPaths(ctx);
+  const sha = await resolveSha(ctx);
+  const root = ctx.options.string('store-prefix') ?? '';
+  const targets: ModelTarget[] = [];
+  const seen = new Map<string, string>();
+  for (const p of paths) {
+    const config = await readConfigFile(ctx.deps.cwd, p);
+    const modelName = config.name ?? (glob ? path.basename(path.dirname(p)) : undefined);
+    const key = modelName ?? '';
+    if (seen.has(key)) {
+      throw new UserError(
+        `${p} and ${seen.get(key)} would share the store folder "${key}": give each a distinct name`,
+      );
+    }
+    seen.set(key, p);
+    const id = modelId(config.version, sha);
+    targets.push({ config, modelName, id, prefix: modelPrefix(root, id, modelName) });
+  }
+  return { targets, glob };
+}
+
+export interface FolderState {
+  complete: boolean;
+  /** Something is there, but not a complete model. */
+  partial: boolean;
+}
+
+/** Exact folder check: listing `<prefix>` with its trailing '/' so 1.2.1-… never matches 1.2.10-…. */
+export async function folderState(store: ObjectStore, prefix: string): Promise<FolderState> {
+  const folder = prefix.endsWith('/') ? prefix : prefix + '/';
+  const names: string[] = [];
+  for await (const o of store.list(folder)) {
+    names.push(o.key.slice(folder.length));
+    if (names.length > 10_000) break;
+  }
+  const complete = isComplete(names);
+  return { complete, partial: !complete && names.length > 0 };
+}
+
+export { MANIFEST_FILE };

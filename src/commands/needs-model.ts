@@ -1,0 +1,133 @@
+import { parseModelConfig } from '../core/config';
+import { decideNeedsModel } from '../core/needs-model';
+import type { OptionSpec } from '../core/options';
+import { markdownTable } from '../core/markdown';
+import { folderState, loadTargets, type ModelTarget } from './model-context';
+import type { CommandContext, CommandDef, CommandResult } from './types';
+
+const OPTIONS: readonly OptionSpec[] = [
+  {
+    name: 'base-ref',
+    description:
+      'Ref whose config version is compared. Default: the PR base branch, else the merge-base with the default branch (the previous commit when on it).',
+    type: 'string',
+    env: ['MODEL_PIPELINE_BASE_REF'],
+  },
+  {
+    name: 'force',
+    description: 'Build even when the version did not change (still never twice for one `<version>-<sha7>`).',
+    type: 'boolean',
+    default: 'false',
+    env: ['MODEL_PIPELINE_FORCE'],
+  },
+];
+
+/**
+ * Default base: the PR's base branch, else where HEAD left the default branch; on the default branch itself,
+ * the commit before. Undefined for a first commit, where every model is new.
+ */
+async function resolveBaseRef(ctx: CommandContext): Promise<string | undefined> {
+  const given = ctx.options.string('base-ref');
+  const git = ctx.deps.git;
+  if (given) {
+    await git.revParse(given);
+    return given;
+  }
+  const target = ctx.deps.ci.baseBranch ? `origin/${ctx.deps.ci.baseBranch}` : await git.defaultBranch();
+  const head = await git.revParse('HEAD');
+  const base = target ? await git.mergeBase('HEAD', target) : head;
+  if (base !== head) return base;
+  return (await git.hasCommit('HEAD~1')) ? 'HEAD~1' : undefined;
+}
+
+interface Row {
+  target: ModelTarget;
+  needsModel: boolean;
+  reason: string;
+  uri: string;
+}
+
+async function decide(ctx: CommandContext, target: ModelTarget, baseRef: string | undefined): Promise<Row> {
+  const store = ctx.deps.store();
+  const baseText = baseRef ? await ctx.deps.git.showFile(baseRef, target.config.path) : undefined;
+  // a base config that no longer parses cannot tell us its version: treat the model as new there
+  let baseVersion: string | undefined;
+  if (baseText !== undefined) {
+    try {
+      baseVersion = parseModelConfig(baseText, `${baseRef}:${target.config.path}`).version;
+    } catch (err) {
+      ctx.deps.logger.warn(`${(err as Error).message}; comparing as if the config were new`);
+    }
+  }
+  const state = await folderState(store, target.prefix);
+  const d = decideNeedsModel({
+    id: target.id,
+    baseVersion,
+    baseRef: baseRef ?? 'the first commit',
+    completeInStore: state.complete,
+    partialInStore: state.partial,
+    force: ctx.options.bool('force'),
+  });
+  return { target, ...d, uri: store.uri(target.prefix) };
+}
+
+async function run(ctx: CommandContext): Promise<CommandResult> {
+  const { targets, glob } = await loadTargets(ctx);
+  const baseRef = await resolveBaseRef(ctx);
+  const shortBase = !baseRef
+    ? 'none: first commit'
+    : /^[0-9a-f]{40}$/.test(baseRef)
+      ? baseRef.slice(0, 7)
+      : baseRef;
+  const rows: Row[] = [];
+  for (const t of targets) rows.push(await decide(ctx, t, baseRef));
+
+  const matrix = rows
+    .filter((r) => r.needsModel)
+    .map((r) => ({
+      name: r.target.modelName ?? r.target.id.name,
+      'config-path': r.target.config.path,
+      'model-prefix': r.target.prefix,
+      'model-version': r.target.id.version,
+      'model-sha': r.target.id.sha7,
+    }));
+  const single = !glob && rows.length === 1 ? rows[0] : undefined;
+  const anyNeeded = rows.some((r) => r.needsModel);
+  const outputs: Record<string, string> = {
+    'needs-model': String(anyNeeded),
+    reason: single ? single.reason : `${matrix.length} of ${rows.length} models need building`,
+    'model-prefix': single?.target.prefix ?? '',
+    'model-version': single?.target.id.version ?? '',
+    'model-sha': single?.target.id.sha7 ?? '',
+    'model-uri': single?.uri ?? '',
+    matrix: JSON.stringify(matrix),
+  };
+  const table = markdownTable(
+    ['model', 'config', 'needs model', 'reason'],
+    rows.map((r) => [r.target.prefix, r.target.config.path, r.needsModel ? 'yes' : 'no', r.reason]),
+  );
+  const summary = `### needs-model (base ${shortBase})\n\n${table}\n`;
+  const text = rows
+    .map((r) => `${r.target.prefix}: ${r.needsModel ? 'needs a model' : 'no build'}: ${r.reason}`)
+    .join('\n');
+  return { outputs, summary, text };
+}
+
+export const needsModelCommand: CommandDef = {
+  name: 'needs-model',
+  summary: 'Decide whether a model must be built for this commit, and say why.',
+  options: OPTIONS,
+  outputs: [
+    { name: 'needs-model', description: '`true` when a model must be built.' },
+    { name: 'reason', description: 'Why, in words.' },
+    {
+      name: 'model-prefix',
+      description: 'Store folder of the model, `<version>-<sha7>/` under the store prefix.',
+    },
+    { name: 'model-version', description: 'The config version.' },
+    { name: 'model-sha', description: 'Short sha (7) of the commit.' },
+    { name: 'model-uri', description: 'Full URI of the model folder (s3:// or file://).' },
+    { name: 'matrix', description: 'JSON list of the models that need building (for `strategy.matrix`).' },
+  ],
+  run,
+};

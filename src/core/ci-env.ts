@@ -1,0 +1,46 @@
+/** What the CI system tells us about the run, read from its environment variables. */
+export interface CiContext {
+  provider: 'github' | 'circleci' | 'local';
+  sha?: string;
+  branch?: string;
+  repository?: string;
+  runUrl?: string;
+  actor?: string;
+  defaultBranch?: string;
+  /** Base branch of a pull request, when the run is for one. */
+  baseBranch?: string;
+}
+
+export function readCiContext(env: Record<string, string | undefined>): CiContext {
+  if (env.GITHUB_ACTIONS === 'true') {
+    const server = env.GITHUB_SERVER_URL ?? 'https://github.com';
+    const runUrl =
+      env.GITHUB_REPOSITORY && env.GITHUB_RUN_ID
+        ? `${server}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}`
+        : undefined;
+    return {
+      provider: 'github',
+      sha: env.GITHUB_SHA,
+      branch: env.GITHUB_HEAD_REF || env.GITHUB_REF_NAME,
+      repository: env.GITHUB_REPOSITORY,
+      runUrl,
+      actor: env.GITHUB_ACTOR,
+      baseBranch: env.GITHUB_BASE_REF || undefined,
+    };
+  }
+  if (env.CIRCLECI === 'true') {
+    const repository =
+      env.CIRCLE_PROJECT_USERNAME && env.CIRCLE_PROJECT_REPONAME
+        ? `${env.CIRCLE_PROJECT_USERNAME}/${env.CIRCLE_PROJECT_REPONAME}`
+        : undefined;
+    return {
+      provider: 'circleci',
+      sha: env.CIRCLE_SHA1,
+      branch: env.CIRCLE_BRANCH,
+      repository,
+      runUrl: env.CIRCLE_BUILD_URL,
+      actor: env.CIRCLE_USERNAME,
+    };
+  }
+  return { provider: 'local', actor: env.USER };
+}

@@ -1,0 +1,75 @@
+import { z } from 'zod';
+
+/** Files every model folder holds. The manifest is written last: a folder without one is not a model. */
+export const MODEL_FILE = 'model.zip';
+export const MANIFEST_FILE = 'manifest.json';
+
+const fileEntry = z.object({
+  /** Name relative to the model folder. */
+  name: z.string().min(1),
+  size: z.number().int().nonnegative(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+});
+
+export const manifestSchema = z
+  .object({
+    schemaVersion: z.literal(1),
+    model: z.object({ name: z.string(), version: z.string(), sha: z.string() }),
+    files: z.array(fileEntry).min(1),
+    config: z.object({ path: z.string(), sha256: z.string() }).optional(),
+    inputs: z
+      .array(z.object({ key: z.string(), sha256: z.string().optional(), size: z.number().optional() }))
+      .optional(),
+    git: z
+      .object({ sha: z.string(), branch: z.string().optional(), repository: z.string().optional() })
+      .optional(),
+    build: z
+      .object({
+        backend: z.string(),
+        ami: z.string().optional(),
+        instanceType: z.string().optional(),
+        instanceId: z.string().optional(),
+        startedAt: z.string(),
+        finishedAt: z.string(),
+        runUrl: z.string().optional(),
+        actor: z.string().optional(),
+      })
+      .optional(),
+    benchmark: z.object({ passed: z.boolean(), file: z.string().optional() }).optional(),
+  })
+  .passthrough();
+
+export type Manifest = z.infer<typeof manifestSchema>;
+export type ManifestFile = z.infer<typeof fileEntry>;
+
+export function parseManifest(text: string, where: string): Manifest {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new Error(`${where}: manifest is not valid JSON`);
+  }
+  const result = manifestSchema.safeParse(raw);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    throw new Error(`${where}: manifest field "${issue.path.join('.')}" ${issue.message}`);
+  }
+  return result.data;
+}
+
+/** Complete = the model file and the manifest are both there (by name, relative to the model folder). */
+export function isComplete(namesInFolder: Iterable<string>): boolean {
+  const names = new Set(namesInFolder);
+  return names.has(MODEL_FILE) && names.has(MANIFEST_FILE);
+}
+
+/** Differences between what the manifest promises and what the folder holds (size only; hashes need bytes). */
+export function sizeMismatches(manifest: Manifest, actual: Map<string, number>): string[] {
+  const problems: string[] = [];
+  for (const f of manifest.files) {
+    const size = actual.get(f.name);
+    if (size === undefined) problems.push(`${f.name} is listed in the manifest but missing`);
+    else if (size !== f.size) problems.push(`${f.name} is ${size} bytes, the manifest says ${f.size}`);
+  }
+  return problems;
+}
