@@ -75,3 +75,73 @@ export interface StateStore {
   save(name: string, value: string): void;
   get(name: string): string;
 }
+
+/** What a training run asks of the compute backend. */
+export interface LaunchRequest {
+  /** Image to boot (AMI id on EC2; ignored by the local backend). */
+  imageId: string;
+  /** Tried in order; the next is used only on capacity errors. */
+  instanceTypes: string[];
+  /** Tried in order with each type, on capacity errors. */
+  subnetIds: string[];
+  securityGroupIds: string[];
+  keyName?: string;
+  spot: boolean;
+  rootVolumeGiB: number;
+  /** The instance powers itself off (and so terminates) after this many seconds, whatever happens to CI. */
+  maxRuntimeSeconds: number;
+  tags: Record<string, string>;
+  instanceProfile?: string;
+  userData?: string;
+}
+
+export interface InstanceInfo {
+  id: string;
+  state: string;
+  instanceType?: string;
+  /** Address the runner reaches SSH on. */
+  host?: string;
+  launchedAt?: Date;
+  tags: Record<string, string>;
+}
+
+/** Starts and stops the machine a model trains on (EC2, or a local process for the local backend). */
+export interface Compute {
+  launch(req: LaunchRequest, signal?: AbortSignal): Promise<InstanceInfo>;
+  describe(id: string): Promise<InstanceInfo | undefined>;
+  waitUntilRunning(id: string, timeoutSeconds: number, signal?: AbortSignal): Promise<InstanceInfo>;
+  /** Idempotent: terminating a terminated or unknown instance is not an error. */
+  terminate(id: string): Promise<void>;
+  /** Instances carrying every given tag, in any state but terminated. */
+  findByTags(tags: Record<string, string>): Promise<InstanceInfo[]>;
+}
+
+export interface ExecResult {
+  exitCode: number;
+}
+
+/** Shell access to the training machine. */
+export interface RemoteShell {
+  /** Resolves when a command can run, or rejects after the timeout. */
+  waitReady(timeoutSeconds: number, signal?: AbortSignal): Promise<void>;
+  /** Runs a command, streaming its output lines to onOutput; rejects on timeout or abort. */
+  exec(
+    command: string,
+    options: { timeoutSeconds?: number; signal?: AbortSignal; onOutput?: (line: string) => void },
+  ): Promise<ExecResult>;
+  /** Copies a local folder to the remote (rsync), honouring exclude patterns. */
+  pushDir(localDir: string, remoteDir: string, excludes: string[]): Promise<void>;
+  pushFile(localFile: string, remotePath: string): Promise<void>;
+  pullFile(remotePath: string, localFile: string): Promise<void>;
+}
+
+/** Builds machine images (Packer). */
+export interface ImageBuilder {
+  build(request: {
+    templateDir: string;
+    variables: Record<string, string>;
+    onOutput?: (line: string) => void;
+    signal?: AbortSignal;
+  }): Promise<{ imageId: string; region?: string }>;
+  validate(templateDir: string, variables: Record<string, string>): Promise<void>;
+}
