@@ -1,0 +1,81 @@
+import { markdownTable, textTable } from '../core/markdown';
+import type { Manifest } from '../core/manifest';
+import type { OptionSpec } from '../core/options';
+import { formatBytes } from '../core/status';
+import {
+  ALIAS_OPTION,
+  MODEL_NAME_OPTION,
+  MODEL_PREFIX_OPTION,
+  modelRefFrom,
+  readManifest,
+} from './registry-context';
+import type { CommandContext, CommandDef, CommandResult } from './types';
+
+const OPTIONS: readonly OptionSpec[] = [MODEL_PREFIX_OPTION, ALIAS_OPTION, MODEL_NAME_OPTION];
+
+/** Lineage facts of a manifest as label/value pairs, in the order people ask for them. */
+export function lineage(m: Manifest): string[][] {
+  const rows: string[][] = [['model', `${m.model.name} ${m.model.version} (${m.model.sha})`]];
+  if (m.config) rows.push(['config', `${m.config.path} sha256:${m.config.sha256}`]);
+  if (m.git) rows.push(['git', [m.git.repository, m.git.branch, m.git.sha].filter(Boolean).join(' ')]);
+  if (m.build) {
+    rows.push(['built', `${m.build.startedAt} .. ${m.build.finishedAt} on ${m.build.backend}`]);
+    if (m.build.ami) rows.push(['ami', m.build.ami]);
+    if (m.build.instanceType)
+      rows.push(['instance', [m.build.instanceType, m.build.instanceId].filter(Boolean).join(' ')]);
+    if (m.build.actor) rows.push(['by', m.build.actor]);
+    if (m.build.runUrl) rows.push(['run', m.build.runUrl]);
+  }
+  if (m.benchmark)
+    rows.push([
+      'benchmark',
+      `${m.benchmark.passed ? 'passed' : 'failed'}${m.benchmark.file ? ` (${m.benchmark.file})` : ''}`,
+    ]);
+  return rows;
+}
+
+async function run(ctx: CommandContext): Promise<CommandResult> {
+  const store = ctx.deps.store();
+  const ref = await modelRefFrom(ctx, { alias: true, environment: true });
+  const m = await readManifest(store, ref);
+  const uri = store.uri(ref.folder);
+  const files = m.files.map((f) => [f.name, formatBytes(f.size), `sha256:${f.sha256}`]);
+  const inputs = (m.inputs ?? []).map((i) => [
+    i.key,
+    i.size === undefined ? '-' : formatBytes(i.size),
+    i.sha256 ? `sha256:${i.sha256}` : '-',
+  ]);
+  const info = lineage(m);
+  const text = [
+    `${ref.folder} (${uri})`,
+    textTable(['', ''], info).split('\n').slice(1).join('\n'),
+    '',
+    'files:',
+    textTable(['name', 'size', 'hash'], files),
+    ...(inputs.length ? ['', 'inputs:', textTable(['key', 'size', 'hash'], inputs)] : []),
+  ].join('\n');
+  const summary =
+    `### ${ref.folder}\n\n${markdownTable(['', ''], [['uri', uri], ...info])}\n\n` +
+    `#### files\n\n${markdownTable(['name', 'size', 'hash'], files)}\n` +
+    (inputs.length ? `\n#### inputs\n\n${markdownTable(['key', 'size', 'hash'], inputs)}\n` : '');
+  return {
+    outputs: { 'model-prefix': ref.folder, 'model-uri': uri, manifest: JSON.stringify(m) },
+    text,
+    summary,
+  };
+}
+
+export const describeCommand: CommandDef = {
+  name: 'describe',
+  summary: "Print a model's manifest: files with hashes, inputs, config, AMI, commit, who built it and when.",
+  options: OPTIONS,
+  outputs: [
+    {
+      name: 'model-prefix',
+      description: 'Store folder of the model, `<version>-<sha7>/` under the store prefix.',
+    },
+    { name: 'model-uri', description: 'Full URI of the model folder (s3:// or file://).' },
+    { name: 'manifest', description: 'The manifest as JSON.' },
+  ],
+  run,
+};

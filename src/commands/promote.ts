@@ -1,0 +1,291 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import {
+  BENCHMARK_JSON,
+  COMPARISON_HEADER,
+  compareBenchmarks,
+  comparisonRows,
+  extractMetrics,
+  parseThresholds,
+  type MetricComparison,
+} from '../core/benchmark';
+import { PipelineError, PreconditionFailedError, UserError } from '../core/errors';
+import { markdownTable, textTable } from '../core/markdown';
+import type { OptionSpec, OutputSpec } from '../core/options';
+import type { ObjectStore } from '../core/ports';
+import {
+  checkPromotionOrder,
+  isEnvironment,
+  parseEnvironment,
+  registryKeys,
+  type Environment,
+  type EnvironmentPointer,
+  type ModelRef,
+  type PromotionRecord,
+} from '../core/registry';
+import {
+  actorOf,
+  listFolder,
+  MODEL_PREFIX_OPTION,
+  modelRefFrom,
+  OVERRIDE_ORDER_OPTION,
+  putOnce,
+  readManifest,
+  readPointer,
+  REASON_OPTION,
+  verifyModelFiles,
+} from './registry-context';
+import type { CommandContext, CommandDef, CommandResult } from './types';
+
+const THRESHOLDS_OPTION: OptionSpec = {
+  name: 'thresholds-file',
+  description:
+    'Benchmark gate: JSON or TOML file of per-metric limits (`metrics.<name>.better` higher|lower, `warn`, `fail`: how much worse than the current model of the environment is allowed).',
+  type: 'string',
+  env: ['MODEL_PIPELINE_THRESHOLDS_FILE'],
+};
+
+const OPTIONS: readonly OptionSpec[] = [
+  MODEL_PREFIX_OPTION,
+  OVERRIDE_ORDER_OPTION,
+  REASON_OPTION,
+  THRESHOLDS_OPTION,
+];
+
+export const PROMOTE_OUTPUTS: readonly OutputSpec[] = [
+  {
+    name: 'model-prefix',
+    description: 'Store folder of the model, `<version>-<sha7>/` under the store prefix.',
+  },
+  { name: 'environment', description: 'Environment that was promoted (or demoted).' },
+  { name: 'model-uri', description: 'Full URI of the model folder (s3:// or file://).' },
+  { name: 'previous-prefix', description: 'Folder the environment pointed at before (empty for the first).' },
+  { name: 'changed', description: '`false` when the environment already pointed at the model (a re-run).' },
+];
+
+export interface MoveResult {
+  ref: ModelRef;
+  env: Environment;
+  previous?: string;
+  changed: boolean;
+  record: PromotionRecord;
+}
+
+/**
+ * Moves an environment pointer to ref with compare-and-swap on the pointer read at `current`: of two runs
+ * that read the same pointer, exactly one write succeeds. The marker and the history record follow the
+ * pointer; a re-run that finds the pointer already moved repairs them and reports `changed: false`.
+ */
+export async function movePointer(
+  store: ObjectStore,
+  ref: ModelRef,
+  env: Environment,
+  current: { pointer?: EnvironmentPointer; etag?: string },
+  makeRecord: (seq: number, previous: string | undefined) => PromotionRecord,
+): Promise<MoveResult> {
+  const pointerKey = registryKeys.pointer(ref.scope, env);
+  if (current.pointer?.prefix === ref.folder) {
+    await finishMove(store, ref, env, current.pointer.record);
+    return {
+      ref,
+      env,
+      previous: current.pointer.record.previousPrefix,
+      changed: false,
+      record: current.pointer.record,
+    };
+  }
+  const seq = (current.pointer?.seq ?? 0) + 1;
+  const record = makeRecord(seq, current.pointer?.prefix);
+  const pointer: EnvironmentPointer = { schemaVersion: 1, environment: env, prefix: ref.folder, seq, record };
+  try {
+    await store.put(pointerKey, JSON.stringify(pointer, null, 2), {
+      ...(current.etag !== undefined ? { ifMatch: current.etag } : { ifNoneMatch: true }),
+      contentType: 'application/json',
+    });
+  } catch (err) {
+    if (!(err instanceof PreconditionFailedError)) throw err;
+    const now = await readPointer(store, ref.scope, env);
+    if (now.pointer?.prefix === ref.folder) {
+      // a concurrent run made the same move: nothing left to win
+      await finishMove(store, ref, env, now.pointer.record);
+      return {
+        ref,
+        env,
+        previous: now.pointer.record.previousPrefix,
+        changed: false,
+        record: now.pointer.record,
+      };
+    }
+    throw new PipelineError(
+      `another run changed ${env} while this one was promoting: it now points at ${now.pointer?.prefix ?? 'nothing'}` +
+        ` (seq ${now.pointer?.seq ?? 0}). This run changed nothing; re-run it if ${ref.folder} should still go to ${env}.`,
+    );
+  }
+  await finishMove(store, ref, env, record);
+  return { ref, env, previous: current.pointer?.prefix, changed: true, record };
+}
+
+async function finishMove(
+  store: ObjectStore,
+  ref: ModelRef,
+  env: Environment,
+  record: PromotionRecord,
+): Promise<void> {
+  const marker = registryKeys.marker(ref.folder, env);
+  if (!(await store.head(marker))) await store.put(marker, Buffer.alloc(0));
+  await putOnce(store, registryKeys.history(ref.scope, env, record.seq), JSON.stringify(record, null, 2));
+}
+
+async function metricsOf(store: ObjectStore, folder: string): Promise<Map<string, number> | undefined> {
+  const got = await store.get(folder + BENCHMARK_JSON);
+  if (!got) return undefined;
+  try {
+    return extractMetrics(JSON.parse(got.body.toString('utf8')));
+  } catch {
+    throw new PipelineError(`${store.uri(folder + BENCHMARK_JSON)} is not valid JSON`);
+  }
+}
+
+async function benchmarkGate(
+  ctx: CommandContext,
+  ref: ModelRef,
+  env: Environment,
+  currentPrefix: string | undefined,
+): Promise<MetricComparison[] | undefined> {
+  const file = ctx.options.string('thresholds-file');
+  if (!file) return undefined;
+  const store = ctx.deps.store();
+  let text: string;
+  try {
+    text = await fs.readFile(path.resolve(ctx.deps.cwd, file), 'utf8');
+  } catch {
+    throw new UserError(`thresholds file ${file} not found (in ${ctx.deps.cwd}); set thresholds-file`);
+  }
+  const thresholds = parseThresholds(text, file);
+  const candidate = await metricsOf(store, ref.folder);
+  if (!candidate)
+    throw new PipelineError(
+      `the benchmark gate needs ${store.uri(ref.folder + BENCHMARK_JSON)}, which does not exist; run the benchmark first`,
+    );
+  const current =
+    currentPrefix && currentPrefix !== ref.folder ? await metricsOf(store, currentPrefix) : undefined;
+  const { rows, verdict } = compareBenchmarks(thresholds, candidate, current);
+  const table = textTable(COMPARISON_HEADER, comparisonRows(rows));
+  ctx.deps.logger.info(`benchmark gate against ${currentPrefix ?? 'no current model'}:\n${table}`);
+  if (verdict === 'fail') {
+    const failed = rows.filter((r) => r.verdict === 'fail').map((r) => `${r.metric}: ${r.note}`);
+    throw new PipelineError(
+      `benchmark gate failed for ${ref.folder} -> ${env}: ${failed.join('; ')}. Nothing was changed.\n${table}`,
+    );
+  }
+  for (const r of rows.filter((x) => x.verdict === 'warn'))
+    ctx.deps.logger.warn(`benchmark ${r.metric}: ${r.note}`);
+  return rows;
+}
+
+/** Gate: the folder must hold a manifest and exactly the files it lists. */
+export async function checkModelIntegrity(ctx: CommandContext, ref: ModelRef): Promise<Set<string>> {
+  const store = ctx.deps.store();
+  const objects = await listFolder(store, ref);
+  const manifest = await readManifest(store, ref);
+  const problems = await verifyModelFiles(store, ref, manifest, objects);
+  if (problems.length > 0)
+    throw new PipelineError(
+      `${store.uri(ref.folder)} does not match its manifest: ${problems.join('; ')}. Nothing was changed.`,
+    );
+  return new Set(objects.map((o) => o.key.slice(ref.folder.length)).filter(isEnvironment));
+}
+
+export function requireReasonForOverride(ctx: CommandContext): string | undefined {
+  const reason = ctx.options.string('reason');
+  if (ctx.options.bool('override-order') && !reason)
+    throw new UserError('override-order needs a reason: set reason to say why the order is skipped');
+  return reason;
+}
+
+export function moveSummary(
+  title: string,
+  r: MoveResult,
+  uri: string,
+  comparison?: MetricComparison[],
+): string {
+  const rows = [
+    ['environment', r.env],
+    ['model', r.ref.folder],
+    ['uri', uri],
+    ['previous', r.previous ?? '-'],
+    ['changed', r.changed ? 'yes' : 'no (already there)'],
+    ['by', r.record.actor ?? '-'],
+    ['at', r.record.at],
+    ['record', `#${r.record.seq}`],
+  ];
+  if (r.record.reason) rows.push(['reason', r.record.reason]);
+  if (r.record.override?.length) rows.push(['override', r.record.override.join('; ')]);
+  let md = `### ${title}\n\n${markdownTable(['', ''], rows)}\n`;
+  if (comparison)
+    md += `\n#### benchmark gate\n\n${markdownTable(COMPARISON_HEADER, comparisonRows(comparison))}\n`;
+  return md;
+}
+
+export function moveOutputs(r: MoveResult, uri: string): Record<string, string> {
+  return {
+    'model-prefix': r.ref.folder,
+    environment: r.env,
+    'model-uri': uri,
+    'previous-prefix': r.previous ?? '',
+    changed: String(r.changed),
+  };
+}
+
+async function run(ctx: CommandContext): Promise<CommandResult> {
+  const env = parseEnvironment(ctx.options.string('environment'));
+  const reason = requireReasonForOverride(ctx);
+  const store = ctx.deps.store();
+  const ref = await modelRefFrom(ctx, { config: true });
+  const current = await readPointer(store, ref.scope, env);
+  const uri = store.uri(ref.folder);
+
+  let comparison: MetricComparison[] | undefined;
+  const override: string[] = [];
+  if (current.pointer?.prefix === ref.folder) await listFolder(store, ref);
+  else {
+    const markers = await checkModelIntegrity(ctx, ref);
+    const order = checkPromotionOrder(env, markers, ctx.options.bool('override-order'));
+    if (!order.ok)
+      throw new UserError(
+        `cannot promote ${ref.folder}: ${order.problem}. Promote it to ${order.required} first, or set override-order with a reason.`,
+      );
+    if (order.overridden) override.push(order.overridden);
+    comparison = await benchmarkGate(ctx, ref, env, current.pointer?.prefix);
+  }
+  const result = await movePointer(store, ref, env, current, (seq, previous) => ({
+    schemaVersion: 1,
+    seq,
+    action: 'promote',
+    environment: env,
+    prefix: ref.folder,
+    previousPrefix: previous,
+    fromEnvironment: checkPromotionOrder(env, new Set(), true).required,
+    at: ctx.deps.clock.now().toISOString(),
+    actor: actorOf(ctx),
+    runUrl: ctx.deps.ci.runUrl,
+    reason,
+    override: override.length > 0 ? override : undefined,
+  }));
+  const text = result.changed
+    ? `promoted ${ref.folder} to ${env} (record #${result.record.seq}; previous ${result.previous ?? 'none'})`
+    : `${ref.folder} is already the ${env} model (record #${result.record.seq}); nothing to do`;
+  return {
+    outputs: moveOutputs(result, uri),
+    summary: moveSummary(`promote to ${env}`, result, uri, comparison),
+    text,
+  };
+}
+
+export const promoteCommand: CommandDef = {
+  name: 'promote',
+  summary: 'Promote a model folder to an environment (order and integrity gates, race-safe, recorded).',
+  options: OPTIONS,
+  outputs: PROMOTE_OUTPUTS,
+  run,
+};

@@ -1,0 +1,241 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, promises as fs } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { PipelineError, PreconditionFailedError, UserError } from '../core/errors';
+import { joinKey } from '../core/identity';
+import { MANIFEST_FILE, parseManifest, type Manifest } from '../core/manifest';
+import type { OptionSpec } from '../core/options';
+import type { ObjectInfo, ObjectStore } from '../core/ports';
+import {
+  aliasSchema,
+  checkAliasName,
+  parseEnvironment,
+  parseJsonAs,
+  pointerSchema,
+  registryKeys,
+  resolveModelRef,
+  type Environment,
+  type EnvironmentPointer,
+  type ModelRef,
+} from '../core/registry';
+import { fileMismatches, unsafeFileNames, type ActualFile } from '../core/gates';
+import { loadTargets } from './model-context';
+import type { CommandContext } from './types';
+
+/** Options shared by the registry commands; one object each, so every command declares them identically. */
+export const MODEL_PREFIX_OPTION: OptionSpec = {
+  name: 'model-prefix',
+  description:
+    'Model folder in the store: `<version>-<sha7>/` (relative to `store-prefix`), the `model-prefix` output of needs-model, or its URI. Default (promote): the folder of `config-path` at `sha`.',
+  type: 'string',
+  env: ['MODEL_PIPELINE_MODEL_PREFIX'],
+};
+export const MODEL_NAME_OPTION: OptionSpec = {
+  name: 'model-name',
+  description:
+    'Model sub-folder under `store-prefix` in multi-model stores (where environments and aliases are looked up when no `model-prefix` is given).',
+  type: 'string',
+  env: ['MODEL_PIPELINE_MODEL_NAME'],
+};
+export const REASON_OPTION: OptionSpec = {
+  name: 'reason',
+  description: 'Why: recorded in the promotion / alias record. Required with `override-order`.',
+  type: 'string',
+  env: ['MODEL_PIPELINE_REASON'],
+};
+export const ALIAS_OPTION: OptionSpec = {
+  name: 'alias',
+  description: 'Alias name of a model folder (letters, digits, `.`, `_`, `-`).',
+  type: 'string',
+  env: ['MODEL_PIPELINE_ALIAS'],
+};
+export const OVERRIDE_ORDER_OPTION: OptionSpec = {
+  name: 'override-order',
+  description:
+    'Promote although the model skipped the previous environment (or demote to a model never in it); recorded with `reason`.',
+  type: 'boolean',
+  default: 'false',
+  env: ['MODEL_PIPELINE_OVERRIDE_ORDER'],
+};
+
+export function storeRoot(ctx: CommandContext): string {
+  return joinKey(ctx.options.string('store-prefix') ?? '');
+}
+
+/** The scope (key prefix of model folders) named by model-name, else the store prefix itself. */
+export function scopeOf(ctx: CommandContext): string {
+  const name = ctx.options.string('model-name');
+  const key = joinKey(storeRoot(ctx), name ?? '');
+  return key ? key + '/' : '';
+}
+
+export function actorOf(ctx: CommandContext): string {
+  return ctx.deps.ci.actor ?? ctx.deps.env.USER ?? 'unknown';
+}
+
+export async function listAll(store: ObjectStore, prefix: string): Promise<ObjectInfo[]> {
+  const out: ObjectInfo[] = [];
+  for await (const o of store.list(prefix)) out.push(o);
+  return out;
+}
+
+export async function readPointer(
+  store: ObjectStore,
+  scope: string,
+  env: Environment,
+): Promise<{ pointer?: EnvironmentPointer; etag?: string }> {
+  const key = registryKeys.pointer(scope, env);
+  const got = await store.get(key);
+  if (!got) return {};
+  try {
+    return { pointer: parseJsonAs(pointerSchema, got.body.toString('utf8'), store.uri(key)), etag: got.etag };
+  } catch (err) {
+    throw new PipelineError(
+      `${(err as Error).message}: the environment pointer is damaged; fix or remove it`,
+    );
+  }
+}
+
+export async function readAlias(store: ObjectStore, scope: string, name: string): Promise<string> {
+  const key = registryKeys.alias(scope, checkAliasName(name));
+  const got = await store.get(key);
+  if (!got)
+    throw new UserError(`alias "${name}" is not set (no ${store.uri(key)}); set it with the alias command`);
+  try {
+    return parseJsonAs(aliasSchema, got.body.toString('utf8'), store.uri(key)).prefix;
+  } catch (err) {
+    throw new PipelineError(`${(err as Error).message}: the alias record is damaged; set the alias again`);
+  }
+}
+
+/**
+ * The model a command works on: model-prefix, else alias, else the environment's current model
+ * (when allowed), else the folder of config-path at sha (when allowed).
+ */
+export async function modelRefFrom(
+  ctx: CommandContext,
+  allow: { alias?: boolean; environment?: boolean; config?: boolean },
+): Promise<ModelRef> {
+  const store = ctx.deps.store();
+  const root = storeRoot(ctx);
+  const given = ctx.options.string('model-prefix');
+  if (given) return resolveModelRef(given, root, store.uri(''));
+  const alias = allow.alias ? ctx.options.string('alias') : undefined;
+  if (alias) return resolveModelRef(await readAlias(store, scopeOf(ctx), alias), '', '');
+  const envName = allow.environment ? ctx.options.string('environment') : undefined;
+  if (envName) {
+    const env = parseEnvironment(envName);
+    const { pointer } = await readPointer(store, scopeOf(ctx), env);
+    if (!pointer)
+      throw new PipelineError(
+        `no model is in ${env} (no ${store.uri(registryKeys.pointer(scopeOf(ctx), env))})`,
+      );
+    return resolveModelRef(pointer.prefix, '', '');
+  }
+  if (allow.config) {
+    const { targets, glob } = await loadTargets(ctx);
+    if (glob || targets.length !== 1)
+      throw new UserError('config-path selects several models: name one with model-prefix');
+    return resolveModelRef(targets[0].prefix, '', '');
+  }
+  const ways = ['model-prefix', allow.alias && 'alias', allow.environment && 'environment'].filter(Boolean);
+  throw new UserError(`name the model with ${ways.join(' or ')}`);
+}
+
+/** Objects of a model folder; a UserError naming the folder when there are none. */
+export async function listFolder(store: ObjectStore, ref: ModelRef): Promise<ObjectInfo[]> {
+  const objects = await listAll(store, ref.folder);
+  if (objects.length === 0)
+    throw new UserError(
+      `model folder ${store.uri(ref.folder)} does not exist in the store (check model-prefix)`,
+    );
+  return objects;
+}
+
+export async function readManifest(store: ObjectStore, ref: ModelRef): Promise<Manifest> {
+  const key = ref.folder + MANIFEST_FILE;
+  const got = await store.get(key);
+  if (!got)
+    throw new PipelineError(
+      `${store.uri(ref.folder)} has no ${MANIFEST_FILE}: the model is incomplete (train writes the manifest last)`,
+    );
+  let manifest: Manifest;
+  try {
+    manifest = parseManifest(got.body.toString('utf8'), store.uri(key));
+  } catch (err) {
+    throw new PipelineError((err as Error).message);
+  }
+  const unsafe = unsafeFileNames(manifest);
+  if (unsafe.length > 0)
+    throw new PipelineError(`${store.uri(key)} names files outside the model folder: ${unsafe.join(', ')}`);
+  return manifest;
+}
+
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+const IN_MEMORY_LIMIT = 8 * 1024 * 1024;
+
+/** sha256 of an object: small ones read whole, large ones streamed through a temporary file. */
+export async function sha256Object(store: ObjectStore, key: string, size: number): Promise<string> {
+  if (size <= IN_MEMORY_LIMIT) {
+    const got = await store.get(key);
+    if (!got) throw new PipelineError(`${store.uri(key)} disappeared while it was being verified`);
+    return createHash('sha256').update(got.body).digest('hex');
+  }
+  const dir = await fs.mkdtemp(path.join(tmpdir(), 'mp-verify-'));
+  try {
+    const file = path.join(dir, randomBytes(4).toString('hex'));
+    await store.downloadFile(key, file);
+    return await sha256File(file);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Sizes from the listing first (cheap), hashes only when every size matched. */
+export async function verifyModelFiles(
+  store: ObjectStore,
+  ref: ModelRef,
+  manifest: Manifest,
+  objects: ObjectInfo[],
+): Promise<string[]> {
+  const actual = new Map<string, ActualFile>();
+  for (const o of objects) actual.set(o.key.slice(ref.folder.length), { size: o.size });
+  const sizeProblems = fileMismatches(manifest, actual).filter((p) => !p.endsWith('was not hashed'));
+  if (sizeProblems.length > 0) return sizeProblems;
+  for (const f of manifest.files) {
+    const a = actual.get(f.name)!;
+    a.sha256 = await sha256Object(store, ref.folder + f.name, a.size);
+  }
+  return fileMismatches(manifest, actual);
+}
+
+/** Create-only write that treats "already there" as done: for records that are the same on every retry. */
+export async function putOnce(store: ObjectStore, key: string, body: string): Promise<boolean> {
+  try {
+    await store.put(key, body, { ifNoneMatch: true, contentType: 'application/json' });
+    return true;
+  } catch (err) {
+    if (err instanceof PreconditionFailedError) return false;
+    throw err;
+  }
+}
+
+/** Runs fn over items with at most `limit` in flight, keeping order. */
+export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}

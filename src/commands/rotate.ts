@@ -1,0 +1,277 @@
+import { PipelineError, UserError } from '../core/errors';
+import { MANIFEST_FILE, parseManifest } from '../core/manifest';
+import { markdownTable, textTable } from '../core/markdown';
+import type { OptionSpec } from '../core/options';
+import type { Git, ObjectStore } from '../core/ports';
+import { ENVIRONMENTS, groupListing, placeOf, type Environment, type ModelFolder } from '../core/registry';
+import { planRotation, type Liveness, type RotationEntry, type RotationPlan } from '../core/rotation';
+import { formatBytes } from '../core/status';
+import { listAll, mapLimit, readPointer, storeRoot } from './registry-context';
+import type { CommandContext, CommandDef, CommandResult } from './types';
+
+const OPTIONS: readonly OptionSpec[] = [
+  {
+    name: 'grace-days',
+    description: 'Rotation never deletes a model folder younger than this many days.',
+    type: 'integer',
+    default: '14',
+    env: ['MODEL_PIPELINE_GRACE_DAYS'],
+  },
+  {
+    name: 'keep-per-version',
+    description: 'Rotation keeps the newest N model folders of each version, whatever else holds.',
+    type: 'integer',
+    default: '3',
+    env: ['MODEL_PIPELINE_KEEP_PER_VERSION'],
+  },
+  {
+    name: 'dry-run',
+    description: 'Only print the plan (what would be deleted or kept, and why). Set to `false` to act.',
+    type: 'boolean',
+    default: 'true',
+    env: ['MODEL_PIPELINE_DRY_RUN'],
+  },
+];
+
+/** Every environment pointer of every scope, as folder -> environments. */
+export async function pointedFolders(
+  store: ObjectStore,
+  scopes: Iterable<string>,
+): Promise<Map<string, Environment[]>> {
+  const pointed = new Map<string, Environment[]>();
+  for (const scope of scopes) {
+    for (const env of ENVIRONMENTS) {
+      const { pointer } = await readPointer(store, scope, env);
+      if (!pointer) continue;
+      const folder = pointer.prefix.endsWith('/') ? pointer.prefix : pointer.prefix + '/';
+      pointed.set(folder, [...(pointed.get(folder) ?? []), env]);
+    }
+  }
+  return pointed;
+}
+
+/**
+ * Branch liveness from git. A commit is live when an unmerged branch other than the default branch reaches
+ * it; the default branch and branches already merged into it keep nothing alive (merged/deleted branches
+ * count as gone), so models built there are covered by the other rules (markers, pointers, newest N, grace).
+ */
+class LivenessOracle {
+  private refs?: { name: string; ref: string }[];
+  private unresolved: string[] = [];
+  private readonly cache = new Map<string, Liveness>();
+  constructor(
+    private readonly git: Git,
+    private readonly log: (m: string) => void,
+  ) {}
+
+  private async resolveRef(name: string): Promise<string | undefined> {
+    for (const candidate of [name, `origin/${name}`])
+      if (await this.git.hasCommit(candidate)) return candidate;
+    return undefined;
+  }
+
+  private async liveRefs(): Promise<{ name: string; ref: string }[]> {
+    if (this.refs) return this.refs;
+    const names = await this.git.liveBranches();
+    if (names.length === 0)
+      throw new PipelineError(
+        'git lists no branches here; rotate needs a checkout of the repository with its branches',
+      );
+    const def = await this.git.defaultBranch();
+    const defName = def?.replace(/^origin\//, '');
+    const refs: { name: string; ref: string }[] = [];
+    for (const name of names) {
+      if (name === defName) continue;
+      const ref = await this.resolveRef(name);
+      if (!ref) {
+        this.unresolved.push(name);
+        continue;
+      }
+      if (def && (await this.git.isAncestor(ref, def))) {
+        this.log(`branch ${name} is merged into ${def}: it keeps no model alive`);
+        continue;
+      }
+      refs.push({ name, ref });
+    }
+    if (this.unresolved.length > 0)
+      this.log(`cannot resolve branches ${this.unresolved.join(', ')}: their models are kept`);
+    this.refs = refs;
+    return refs;
+  }
+
+  async of(sha7: string): Promise<Liveness> {
+    const cached = this.cache.get(sha7);
+    if (cached) return cached;
+    const refs = await this.liveRefs();
+    let result: Liveness;
+    if (this.unresolved.length > 0)
+      result = { live: true, detail: `(unresolved: ${this.unresolved.join(', ')})` };
+    else if (!(await this.git.hasCommit(sha7)))
+      result = { live: false, detail: 'commit is not in the repository (its branch is gone)' };
+    else {
+      result = { live: false, detail: 'commit is on no live branch' };
+      for (const r of refs) {
+        if (await this.git.isAncestor(sha7, r.ref)) {
+          result = { live: true, detail: r.name };
+          break;
+        }
+      }
+    }
+    this.cache.set(sha7, result);
+    return result;
+  }
+}
+
+/** Manifest input keys that point into this store, as keys. */
+function referencedKeys(store: ObjectStore, text: string, where: string): string[] {
+  const manifest = parseManifest(text, where);
+  const base = store.uri('');
+  const out: string[] = [];
+  for (const input of manifest.inputs ?? []) {
+    let key = input.key;
+    if (key.startsWith(base)) key = key.slice(base.length);
+    else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(key)) continue; // another store: not ours to protect
+    key = key.replace(/^\/+/, '');
+    if (key) out.push(key);
+  }
+  return out;
+}
+
+export async function buildPlan(
+  ctx: CommandContext,
+): Promise<{ plan: RotationPlan; folders: Map<string, ModelFolder>; scopes: Set<string>; other: number }> {
+  const store = ctx.deps.store();
+  const root = storeRoot(ctx);
+  const graceDays = ctx.options.int('grace-days') ?? 14;
+  const keepPerVersion = ctx.options.int('keep-per-version') ?? 3;
+  if (graceDays < 0) throw new UserError(`grace-days must be 0 or more, got ${graceDays}`);
+  if (keepPerVersion < 0) throw new UserError(`keep-per-version must be 0 or more, got ${keepPerVersion}`);
+  if (await ctx.deps.git.isShallow?.())
+    throw new UserError(
+      'rotate needs the full git history to tell live branches: this checkout is shallow (actions/checkout with fetch-depth: 0)',
+    );
+
+  const objects = await listAll(store, root ? root + '/' : '');
+  const { folders, registry, other } = groupListing(objects, root);
+  const scopes = new Set<string>([root ? root + '/' : '']);
+  for (const f of folders.values()) scopes.add(f.scope);
+  for (const key of registry) {
+    const p = placeOf(key, root);
+    if (p.kind === 'registry') scopes.add(p.scope);
+  }
+  const pointed = await pointedFolders(store, scopes);
+  const oracle = new LivenessOracle(ctx.deps.git, (m) => ctx.deps.logger.info(m));
+  const liveness = new Map<string, Liveness>();
+  const references = new Map<string, string[]>();
+  const facts = () => ({
+    folders: folders.values(),
+    pointed,
+    liveness,
+    references,
+    now: ctx.deps.clock.now(),
+    graceDays,
+    keepPerVersion,
+  });
+  let plan = planRotation(facts());
+  for (let round = 0; plan.needLiveness.length > 0 || plan.needManifests.length > 0; round++) {
+    if (round > 1000) throw new PipelineError('rotation plan does not settle; please report this');
+    if (plan.needLiveness.length > 0) {
+      for (const folder of plan.needLiveness)
+        liveness.set(folder, await oracle.of(folders.get(folder)!.id.sha7));
+    } else {
+      await mapLimit(plan.needManifests, 8, async (folder) => {
+        const key = folder + MANIFEST_FILE;
+        const got = await store.get(key);
+        try {
+          references.set(folder, got ? referencedKeys(store, got.body.toString('utf8'), store.uri(key)) : []);
+        } catch (err) {
+          // a kept model with an unreadable manifest protects nothing more, but it stays kept itself
+          ctx.deps.logger.warn(`${(err as Error).message}`);
+          references.set(folder, []);
+        }
+      });
+    }
+    plan = planRotation(facts());
+  }
+  return { plan, folders, scopes, other: other.length };
+}
+
+function planTable(entries: RotationEntry[], markdown: boolean, limit: number): string {
+  const rows = entries
+    .slice(0, limit)
+    .map((e) => [
+      e.action,
+      e.folder,
+      formatBytes(e.bytes),
+      e.created.toISOString().slice(0, 10),
+      e.reasons.join('; '),
+    ]);
+  const header = ['action', 'model folder', 'size', 'created', 'why'];
+  const more = entries.length > limit ? `\n… and ${entries.length - limit} more` : '';
+  return (markdown ? markdownTable(header, rows) : textTable(header, rows)) + more;
+}
+
+async function run(ctx: CommandContext): Promise<CommandResult> {
+  const store = ctx.deps.store();
+  const dryRun = ctx.options.bool('dry-run');
+  const { plan, scopes, other } = await buildPlan(ctx);
+  let doomed = plan.entries.filter((e) => e.action === 'delete');
+  const kept = plan.entries.filter((e) => e.action === 'keep');
+
+  let deleted = 0;
+  let requests = 0;
+  if (!dryRun && doomed.length > 0) {
+    // a promotion may have landed since the listing: never delete what an environment points at now
+    const pointedNow = await pointedFolders(store, scopes);
+    const racing = doomed.filter((e) => pointedNow.has(e.folder));
+    for (const e of racing) ctx.deps.logger.warn(`${e.folder} was promoted during rotation: kept`);
+    if (racing.length > 0) {
+      const skip = new Set(racing.map((e) => e.folder));
+      doomed = doomed.filter((e) => !skip.has(e.folder));
+    }
+    const doomedKeys = new Set(doomed.flatMap((e) => e.keys));
+    const keys = plan.deleteKeys.filter((k) => doomedKeys.has(k));
+    const r = await store.deleteMany(keys);
+    deleted = r.deleted;
+    requests = r.requests;
+  }
+
+  const bytes = doomed.reduce((n, e) => n + e.bytes, 0);
+  const verb = dryRun ? 'would delete' : 'deleted';
+  const headline =
+    `rotate${dryRun ? ' (dry run)' : ''}: ${verb} ${doomed.length} model folders (${formatBytes(bytes)}), ` +
+    `kept ${kept.length}; ${other} objects outside model folders left alone` +
+    (dryRun ? '; set dry-run to false to delete' : `; ${deleted} objects in ${requests} delete requests`);
+  const ordered = [...doomed, ...kept];
+  const text = `${planTable(ordered, false, Number.MAX_SAFE_INTEGER)}\n\n${headline}`;
+  const summary = `### ${headline}\n\n${planTable(ordered, true, 500)}\n`;
+  return {
+    outputs: {
+      'dry-run': String(dryRun),
+      'deleted-prefixes': JSON.stringify(doomed.map((e) => e.folder)),
+      'delete-count': String(doomed.length),
+      'kept-count': String(kept.length),
+      'deleted-objects': String(deleted),
+    },
+    summary,
+    text,
+  };
+}
+
+export const rotateCommand: CommandDef = {
+  name: 'rotate',
+  summary:
+    'Garbage-collect model folders that only reached development and whose branch is gone (dry run by default).',
+  options: OPTIONS,
+  outputs: [
+    { name: 'dry-run', description: '`true` when nothing was deleted, only planned.' },
+    {
+      name: 'deleted-prefixes',
+      description: 'JSON list of the model folders deleted (or that would be, in a dry run).',
+    },
+    { name: 'delete-count', description: 'Number of model folders deleted (or planned for deletion).' },
+    { name: 'kept-count', description: 'Number of model folders kept.' },
+    { name: 'deleted-objects', description: 'Objects actually deleted (0 in a dry run).' },
+  ],
+  run,
+};

@@ -1,0 +1,94 @@
+import { compare as semverCompare } from 'semver';
+import { BENCHMARK_JSON, extractMetrics, headline } from '../core/benchmark';
+import { PipelineError } from '../core/errors';
+import { markdownTable, textTable } from '../core/markdown';
+import type { OptionSpec } from '../core/options';
+import { groupListing, parseEnvironment, placeOf, type Environment } from '../core/registry';
+import { STATUS_HEADER, statusCells, statusRows } from '../core/status';
+import { pointedFolders } from './rotate';
+import { listAll, mapLimit, MODEL_NAME_OPTION, readPointer, scopeOf, storeRoot } from './registry-context';
+import type { CommandContext, CommandDef, CommandResult } from './types';
+
+const OPTIONS: readonly OptionSpec[] = [MODEL_NAME_OPTION];
+
+/** `status --environment E`: the one folder deploy jobs need, from the pointer (markers only as a fallback). */
+async function currentOf(ctx: CommandContext, env: Environment): Promise<CommandResult> {
+  const store = ctx.deps.store();
+  const scope = scopeOf(ctx);
+  const { pointer } = await readPointer(store, scope, env);
+  let prefix = pointer?.prefix;
+  if (!prefix) {
+    // stores written before the registry existed only have markers: take the newest marked model
+    const { folders } = groupListing(await listAll(store, scope), storeRoot(ctx));
+    const marked = [...folders.values()].filter((f) => f.scope === scope && f.markers.has(env));
+    marked.sort((a, b) => semverCompare(b.id.version, a.id.version) || (a.folder < b.folder ? 1 : -1));
+    if (marked.length === 0)
+      throw new PipelineError(
+        `no model is in ${env} under ${store.uri(scope)} (no pointer, no ${env} marker)`,
+      );
+    prefix = marked[0].folder;
+    ctx.deps.logger.warn(`${env} has no registry pointer; using the highest marked version ${prefix}`);
+  }
+  return {
+    outputs: { 'model-prefix': prefix, 'model-uri': store.uri(prefix), environment: env },
+    text: prefix,
+    summary: `### ${env}\n\n\`${prefix}\` (${store.uri(prefix)})\n`,
+  };
+}
+
+async function run(ctx: CommandContext): Promise<CommandResult> {
+  const envName = ctx.options.string('environment');
+  if (envName) return currentOf(ctx, parseEnvironment(envName));
+  const store = ctx.deps.store();
+  const root = storeRoot(ctx);
+  const listPrefix = ctx.options.string('model-name') ? scopeOf(ctx) : root ? root + '/' : '';
+  const { folders, registry } = groupListing(await listAll(store, listPrefix), root);
+  const scopes = new Set<string>([scopeOf(ctx)]);
+  for (const f of folders.values()) scopes.add(f.scope);
+  for (const key of registry) {
+    const p = placeOf(key, root);
+    if (p.kind === 'registry') scopes.add(p.scope);
+  }
+  const pointed = await pointedFolders(store, scopes);
+  const benchmarks = new Map<string, string>();
+  const withResults = [...folders.values()].filter((f) => f.objects.some((o) => o.name === BENCHMARK_JSON));
+  await mapLimit(withResults, 8, async (f) => {
+    const got = await store.get(f.folder + BENCHMARK_JSON);
+    if (!got) return;
+    try {
+      benchmarks.set(f.folder, headline(extractMetrics(JSON.parse(got.body.toString('utf8')))));
+    } catch {
+      benchmarks.set(f.folder, 'unreadable results');
+    }
+  });
+  const rows = statusRows(folders.values(), root, pointed, benchmarks);
+  const cells = rows.map(statusCells);
+  const where = store.uri(listPrefix);
+  const text = rows.length === 0 ? `no models under ${where}` : textTable(STATUS_HEADER, cells);
+  const summary =
+    `### models in ${where}\n\n` +
+    (rows.length === 0
+      ? 'none\n'
+      : `${markdownTable(STATUS_HEADER, cells)}\n\n\\* current model of the environment\n`);
+  return {
+    outputs: { models: JSON.stringify(rows), count: String(rows.length) },
+    text,
+    summary,
+  };
+}
+
+export const statusCommand: CommandDef = {
+  name: 'status',
+  summary:
+    'Show every model folder with version, sha, size, environments and benchmark; or the current prefix of an environment.',
+  options: OPTIONS,
+  outputs: [
+    {
+      name: 'models',
+      description:
+        'JSON list of model folders (prefix, version, sha, size, created, environments, benchmark).',
+    },
+    { name: 'count', description: 'Number of model folders.' },
+  ],
+  run,
+};
