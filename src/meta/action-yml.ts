@@ -32,7 +32,9 @@ export function renderActionYml(
     inputs,
     outputs: Object.fromEntries(outputs.map((o) => [o.name, { description: o.description }])),
     runs: {
-      using: 'node24',
+      // node20, not node24: @action-validator/core 0.6 (our action.yml check) rejects node24; runners run
+      // node20 actions fine and move them to node24 by themselves when node20 is retired
+      using: 'node20',
       main: 'dist/main/index.js',
       post: 'dist/post/index.js',
       'post-if': 'always()',

@@ -1,0 +1,91 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { validateAction, validateWorkflow } from '@action-validator/core';
+import { parse } from 'yaml';
+import { allOptions, commandNames } from '../../src/commands';
+import { ROOT } from '../helpers/orb';
+
+const WORKFLOW_DIRS = ['.github/workflows', 'examples/workflows'];
+const workflows = WORKFLOW_DIRS.flatMap((d) => {
+  try {
+    return readdirSync(path.join(ROOT, d))
+      .filter((f) => /\.ya?ml$/.test(f))
+      .map((f) => `${d}/${f}`);
+  } catch {
+    return [];
+  }
+});
+
+interface Step {
+  uses?: string;
+  with?: Record<string, unknown>;
+}
+interface Workflow {
+  concurrency?: { group: string; 'cancel-in-progress': boolean };
+  jobs: Record<string, { steps?: Step[]; environment?: string; if?: string; strategy?: { matrix: unknown } }>;
+}
+
+/** Steps that run this action: `uses: ./` here, `model-pipeline/model-pipeline@v1` in the copyable examples. */
+function actionSteps(wf: Workflow): Step[] {
+  return Object.values(wf.jobs)
+    .flatMap((j) => j.steps ?? [])
+    .filter((s) => s.uses === './' || s.uses?.startsWith('model-pipeline/model-pipeline@'));
+}
+
+describe('action.yml and workflows validate (@action-validator/core)', () => {
+  it('action.yml', () => {
+    expect(validateAction(readFileSync(path.join(ROOT, 'action.yml'), 'utf8')).errors).toEqual([]);
+  });
+
+  it('finds the workflows', () => {
+    expect(workflows).toEqual(
+      expect.arrayContaining(['.github/workflows/ci.yml', 'examples/workflows/model.yml']),
+    );
+  });
+
+  it.each(workflows)('%s', (file) => {
+    expect(validateWorkflow(readFileSync(path.join(ROOT, file), 'utf8')).errors).toEqual([]);
+  });
+
+  it('rejects a broken workflow (the check can fail)', () => {
+    expect(validateWorkflow('on: push\njobs:\n  a:\n    runs-on: x\n    stepz: []\n').errors).not.toEqual([]);
+  });
+
+  it.each(workflows)('%s passes the action only inputs and commands it has', (file) => {
+    const wf = parse(readFileSync(path.join(ROOT, file), 'utf8')) as Workflow;
+    const inputs = new Set(['command', ...allOptions().map((o) => o.name)]);
+    for (const step of actionSteps(wf)) {
+      const given = Object.keys(step.with ?? {});
+      expect(given.filter((g) => !inputs.has(g))).toEqual([]);
+      expect(commandNames()).toContain(step.with?.command);
+    }
+  });
+});
+
+describe('the workflows do what the README promises', () => {
+  const load = (f: string) => parse(readFileSync(path.join(ROOT, f), 'utf8')) as Workflow;
+
+  it('ci.yml smoke-runs the action itself on the local backend', () => {
+    const smoke = actionSteps(load('.github/workflows/ci.yml')).filter((s) => s.uses === './');
+    expect(smoke).toEqual([
+      expect.objectContaining({
+        with: expect.objectContaining({ command: 'needs-model', backend: 'local' }),
+      }),
+    ]);
+  });
+
+  it('model.yml: cancels per branch, trains from the needs-model matrix, gates production', () => {
+    const wf = load('examples/workflows/model.yml');
+    expect(wf.concurrency).toEqual({
+      group: expect.stringContaining('github.ref'),
+      'cancel-in-progress': true,
+    });
+    const { train } = wf.jobs;
+    expect(JSON.stringify(train.strategy?.matrix)).toContain('needs.needs-model.outputs.matrix');
+    expect(train.if).toContain("needs.needs-model.outputs.needs-model == 'true'");
+    expect(wf.jobs['promote-staging'].if).toContain('refs/heads/main');
+    expect(wf.jobs['promote-production'].environment).toBe('production');
+    const commands = actionSteps(wf).map((s) => s.with?.command);
+    expect(commands).toEqual(expect.arrayContaining(['needs-model', 'train', 'promote', 'sweep']));
+  });
+});
