@@ -3,11 +3,17 @@ import { FsObjectStore } from './adapters/local/fs-store';
 import { S3ObjectStore } from './adapters/aws/s3-store';
 import { GitCli } from './adapters/git/git-cli';
 import { systemClock } from './adapters/system/clock';
+import { UnzipArchives } from './adapters/system/unzip';
+import { Ec2Compute } from './adapters/aws/ec2-compute';
+import { LocalCompute } from './adapters/local/local-compute';
+import { LocalShell } from './adapters/local/local-shell';
+import { SshShell } from './adapters/ssh/ssh-shell';
+import { imageDeps } from './wiring-images';
 import { readCiContext } from './core/ci-env';
 import { UserError } from './core/errors';
 import type { Options } from './core/options';
-import type { Logger, ObjectStore, StateStore } from './core/ports';
-import type { Deps } from './commands/types';
+import type { Compute, InstanceInfo, Logger, ObjectStore, RemoteShell, StateStore } from './core/ports';
+import type { Deps, ShellAccess } from './commands/types';
 
 export type Backend = 'aws' | 'local';
 
@@ -34,6 +40,43 @@ export function createStore(options: Options, cwd: string): ObjectStore {
   });
 }
 
+export function createCompute(options: Options, logger: Logger): Compute {
+  if (backendOf(options) === 'local') return new LocalCompute();
+  return new Ec2Compute({
+    region: options.string('region') ?? 'us-east-1',
+    endpoint: options.string('ec2-endpoint'),
+    log: (m) => logger.info(m),
+  });
+}
+
+/** SSH for EC2 (ssh-host overrides the instance address, e.g. a forwarded port); a folder for local. */
+export function createShell(
+  options: Options,
+  compute: Compute,
+  instance: InstanceInfo,
+  access: ShellAccess,
+  logger: Logger,
+): RemoteShell {
+  if (compute instanceof LocalCompute) {
+    return new LocalShell(compute.homeOf(instance.id), { pidsDir: compute.pidsDirOf(instance.id) });
+  }
+  const host = options.string('ssh-host') || instance.host;
+  if (!host) throw new UserError(`instance ${instance.id} has no IP address to SSH to; set ssh-host`);
+  const privateKey = access.privateKey ?? options.string('ssh-private-key');
+  if (!privateKey)
+    throw new UserError(
+      'no SSH private key: set ssh-private-key with key-name, or leave both unset for an ephemeral key',
+    );
+  return new SshShell({
+    host,
+    port: options.int('ssh-port') ?? 22,
+    user: options.string('ssh-user') ?? 'ubuntu',
+    privateKey,
+    hostKeys: access.hostKeys ?? { keys: [], fingerprints: [] },
+    logger,
+  });
+}
+
 export interface DepsIo {
   logger: Logger;
   state: StateStore;
@@ -44,8 +87,14 @@ export interface DepsIo {
 export function createDeps(options: Options, io: DepsIo): Deps {
   const cwd = path.resolve(io.cwd, options.string('working-directory') ?? '.');
   let store: ObjectStore | undefined;
+  let compute: Compute | undefined;
+  const getCompute = (): Compute => (compute ??= createCompute(options, io.logger));
   return {
     store: () => (store ??= createStore(options, cwd)),
+    compute: getCompute,
+    shell: (instance, access = {}) => createShell(options, getCompute(), instance, access, io.logger),
+    ...imageDeps(options, { ...io, cwd }),
+    archives: new UnzipArchives(),
     git: new GitCli(cwd),
     clock: systemClock,
     logger: io.logger,

@@ -1,11 +1,42 @@
 import type { CiContext } from '../core/ci-env';
 import type { Options, OptionSpec, OutputSpec } from '../core/options';
-import type { Clock, Git, Logger, ObjectStore, StateStore } from '../core/ports';
+import type {
+  Archives,
+  Clock,
+  Compute,
+  Git,
+  HostKeys,
+  ImageBuilder,
+  ImageRegistry,
+  InstanceInfo,
+  Logger,
+  ObjectStore,
+  RemoteShell,
+  StateStore,
+} from '../core/ports';
+
+/** What a run learned about reaching its instance, on top of the ssh-* options. */
+export interface ShellAccess {
+  /** Private key of the run's key pair (ephemeral or given); never logged. */
+  privateKey?: string;
+  /** Host keys to verify the instance by (pinned option or the instance's console output). */
+  hostKeys?: HostKeys;
+}
 
 /** Adapters a command may use, built from the resolved options (src/wiring.ts). */
 export interface Deps {
   /** Built on first use, so commands that never touch the store need no credentials. */
   store(): ObjectStore;
+  /** The training machine backend (EC2, or local processes for the local backend); built on first use. */
+  compute(): Compute;
+  /** Shell on a launched instance (SSH for EC2, a local folder for the local backend). */
+  shell(instance: InstanceInfo, access?: ShellAccess): RemoteShell;
+  /** AMIs of the region (EC2); built on first use. */
+  images(): ImageRegistry;
+  /** Packer (on PATH, else the pinned release installed into the tool cache); built on first use. */
+  imageBuilder(): ImageBuilder;
+  /** Zip archives (system unzip); fetch-model unpacks model.zip with it. */
+  archives: Archives;
   git: Git;
   clock: Clock;
   logger: Logger;

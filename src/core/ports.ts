@@ -1,3 +1,5 @@
+import type { LaunchTargetSpec, ResolvedLaunchTargets } from './launch-targets';
+
 /**
  * The ports through which core reaches the world. Adapters in src/adapters implement them;
  * commands receive them as arguments so tests pass real local adapters or real servers, never module mocks.
@@ -47,6 +49,20 @@ export interface Logger {
   group<T>(title: string, fn: () => Promise<T>): Promise<T>;
 }
 
+/** One entry of a zip archive as its central directory lists it. */
+export interface ArchiveEntry {
+  name: string;
+  /** A symbolic link: never extracted, it could point outside the destination. */
+  symlink: boolean;
+}
+
+/** Reads and unpacks zip archives (the system unzip). */
+export interface Archives {
+  entries(zipFile: string): Promise<ArchiveEntry[]>;
+  /** Extracts every entry into destDir (which exists and is empty). */
+  extract(zipFile: string, destDir: string): Promise<void>;
+}
+
 export interface Clock {
   now(): Date;
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
@@ -68,6 +84,8 @@ export interface Git {
   isAncestor(commit: string, ref: string): Promise<boolean>;
   /** The remote's default branch ref (e.g. origin/main), when one can be found. */
   defaultBranch(): Promise<string | undefined>;
+  /** True in a shallow clone, where a commit without parents may not be the first commit. */
+  isShallow?(): Promise<boolean>;
 }
 
 /** Where a step can park facts for the post step (GitHub saveState) or a later run. */
@@ -99,6 +117,8 @@ export interface InstanceInfo {
   id: string;
   state: string;
   instanceType?: string;
+  /** Image it booted from (AMI id), for the manifest. */
+  imageId?: string;
   /** Address the runner reaches SSH on. */
   host?: string;
   launchedAt?: Date;
@@ -114,6 +134,26 @@ export interface Compute {
   terminate(id: string): Promise<void>;
   /** Instances carrying every given tag, in any state but terminated. */
   findByTags(tags: Record<string, string>): Promise<InstanceInfo[]>;
+  /** A key pair for one run (EC2 CreateKeyPair). Absent where the backend needs no SSH key (local). */
+  createKeyPair?(
+    name: string,
+    tags: Record<string, string>,
+  ): Promise<{ keyName: string; privateKey: string }>;
+  /** Idempotent: deleting a missing key pair is not an error. */
+  deleteKeyPair?(keyName: string): Promise<void>;
+  /**
+   * Host keys the instance reported out of band (EC2: its console output), so SSH can verify the host
+   * without trusting the first key it sees. Waits until they appear or the timeout passes.
+   */
+  hostKeys?(id: string, timeoutSeconds: number, signal?: AbortSignal): Promise<HostKeys>;
+  /** AMI (id, version tag or name), subnets (id or CIDR), security groups (id or name) to ids, in parallel. */
+  resolveLaunchTargets?(spec: LaunchTargetSpec): Promise<ResolvedLaunchTargets>;
+}
+
+/** Public key lines (`ssh-ed25519 AAAA…`) and/or `SHA256:` fingerprints a host must present. */
+export interface HostKeys {
+  keys: string[];
+  fingerprints: string[];
 }
 
 export interface ExecResult {
@@ -133,6 +173,8 @@ export interface RemoteShell {
   pushDir(localDir: string, remoteDir: string, excludes: string[]): Promise<void>;
   pushFile(localFile: string, remotePath: string): Promise<void>;
   pullFile(remotePath: string, localFile: string): Promise<void>;
+  /** Removes what the shell keeps locally (key file, known_hosts); safe to call twice. */
+  close?(): Promise<void>;
 }
 
 /** Builds machine images (Packer). */
@@ -144,4 +186,36 @@ export interface ImageBuilder {
     signal?: AbortSignal;
   }): Promise<{ imageId: string; region?: string }>;
   validate(templateDir: string, variables: Record<string, string>): Promise<void>;
+}
+
+/** A machine image (EC2 AMI) as the image commands see it. */
+export interface MachineImage {
+  id: string;
+  name?: string;
+  state?: string;
+  createdAt?: Date;
+  ownerId?: string;
+  tags: Record<string, string>;
+  snapshotIds: string[];
+}
+
+/** The account's machine images in one region (EC2 AMIs). */
+export interface ImageRegistry {
+  /** Images this account owns that carry every given tag, in any state but deregistered. */
+  findByTags(tags: Record<string, string>): Promise<MachineImage[]>;
+  /** Newest available image whose name matches the pattern (EC2 wildcards `*`, `?`) among the owners. */
+  latestByName(namePattern: string, owners: string[]): Promise<MachineImage | undefined>;
+  describe(id: string): Promise<MachineImage | undefined>;
+  /** Tags the image and its snapshots. */
+  tag(id: string, tags: Record<string, string>): Promise<void>;
+  /** Lets the accounts launch the image. */
+  share(id: string, accountIds: string[]): Promise<void>;
+  /** Copies the image to another region, tagged alike; resolves with the new image id. */
+  copyTo(
+    id: string,
+    region: string,
+    request: { name: string; tags: Record<string, string> },
+  ): Promise<string>;
+  /** Deregisters the image, then deletes its snapshots. */
+  deregister(image: MachineImage): Promise<{ deletedSnapshots: string[] }>;
 }

@@ -1,0 +1,548 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, promises as fs } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { DEFAULT_EXCLUDES } from '../adapters/ssh/argv';
+import { parseDuration, formatDuration } from '../core/duration';
+import { messageOf, PipelineError, PreconditionFailedError, UserError } from '../core/errors';
+import { parseHostKeyOption } from '../core/host-keys';
+import { trainInstanceTags } from '../core/instance-tags';
+import { MANIFEST_FILE, type ManifestFile } from '../core/manifest';
+import { shellQuote } from '../core/shell-quote';
+import type { Compute, HostKeys, InstanceInfo, LaunchRequest, RemoteShell } from '../core/ports';
+import {
+  buildTrainManifest,
+  checkRelativePath,
+  durationSeconds,
+  ephemeralKeyName,
+  instanceFetchCommand,
+  instanceUploadCommand,
+  MISSING_EXIT,
+  parseFileReports,
+  planTrainSteps,
+  trainArtifacts,
+  trainCommandLine,
+  type TrainStepId,
+  type TransferMode,
+} from '../core/train';
+import { backendOf } from '../wiring';
+import { folderState, loadTargets, resolveSha, type ModelTarget } from './model-context';
+import { TRAIN_OPTIONS } from './train-options';
+import type { CommandContext, CommandDef, CommandResult } from './types';
+
+/** State names the action's post step reads to clean up after a cancelled or crashed run. */
+export const STATE_INSTANCE_ID = 'instance-id';
+export const STATE_KEY_NAME = 'ephemeral-key-name';
+
+const GONE = new Set(['terminated', 'shutting-down']);
+
+interface Settings {
+  backend: 'aws' | 'local';
+  trainCommand: string;
+  trainTimeout: number;
+  bootTimeout: number;
+  maxRuntime: number;
+  dataKey?: string;
+  outputDir: string;
+  metricsFile?: string;
+  remoteDir: string;
+  excludes: string[];
+  transfer: TransferMode;
+  awsCommand: string;
+  s3Endpoint?: string;
+}
+
+/** Every setting checked before anything is launched: a typo must cost nothing. */
+function readSettings(ctx: CommandContext): Settings {
+  const o = ctx.options;
+  const backend = backendOf(o);
+  const outputDir = checkRelativePath(o.string('output-dir') || '.', 'output-dir');
+  const metricsFile = o.string('metrics-file')
+    ? checkRelativePath(o.string('metrics-file')!, 'metrics-file')
+    : '';
+  const excludes = [...DEFAULT_EXCLUDES, ...o.list('sync-excludes')];
+  if (backend === 'local') {
+    // the local store usually lives in the repository: never copy models into the working copy
+    const store = path.resolve(ctx.deps.cwd, o.string('local-store') ?? '.model-store');
+    const rel = path.relative(ctx.deps.cwd, store);
+    if (rel && !rel.startsWith('..') && !path.isAbsolute(rel))
+      excludes.push('/' + rel.split(path.sep).join('/'));
+  }
+  return {
+    backend,
+    trainCommand: o.string('train-command')?.trim() || 'make train',
+    trainTimeout: parseDuration(o.string('train-timeout') ?? '5h', 'train-timeout'),
+    bootTimeout: parseDuration(o.string('boot-timeout') ?? '10m', 'boot-timeout'),
+    maxRuntime: parseDuration(o.string('max-runtime') ?? '6h', 'max-runtime'),
+    dataKey: o.string('data-key')?.trim() || undefined,
+    outputDir,
+    metricsFile: metricsFile ? path.posix.join(outputDir, metricsFile) : undefined,
+    remoteDir: checkRelativePath(o.string('remote-dir') || 'model-pipeline', 'remote-dir', true),
+    excludes,
+    transfer: o.string('transfer') === 'instance' ? 'instance' : 'runner',
+    awsCommand: o.string('instance-aws-command') || 'aws',
+    s3Endpoint: o.string('s3-endpoint') || undefined,
+  };
+}
+
+async function hashFile(file: string): Promise<{ sha256: string; size: number }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of createReadStream(file)) {
+    hash.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { sha256: hash.digest('hex'), size };
+}
+
+async function readAmiVersion(ctx: CommandContext): Promise<string | undefined> {
+  const given = ctx.options.string('ami-version');
+  if (given) return given;
+  const file = ctx.options.string('ami-version-file');
+  if (!file) return undefined;
+  const text = await fs.readFile(path.resolve(ctx.deps.cwd, file), 'utf8').catch(() => undefined);
+  return text?.trim() || undefined;
+}
+
+async function launchRequest(
+  ctx: CommandContext,
+  compute: Compute,
+  target: ModelTarget,
+  s: Settings,
+  keyName: string | undefined,
+): Promise<LaunchRequest> {
+  const o = ctx.options;
+  const tags = trainInstanceTags({
+    modelPrefix: target.prefix,
+    repo: ctx.deps.ci.repository,
+    runUrl: ctx.deps.ci.runUrl,
+  });
+  const req: LaunchRequest = {
+    imageId: o.string('ami-id') ?? '',
+    instanceTypes: o.list('instance-types'),
+    subnetIds: o.list('subnet-id'),
+    securityGroupIds: o.list('security-group-id'),
+    keyName,
+    spot: o.bool('spot'),
+    rootVolumeGiB: o.int('root-volume-gib') ?? 200,
+    maxRuntimeSeconds: s.maxRuntime,
+    tags,
+    instanceProfile: o.string('instance-profile') || undefined,
+  };
+  if (compute.resolveLaunchTargets) {
+    const resolved = await compute.resolveLaunchTargets({
+      amiId: o.string('ami-id') || undefined,
+      amiVersion: await readAmiVersion(ctx),
+      amiNamePattern: o.string('ami-name-pattern') || undefined,
+      subnetIds: o.list('subnet-id'),
+      subnetCidrs: o.list('subnet-cidr'),
+      securityGroupIds: o.list('security-group-id'),
+      securityGroupNames: o.list('security-group-name'),
+    });
+    ctx.deps.logger.info(`training AMI ${resolved.image.imageId} (${resolved.image.via})`);
+    req.imageId = resolved.image.imageId;
+    req.subnetIds = resolved.subnetIds;
+    req.securityGroupIds = resolved.securityGroupIds;
+  }
+  return req;
+}
+
+/** Terminate whatever happened; a failure to terminate is itself a failure (a leaked instance costs money). */
+async function terminate(ctx: CommandContext, compute: Compute, id: string): Promise<void> {
+  const log = ctx.deps.logger;
+  try {
+    await compute.terminate(id);
+    log.info(`terminated ${id}`);
+  } catch (err) {
+    throw new PipelineError(
+      `could not terminate instance ${id}: ${messageOf(err)}; terminate it by hand (or run the sweep command)`,
+    );
+  }
+}
+
+interface Uploaded {
+  key: string;
+  entry: ManifestFile;
+}
+
+async function run(ctx: CommandContext): Promise<CommandResult> {
+  const log = ctx.deps.logger;
+  const startedAt = ctx.deps.clock.now();
+  const s = readSettings(ctx);
+  const { targets } = await loadTargets(ctx);
+  if (targets.length !== 1) {
+    throw new UserError(
+      `train builds one model per run, but config-path matches ${targets.length} configs; run it once per model (the needs-model matrix output lists them)`,
+    );
+  }
+  const target = targets[0];
+  const configRel = path.relative(ctx.deps.cwd, path.resolve(ctx.deps.cwd, target.config.path));
+  if (configRel.startsWith('..') || path.isAbsolute(configRel))
+    throw new UserError(`config ${target.config.path} must be inside the repository (${ctx.deps.cwd})`);
+
+  const steps = planTrainSteps({ dataKey: s.dataKey, backend: s.backend });
+  const step = (id: TrainStepId): void => {
+    const i = steps.findIndex((x) => x.id === id);
+    if (i >= 0) log.info(`[${i + 1}/${steps.length}] ${steps[i].title}`);
+  };
+
+  step('check-store');
+  const store = ctx.deps.store();
+  const uri = store.uri(target.prefix);
+  if (s.transfer === 'instance' && !uri.startsWith('s3://'))
+    throw new UserError(
+      `transfer instance needs an S3 store (the instance uploads with the aws CLI); this store is ${uri}`,
+    );
+  const state = await folderState(store, target.prefix);
+  if (state.complete) {
+    throw new PipelineError(
+      `model ${target.prefix} is already complete at ${uri}; refusing to overwrite it (bump the version in ${target.config.path} to build a new one)`,
+    );
+  }
+  if (s.dataKey && !(await store.head(s.dataKey))) {
+    throw new UserError(
+      `training data ${s.dataKey} is not in the store (${store.uri(s.dataKey)}): upload it, or set data-key (empty for none)`,
+    );
+  }
+  if (state.partial) {
+    const leftovers: string[] = [];
+    for await (const obj of store.list(target.prefix)) leftovers.push(obj.key);
+    log.warn(`removing ${leftovers.length} leftover object(s) of an incomplete run under ${uri}`);
+    await store.deleteMany(leftovers);
+  }
+
+  const sha = await resolveSha(ctx);
+  const branch = ctx.deps.ci.branch ?? (await ctx.deps.git.currentBranch().catch(() => undefined));
+  const compute = ctx.deps.compute();
+  const work = await fs.mkdtemp(path.join(tmpdir(), 'mp-train-'));
+  const uploaded: Uploaded[] = [];
+  let instanceId: string | undefined;
+  let keyName = ctx.options.string('key-name') || undefined;
+  let privateKey = ctx.options.string('ssh-private-key') || undefined;
+  let ephemeralKey: string | undefined;
+  let shell: RemoteShell | undefined;
+  let failure: unknown;
+  let result: CommandResult | undefined;
+
+  try {
+    if (keyName && !privateKey && compute.createKeyPair)
+      throw new UserError(`key-name ${keyName} needs its private key in ssh-private-key`);
+    if (!privateKey && compute.createKeyPair) {
+      const name = ephemeralKeyName(target.id.name, randomBytes(4).toString('hex'));
+      ctx.deps.state.save(STATE_KEY_NAME, name);
+      const pair = await compute.createKeyPair(name, { 'model-pipeline:model-prefix': target.prefix });
+      log.mask(pair.privateKey);
+      ephemeralKey = pair.keyName;
+      keyName = pair.keyName;
+      privateKey = pair.privateKey;
+      log.info(`created ephemeral key pair ${pair.keyName}`);
+    }
+
+    step('launch');
+    const req = await launchRequest(ctx, compute, target, s, keyName);
+    const launched = await compute.launch(req, ctx.signal);
+    instanceId = launched.id;
+    // saved before anything else can fail, so the post step can terminate it whatever happens next
+    ctx.deps.state.save(STATE_INSTANCE_ID, instanceId);
+    log.info(`instance ${instanceId} launched`);
+
+    step('wait-running');
+    const instance: InstanceInfo = await compute.waitUntilRunning(instanceId, s.bootTimeout, ctx.signal);
+
+    step('wait-ssh');
+    const pinned = ctx.options.string('ssh-host-key');
+    let hostKeys: HostKeys | undefined;
+    if (pinned) hostKeys = parseHostKeyOption(pinned);
+    else if (compute.hostKeys) hostKeys = await compute.hostKeys(instanceId, s.bootTimeout, ctx.signal);
+    shell = ctx.deps.shell(instance, { privateKey, hostKeys });
+    await shell.waitReady(s.bootTimeout, ctx.signal);
+
+    step('push-code');
+    await shell.pushDir(ctx.deps.cwd, s.remoteDir, s.excludes);
+
+    const inputs: { key: string; sha256?: string; size?: number }[] = [];
+    let dataName = '';
+    if (s.dataKey) {
+      step('push-data');
+      dataName = path.posix.basename(s.dataKey);
+      const dest = path.posix.join(s.remoteDir, dataName);
+      if (s.transfer === 'instance') {
+        const r = await onInstance(
+          ctx,
+          shell,
+          instanceFetchCommand({
+            aws: s.awsCommand,
+            uri: store.uri(s.dataKey),
+            dest,
+            endpoint: s.s3Endpoint,
+          }),
+          s.maxRuntime,
+        );
+        const h = parseFileReports(r.lines).get(dataName);
+        if (r.exitCode !== 0 || !h)
+          throw new PipelineError(
+            `the instance could not download ${store.uri(s.dataKey)} (exit ${r.exitCode}): it needs the aws CLI and an instance profile allowed s3:GetObject`,
+          );
+        inputs.push({ key: s.dataKey, sha256: h.sha256, size: h.size });
+        log.info(`${s.dataKey} (${h.size} bytes) downloaded by the instance`);
+      } else {
+        const local = path.join(work, 'input', dataName);
+        await store.downloadFile(s.dataKey, local);
+        const h = await hashFile(local);
+        inputs.push({ key: s.dataKey, sha256: h.sha256, size: h.size });
+        await shell.pushFile(local, dest);
+        log.info(`${s.dataKey} (${h.size} bytes) copied to the instance`);
+      }
+    }
+
+    step('train');
+    log.info(`$ ${s.trainCommand}`);
+    const command = trainCommandLine({
+      repoDir: s.remoteDir,
+      command: s.trainCommand,
+      env: {
+        MODEL_PIPELINE_CONFIG: configRel.split(path.sep).join('/'),
+        MODEL_PIPELINE_DATA: dataName,
+        MODEL_PIPELINE_OUTPUT_DIR: s.outputDir,
+        MODEL_PIPELINE_MODEL_VERSION: target.id.version,
+        MODEL_PIPELINE_MODEL_SHA: target.id.sha7,
+        MODEL_PIPELINE_MODEL_PREFIX: target.prefix,
+      },
+    });
+    const trainStart = Date.now();
+    const exec = await shell.exec(command, {
+      timeoutSeconds: s.trainTimeout,
+      signal: ctx.signal,
+      onOutput: (line) => log.info(line),
+    });
+    if (exec.exitCode !== 0) {
+      throw new PipelineError(
+        `training command "${s.trainCommand}" failed with exit code ${exec.exitCode} on ${instanceId} after ${formatDuration((Date.now() - trainStart) / 1000)}; see its output above. No model was written.`,
+      );
+    }
+
+    step('collect');
+    const artifacts = trainArtifacts({ outputDir: s.outputDir, metricsFile: s.metricsFile });
+    let metricsText: string | undefined;
+    for (const a of artifacts) {
+      const remote = path.posix.join(s.remoteDir, a.remotePath);
+      const key = target.prefix + a.name;
+      if (s.transfer === 'instance' && a.remotePath !== s.metricsFile) {
+        // recorded before the upload starts, so a failure part-way still removes it
+        uploaded.push({ key, entry: { name: a.name, size: 0, sha256: '' } });
+        const r = await onInstance(
+          ctx,
+          shell,
+          instanceUploadCommand({
+            aws: s.awsCommand,
+            file: remote,
+            name: a.name,
+            uri: store.uri(key),
+            endpoint: s.s3Endpoint,
+          }),
+          s.maxRuntime,
+        );
+        const h = parseFileReports(r.lines).get(a.name);
+        if (r.exitCode === MISSING_EXIT) {
+          uploaded.pop();
+          if (a.required)
+            throw new PipelineError(
+              `the training command succeeded but left no ${a.remotePath} (in ${s.remoteDir} on ${instanceId}); it must write ${a.name}`,
+            );
+          log.info(`no ${a.remotePath}: skipped`);
+          continue;
+        }
+        if (r.exitCode !== 0 || !h)
+          throw new PipelineError(
+            `the instance could not upload ${a.name} to ${store.uri(key)} (exit ${r.exitCode}): it needs the aws CLI and an instance profile allowed s3:PutObject`,
+          );
+        const stored = await store.head(key);
+        if (stored?.size !== h.size)
+          throw new PipelineError(
+            `${store.uri(key)} is ${stored?.size ?? 'missing'} bytes after the upload, the instance sent ${h.size}`,
+          );
+        uploaded[uploaded.length - 1].entry = { name: a.name, size: h.size, sha256: h.sha256 };
+        log.info(`the instance uploaded ${a.name} (${h.size} bytes) to ${store.uri(key)}`);
+        continue;
+      }
+      const present = await shell.exec(`test -f ${shellQuote(remote)}`, {
+        timeoutSeconds: 120,
+        signal: ctx.signal,
+      });
+      if (present.exitCode !== 0) {
+        if (a.required)
+          throw new PipelineError(
+            `the training command succeeded but left no ${a.remotePath} (in ${s.remoteDir} on ${instanceId}); it must write ${a.name}`,
+          );
+        log.info(`no ${a.remotePath}: skipped`);
+        continue;
+      }
+      const local = path.join(work, 'out', a.name);
+      await shell.pullFile(remote, local);
+      const [h] = await Promise.all([hashFile(local), store.uploadFile(key, local)]);
+      uploaded.push({ key, entry: { name: a.name, size: h.size, sha256: h.sha256 } });
+      log.info(`uploaded ${a.name} (${h.size} bytes) to ${store.uri(key)}`);
+      if (a.remotePath === s.metricsFile) metricsText = await fs.readFile(local, 'utf8');
+    }
+    const configName = path.basename(target.config.path);
+    if (!uploaded.some((u) => u.entry.name === configName)) {
+      const configFile = path.resolve(ctx.deps.cwd, target.config.path);
+      const key = target.prefix + configName;
+      const [h] = await Promise.all([hashFile(configFile), store.uploadFile(key, configFile)]);
+      uploaded.push({ key, entry: { name: configName, size: h.size, sha256: h.sha256 } });
+    }
+
+    step('manifest');
+    const finishedAt = ctx.deps.clock.now();
+    const manifest = buildTrainManifest({
+      model: { name: target.modelName ?? target.id.name, version: target.id.version, sha },
+      files: uploaded.map((u) => u.entry),
+      config: { path: target.config.path, sha256: target.config.hash },
+      inputs,
+      git: { sha, branch, repository: ctx.deps.ci.repository },
+      build: {
+        backend: s.backend,
+        ami: instance.imageId,
+        instanceType: instance.instanceType,
+        instanceId,
+        startedAt,
+        finishedAt,
+        runUrl: ctx.deps.ci.runUrl,
+        actor: ctx.deps.ci.actor,
+      },
+      metrics:
+        metricsText !== undefined
+          ? { file: path.posix.basename(s.metricsFile!), text: metricsText }
+          : undefined,
+    });
+    try {
+      await store.put(target.prefix + MANIFEST_FILE, JSON.stringify(manifest, null, 2) + '\n', {
+        ifNoneMatch: true,
+        contentType: 'application/json',
+      });
+    } catch (err) {
+      if (err instanceof PreconditionFailedError) {
+        uploaded.length = 0; // the folder belongs to the run that won: leave it alone
+        throw new PipelineError(`another run completed ${target.prefix} at the same time; its model stands`);
+      }
+      throw err;
+    }
+    log.info(`model complete: ${uri}`);
+    const seconds = durationSeconds(startedAt, finishedAt);
+    result = {
+      outputs: {
+        'instance-id': instanceId,
+        'model-prefix': target.prefix,
+        'model-uri': uri,
+        'duration-seconds': String(seconds),
+      },
+      summary:
+        `### train: ${target.prefix}\n\n` +
+        `| | |\n| --- | --- |\n| model | \`${uri}\` |\n| instance | ${instanceId} (${instance.instanceType ?? s.backend}) |\n` +
+        `| files | ${uploaded.map((u) => u.entry.name).join(', ')} |\n| duration | ${formatDuration(seconds)} |\n`,
+      text: `model ${target.prefix} trained in ${formatDuration(seconds)}: ${uri}`,
+    };
+  } catch (err) {
+    failure = err;
+  } finally {
+    await shell?.close?.().catch(() => undefined);
+    const problems: string[] = [];
+    if (failure !== undefined && uploaded.length > 0) {
+      try {
+        await ctx.deps.store().deleteMany(uploaded.map((u) => u.key));
+        log.info(`removed the ${uploaded.length} file(s) this failed run had uploaded`);
+      } catch (err) {
+        log.warn(
+          `could not remove partial uploads under ${uri} (no manifest, so not a model): ${messageOf(err)}`,
+        );
+      }
+    }
+    if (instanceId) {
+      step('terminate');
+      try {
+        await terminate(ctx, compute, instanceId);
+      } catch (err) {
+        problems.push(messageOf(err));
+      }
+    }
+    if (ephemeralKey && compute.deleteKeyPair) {
+      try {
+        await compute.deleteKeyPair(ephemeralKey);
+      } catch (err) {
+        problems.push(`could not delete key pair ${ephemeralKey}: ${messageOf(err)}`);
+      }
+    }
+    await fs.rm(work, { recursive: true, force: true });
+    if (failure === undefined && problems.length > 0) failure = new PipelineError(problems.join('; '));
+    else for (const p of problems) log.error(p);
+  }
+  if (failure !== undefined) throw explain(ctx, failure, instanceId);
+  return result!;
+}
+
+/** A transfer command on the instance: report lines kept, anything else (aws CLI errors) logged. */
+async function onInstance(
+  ctx: CommandContext,
+  shell: RemoteShell,
+  command: string,
+  timeoutSeconds: number,
+): Promise<{ exitCode: number; lines: string[] }> {
+  const lines: string[] = [];
+  const r = await shell.exec(command, {
+    timeoutSeconds,
+    signal: ctx.signal,
+    onOutput: (line) => {
+      lines.push(line);
+      if (!line.startsWith('MP-FILE ')) ctx.deps.logger.info(line);
+    },
+  });
+  return { exitCode: r.exitCode, lines };
+}
+
+/** An interrupted run says so, and what it left behind; other failures pass through unchanged. */
+function explain(ctx: CommandContext, err: unknown, instanceId: string | undefined): unknown {
+  if (!ctx.signal.aborted || err instanceof UserError) return err;
+  const reason = ctx.signal.reason instanceof Error ? ctx.signal.reason.message : 'cancelled';
+  return new PipelineError(
+    `train interrupted (${reason})${instanceId ? `: instance ${instanceId} terminated` : ''}; no model was written`,
+  );
+}
+
+/** The post step: the instance and key pair of a run that could not clean up itself (cancelled, crashed). */
+async function cleanup(ctx: CommandContext): Promise<void> {
+  const id = ctx.deps.state.get(STATE_INSTANCE_ID);
+  const keyName = ctx.deps.state.get(STATE_KEY_NAME);
+  if (!id && !keyName) return;
+  const compute = ctx.deps.compute();
+  const log = ctx.deps.logger;
+  if (id) {
+    const info = await compute.describe(id);
+    if (info && !GONE.has(info.state)) {
+      log.warn(`instance ${id} of this job is still ${info.state}: terminating it`);
+      await terminate(ctx, compute, id);
+    } else {
+      log.info(`instance ${id} is already ${info?.state ?? 'gone'}`);
+    }
+  }
+  if (keyName && compute.deleteKeyPair) {
+    await compute.deleteKeyPair(keyName);
+    log.info(`key pair ${keyName} deleted`);
+  }
+}
+
+export const trainCommand: CommandDef = {
+  name: 'train',
+  summary: 'Train one model on a temporary instance (EC2, or a local folder) and store it with its manifest.',
+  options: TRAIN_OPTIONS,
+  outputs: [
+    { name: 'instance-id', description: 'Id of the instance the model was trained on (terminated).' },
+    {
+      name: 'model-prefix',
+      description: 'Store folder of the model, `<version>-<sha7>/` under the store prefix.',
+    },
+    { name: 'model-uri', description: 'Full URI of the model folder (s3:// or file://).' },
+    { name: 'duration-seconds', description: 'Seconds from start to the manifest being written.' },
+  ],
+  run,
+  cleanup,
+};

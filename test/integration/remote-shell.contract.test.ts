@@ -1,0 +1,149 @@
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { LocalCompute } from '../../src/adapters/local/local-compute';
+import { LocalShell } from '../../src/adapters/local/local-shell';
+import { SshShell } from '../../src/adapters/ssh/ssh-shell';
+import { ProcessStoppedError } from '../../src/adapters/system/process-lines';
+import type { RemoteShell } from '../../src/core/ports';
+import { startSshd, type Sshd } from '../helpers/sshd';
+import { MemoryLogger } from '../helpers/train-fixture';
+
+let sshd: Sshd;
+beforeAll(async () => {
+  sshd = await startSshd();
+});
+afterAll(async () => {
+  await sshd?.stop();
+});
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function gone(pid: number): Promise<boolean> {
+  for (let i = 0; i < 100; i++) {
+    if (!alive(pid)) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
+
+const tmp = (label: string): string => mkdtempSync(path.join(tmpdir(), `mp-${label}-`));
+
+const shells: [string, () => RemoteShell][] = [
+  ['LocalShell', () => new LocalShell(tmp('local-home'))],
+  [
+    'SshShell (real sshd)',
+    () =>
+      new SshShell({
+        host: sshd.host,
+        port: sshd.port,
+        user: sshd.user,
+        privateKey: sshd.clientPrivateKey,
+        hostKeys: { keys: [sshd.hostPublicKey], fingerprints: [] },
+        logger: new MemoryLogger(),
+        pollSeconds: 0.2,
+      }),
+  ],
+];
+
+describe.each(shells)('RemoteShell contract: %s', (_name, make) => {
+  let shell: RemoteShell;
+  beforeEach(async () => {
+    shell = make();
+    await shell.waitReady(20);
+  });
+  afterEach(async () => {
+    await shell.close?.();
+  });
+
+  async function run(command: string): Promise<{ exitCode: number; lines: string[] }> {
+    const lines: string[] = [];
+    const r = await shell.exec(command, { timeoutSeconds: 30, onOutput: (l) => lines.push(l) });
+    return { exitCode: r.exitCode, lines };
+  }
+
+  it('mirrors a folder, leaving out excluded names and removing stale files', async () => {
+    const src = tmp('src');
+    for (const [rel, text] of [
+      ['a.txt', 'a'],
+      ['sub/b.txt', 'b'],
+      ['.git/HEAD', 'x'],
+      ['node_modules/m/index.js', 'x'],
+      ['sub/cache.pyc', 'x'],
+    ]) {
+      mkdirSync(path.dirname(path.join(src, rel)), { recursive: true });
+      writeFileSync(path.join(src, rel), text);
+    }
+    const dest = path.join(tmp('dest'), 'deep', 'repo');
+    mkdirSync(dest, { recursive: true });
+    writeFileSync(path.join(dest, 'stale.txt'), 'old');
+    await shell.pushDir(src, dest, ['.git', 'node_modules', '*.pyc']);
+    const r = await run(`cd '${dest}' && find . -type f | sort`);
+    expect(r).toEqual({ exitCode: 0, lines: ['./a.txt', './sub/b.txt'] });
+  });
+
+  it('pushes a file into folders that do not exist yet and pulls it back', async () => {
+    const file = path.join(tmp('file'), 'data.zip');
+    writeFileSync(file, Buffer.from([0, 1, 2, 255]));
+    const remote = path.join(tmp('remote'), 'x', 'y', 'data.zip');
+    await shell.pushFile(file, remote);
+    const back = path.join(tmp('back'), 'z', 'copy.zip');
+    await shell.pullFile(remote, back);
+    expect(readFileSync(back)).toEqual(Buffer.from([0, 1, 2, 255]));
+    await expect(shell.pullFile(remote + '.missing', back)).rejects.toThrow();
+  });
+
+  it('streams stdout and stderr lines and returns the exit code', async () => {
+    const r = await run('echo one; echo two >&2; printf "three"; exit 7');
+    expect(r.exitCode).toBe(7);
+    expect(r.lines.sort()).toEqual(['one', 'three', 'two']);
+  });
+
+  it('stops a command at its timeout, killing what it started', async () => {
+    const pidFile = path.join(tmp('pid'), 'pid');
+    const p = shell.exec(`sh -c 'echo $$ > ${pidFile}; exec sleep 30'`, { timeoutSeconds: 2 });
+    await expect(p).rejects.toBeInstanceOf(ProcessStoppedError);
+    await expect(p).rejects.toMatchObject({ reason: 'timeout' });
+    expect(await gone(Number(readFileSync(pidFile, 'utf8')))).toBe(true);
+  });
+});
+
+describe('LocalCompute', () => {
+  it('terminate kills what runs in the instance and removes its folder; it is idempotent', async () => {
+    const compute = new LocalCompute(tmp('instances'));
+    const inst = await compute.launch({
+      imageId: '',
+      instanceTypes: [],
+      subnetIds: [],
+      securityGroupIds: [],
+      spot: false,
+      rootVolumeGiB: 1,
+      maxRuntimeSeconds: 60,
+      tags: { 'model-pipeline': 'true', run: 'x' },
+    });
+    expect((await compute.waitUntilRunning(inst.id)).state).toBe('running');
+    expect((await compute.findByTags({ run: 'x' })).map((i) => i.id)).toEqual([inst.id]);
+    const shell = new LocalShell(compute.homeOf(inst.id), { pidsDir: compute.pidsDirOf(inst.id) });
+    const pidFile = path.join(tmp('pid'), 'pid');
+    let terminating: Promise<void> | undefined;
+    const r = await shell.exec(`echo $$ > ${pidFile}; echo started; sleep 30`, {
+      onOutput: (l) => {
+        if (l === 'started') terminating = compute.terminate(inst.id);
+      },
+    });
+    await terminating;
+    expect(r.exitCode).not.toBe(0);
+    expect(await gone(Number(readFileSync(pidFile, 'utf8')))).toBe(true);
+    expect(await compute.describe(inst.id)).toBeUndefined();
+    expect(await compute.findByTags({ run: 'x' })).toEqual([]);
+    await compute.terminate(inst.id);
+    await compute.terminate('i-not-local');
+  });
+});

@@ -1,0 +1,186 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { FsObjectStore } from '../../src/adapters/local/fs-store';
+import { LocalCompute } from '../../src/adapters/local/local-compute';
+import { MemoryState } from '../../src/adapters/system/console-logger';
+import { cli } from '../../src/cli/main';
+import { exitCodeOf, PipelineError } from '../../src/core/errors';
+import { parseManifest } from '../../src/core/manifest';
+import { runCommand } from '../../src/runner';
+import { dataZip, MemoryLogger, trainingRepo } from '../helpers/train-fixture';
+
+function sha256(file: string): string {
+  return createHash('sha256').update(readFileSync(file)).digest('hex');
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function eventually(check: () => boolean, ms = 10_000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (check()) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return check();
+}
+
+async function setup() {
+  const repo = trainingRepo('1.0.0');
+  const store = new FsObjectStore(path.join(repo.dir, '.model-store'));
+  await store.uploadFile('raw_source_data.zip', dataZip(7));
+  const prefix = `search/1.0.0-${repo.head().slice(0, 7)}/`;
+  return { repo, store, prefix };
+}
+
+async function train(
+  cwd: string,
+  inputs: Record<string, string> = {},
+  signal?: AbortSignal,
+  logger = new MemoryLogger(),
+) {
+  const state = new MemoryState();
+  try {
+    const result = await runCommand({
+      command: 'train',
+      inputs: { backend: 'local', ...inputs },
+      env: {},
+      cwd,
+      logger,
+      state,
+      signal: signal ?? new AbortController().signal,
+    });
+    return { result, logger, state };
+  } catch (error) {
+    return { error, logger, state };
+  }
+}
+
+async function keys(store: FsObjectStore, prefix: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const o of store.list(prefix)) out.push(o.key.slice(prefix.length));
+  return out;
+}
+
+describe('train on the local backend', () => {
+  it('runs the training command in a local working copy and lands a complete model with its manifest', async () => {
+    const { repo, store, prefix } = await setup();
+    // the copy leaves out the local store, .git and node_modules, or the command fails
+    const { result, error, logger, state } = await train(repo.dir, {
+      'train-command': 'test ! -e .model-store && test ! -e .git && test ! -e node_modules && make train',
+    });
+    expect(error).toBeUndefined();
+    expect(result!.outputs['model-prefix']).toBe(prefix);
+    expect(result!.outputs['model-uri']).toBe(store.uri(prefix));
+    expect(result!.outputs['instance-id']).toMatch(/^local-[0-9a-f]{12}$/);
+    expect(Number(result!.outputs['duration-seconds'])).toBeGreaterThanOrEqual(0);
+    expect(state.get('instance-id')).toBe(result!.outputs['instance-id']);
+    // output was streamed line by line
+    expect(logger.lines).toEqual(expect.arrayContaining(['epoch 1/3 rows=7', 'epoch 3/3 rows=7']));
+
+    expect(await keys(store, prefix)).toEqual([
+      'manifest.json',
+      'metrics.json',
+      'model.zip',
+      'search-config.toml',
+    ]);
+    const manifest = parseManifest((await store.get(prefix + 'manifest.json'))!.body.toString(), 'manifest');
+    const modelFile = path.join(store.root, ...prefix.split('/'), 'model.zip');
+    expect(manifest.files.find((f) => f.name === 'model.zip')).toEqual({
+      name: 'model.zip',
+      size: readFileSync(modelFile).length,
+      sha256: sha256(modelFile),
+    });
+    expect(manifest.model).toEqual({ name: 'search', version: '1.0.0', sha: repo.head() });
+    expect(manifest.git?.sha).toBe(repo.head());
+    expect(manifest.git?.branch).toBe('main');
+    expect(manifest.build?.backend).toBe('local');
+    expect(manifest.benchmark).toEqual({ passed: true, file: 'metrics.json' });
+    expect(manifest.inputs?.[0]).toMatchObject({
+      key: 'raw_source_data.zip',
+      sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+    });
+    expect(manifest.config?.sha256).toBe(sha256(path.join(repo.dir, 'search-config.toml')));
+
+    expect(existsSync(new LocalCompute().dirOf(result!.outputs['instance-id']))).toBe(false);
+
+    // a complete model is never overwritten
+    const again = await train(repo.dir);
+    expect(again.error).toBeInstanceOf(PipelineError);
+    expect((again.error as Error).message).toMatch(/already complete .*refusing to overwrite/);
+    expect(again.state.get('instance-id')).toBe('');
+  });
+
+  it('fails with exit 1, writes no manifest and removes the work folder when training fails', async () => {
+    const { repo, store, prefix } = await setup();
+    const { error, state } = await train(repo.dir, { 'train-command': 'TRAIN_FAIL=1 make train' });
+    expect(exitCodeOf(error)).toBe(1);
+    expect((error as Error).message).toMatch(
+      /training command "TRAIN_FAIL=1 make train" failed with exit code 2/,
+    );
+    expect(await keys(store, prefix)).toEqual([]);
+    const id = state.get('instance-id');
+    expect(id).toMatch(/^local-/);
+    expect(existsSync(new LocalCompute().dirOf(id))).toBe(false);
+  });
+
+  it('fails when the training command leaves no model.zip, and removes what it uploaded', async () => {
+    const { repo, store, prefix } = await setup();
+    const { error } = await train(repo.dir, { 'train-command': 'echo \'{"passed":true}\' > metrics.json' });
+    expect((error as Error).message).toMatch(/left no model\.zip/);
+    expect(await keys(store, prefix)).toEqual([]);
+  });
+
+  it('refuses to start without the training data, before creating anything', async () => {
+    const { repo } = await setup();
+    const { error, state } = await train(repo.dir, { 'data-key': 'inputs/missing.zip' });
+    expect(exitCodeOf(error)).toBe(2);
+    expect((error as Error).message).toMatch(/inputs\/missing\.zip is not in the store/);
+    expect(state.get('instance-id')).toBe('');
+  });
+
+  it('stops the training process and removes the work folder when aborted mid-run', async () => {
+    const { repo, store, prefix } = await setup();
+    const pidFile = path.join(mkdtempSync(path.join(tmpdir(), 'mp-pid-')), 'pid');
+    const controller = new AbortController();
+    const logger = new MemoryLogger();
+    logger.onLine = (line) => {
+      if (line === 'training-started') controller.abort(new Error('received SIGINT'));
+    };
+    const { error, state } = await train(
+      repo.dir,
+      { 'train-command': `make slow PID_FILE=${pidFile}` },
+      controller.signal,
+      logger,
+    );
+    expect((error as Error).message).toMatch(/train interrupted \(received SIGINT\).*no model was written/);
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    expect(await eventually(() => !alive(pid))).toBe(true);
+    expect(existsSync(new LocalCompute().dirOf(state.get('instance-id')))).toBe(false);
+    expect(await keys(store, prefix)).toEqual([]);
+  });
+
+  it('works from the CLI: model-pipeline train --local --json', async () => {
+    const { repo, prefix } = await setup();
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await cli(['train', '--local', '--json'], {
+      stdout: (t) => out.push(t),
+      stderr: (t) => err.push(t),
+      env: {},
+      cwd: repo.dir,
+    });
+    expect(err.join('\n')).toMatch(/epoch 3\/3/);
+    expect(code).toBe(0);
+    const parsed = JSON.parse(out.join('')) as { outputs: Record<string, string> };
+    expect(parsed.outputs['model-prefix']).toBe(prefix);
+  });
+});
