@@ -4,9 +4,64 @@ import { parseModelConfig, type ModelConfig } from '../core/config';
 import { UserError } from '../core/errors';
 import { modelId, modelPrefix, normalizeSha, type ModelId } from '../core/identity';
 import { isComplete, MANIFEST_FILE } from '../core/manifest';
+import type { OptionSpec } from '../core/options';
 import type { ObjectStore } from '../core/ports';
 import { globFiles, isGlob } from '../adapters/local/glob';
 import type { CommandContext } from './types';
+
+/** Shared by needs-model and build-ami: one name, one meaning. */
+export const BASE_REF_OPTION: OptionSpec = {
+  name: 'base-ref',
+  description:
+    'Ref whose config version (needs-model) or AMI version file (build-ami) is compared. Default: the PR base branch, else the merge-base with the default branch (the previous commit when on it).',
+  type: 'string',
+  env: ['MODEL_PIPELINE_BASE_REF'],
+};
+
+export const FORCE_OPTION: OptionSpec = {
+  name: 'force',
+  description:
+    'Build even when the version did not change; still never twice for one model `<version>-<sha7>` or one AMI version.',
+  type: 'boolean',
+  default: 'false',
+  env: ['MODEL_PIPELINE_FORCE'],
+};
+
+/**
+ * Default base: the PR's base branch, else where HEAD left the default branch; on the default branch itself,
+ * the commit before. Undefined for a first commit, where everything is new.
+ */
+export async function resolveBaseRef(ctx: CommandContext): Promise<string | undefined> {
+  const given = ctx.options.string('base-ref');
+  const git = ctx.deps.git;
+  if (given) {
+    await git.revParse(given);
+    return given;
+  }
+  const target = ctx.deps.ci.baseBranch ? `origin/${ctx.deps.ci.baseBranch}` : await git.defaultBranch();
+  const head = await git.revParse('HEAD');
+  const base = target ? await git.mergeBase('HEAD', target) : head;
+  if (base !== head) return base;
+  if (await git.hasCommit('HEAD~1')) return 'HEAD~1';
+  // a shallow clone's oldest commit looks like a first commit: calling everything new would rebuild it all
+  if (await git.isShallow?.()) {
+    throw new UserError(
+      'cannot compare with the previous commit: the checkout is shallow. In GitHub use actions/checkout ' +
+        'with fetch-depth: 0, in CircleCI a full checkout; or set base-ref',
+    );
+  }
+  return undefined;
+}
+
+/** How a ref from resolveBaseRef reads in messages: a merge-base sha as `main (merge-base abc1234)`. */
+export async function baseRefLabel(ctx: CommandContext, ref: string | undefined): Promise<string> {
+  if (ref === undefined) return 'the first commit';
+  if (ctx.options.string('base-ref') || !/^[0-9a-f]{40}$/.test(ref)) return ref;
+  const target = ctx.deps.ci.baseBranch
+    ? `origin/${ctx.deps.ci.baseBranch}`
+    : await ctx.deps.git.defaultBranch();
+  return target ? `${target} (merge-base ${ref.slice(0, 7)})` : ref.slice(0, 7);
+}
 
 /** One model of the repo as this run sees it: its config, identity and folder in the store. */
 export interface ModelTarget {
@@ -56,7 +111,9 @@ export async function loadTargets(ctx: CommandContext): Promise<{ targets: Model
   const seen = new Map<string, string>();
   for (const p of paths) {
     const config = await readConfigFile(ctx.deps.cwd, p);
-    const modelName = config.name ?? (glob ? path.basename(path.dirname(p)) : undefined);
+    // a glob match at the repo root has no folder to be named after ('.' is no store folder)
+    const folder = path.posix.basename(path.posix.dirname(p));
+    const modelName = config.name ?? (glob && folder !== '.' ? folder : undefined);
     const key = modelName ?? '';
     if (seen.has(key)) {
       throw new UserError(

@@ -2,43 +2,18 @@ import { parseModelConfig } from '../core/config';
 import { decideNeedsModel } from '../core/needs-model';
 import type { OptionSpec } from '../core/options';
 import { markdownTable } from '../core/markdown';
-import { folderState, loadTargets, type ModelTarget } from './model-context';
+import {
+  BASE_REF_OPTION,
+  baseRefLabel,
+  FORCE_OPTION,
+  folderState,
+  loadTargets,
+  resolveBaseRef,
+  type ModelTarget,
+} from './model-context';
 import type { CommandContext, CommandDef, CommandResult } from './types';
 
-const OPTIONS: readonly OptionSpec[] = [
-  {
-    name: 'base-ref',
-    description:
-      'Ref whose config version is compared. Default: the PR base branch, else the merge-base with the default branch (the previous commit when on it).',
-    type: 'string',
-    env: ['MODEL_PIPELINE_BASE_REF'],
-  },
-  {
-    name: 'force',
-    description: 'Build even when the version did not change (still never twice for one `<version>-<sha7>`).',
-    type: 'boolean',
-    default: 'false',
-    env: ['MODEL_PIPELINE_FORCE'],
-  },
-];
-
-/**
- * Default base: the PR's base branch, else where HEAD left the default branch; on the default branch itself,
- * the commit before. Undefined for a first commit, where every model is new.
- */
-async function resolveBaseRef(ctx: CommandContext): Promise<string | undefined> {
-  const given = ctx.options.string('base-ref');
-  const git = ctx.deps.git;
-  if (given) {
-    await git.revParse(given);
-    return given;
-  }
-  const target = ctx.deps.ci.baseBranch ? `origin/${ctx.deps.ci.baseBranch}` : await git.defaultBranch();
-  const head = await git.revParse('HEAD');
-  const base = target ? await git.mergeBase('HEAD', target) : head;
-  if (base !== head) return base;
-  return (await git.hasCommit('HEAD~1')) ? 'HEAD~1' : undefined;
-}
+const OPTIONS: readonly OptionSpec[] = [BASE_REF_OPTION, FORCE_OPTION];
 
 interface Row {
   target: ModelTarget;
@@ -63,7 +38,7 @@ async function decide(ctx: CommandContext, target: ModelTarget, baseRef: string 
   const d = decideNeedsModel({
     id: target.id,
     baseVersion,
-    baseRef: baseRef ?? 'the first commit',
+    baseRef: await baseRefLabel(ctx, baseRef),
     completeInStore: state.complete,
     partialInStore: state.partial,
     force: ctx.options.bool('force'),
@@ -74,11 +49,7 @@ async function decide(ctx: CommandContext, target: ModelTarget, baseRef: string 
 async function run(ctx: CommandContext): Promise<CommandResult> {
   const { targets, glob } = await loadTargets(ctx);
   const baseRef = await resolveBaseRef(ctx);
-  const shortBase = !baseRef
-    ? 'none: first commit'
-    : /^[0-9a-f]{40}$/.test(baseRef)
-      ? baseRef.slice(0, 7)
-      : baseRef;
+  const shortBase = baseRef ? await baseRefLabel(ctx, baseRef) : 'none: first commit';
   const rows: Row[] = [];
   for (const t of targets) rows.push(await decide(ctx, t, baseRef));
 

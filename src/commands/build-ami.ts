@@ -1,0 +1,228 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import {
+  decideAmiBuild,
+  isLive,
+  parseAmiVersion,
+  TAG_AMI_VERSION,
+  TAG_BUILT_AT,
+  TAG_GIT_SHA,
+  TAG_MANAGED,
+  TAG_REPO,
+} from '../core/ami-lifecycle';
+import { PipelineError, UserError, messageOf } from '../core/errors';
+import { markdownTable } from '../core/markdown';
+import { parseVarAssignments } from '../core/packer';
+import type { MachineImage } from '../core/ports';
+import { BUILD_AMI_OPTIONS } from './build-ami-options';
+import { resolveBaseRef, resolveSha } from './model-context';
+import type { CommandContext, CommandDef, CommandResult } from './types';
+
+export interface AmiVersionSource {
+  version: string;
+  /** The version file, relative to the working directory. */
+  file: string;
+  from: 'input' | 'file';
+}
+
+/** The ami-version input, else the content of ami-version-file. */
+export async function readAmiVersion(ctx: CommandContext): Promise<AmiVersionSource> {
+  const file = ctx.options.require('ami-version-file');
+  const given = ctx.options.string('ami-version');
+  if (given) return { version: parseAmiVersion(given, 'ami-version'), file, from: 'input' };
+  let text: string;
+  try {
+    text = await fs.readFile(path.resolve(ctx.deps.cwd, file), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new UserError(
+        `AMI version file ${file} not found (in ${ctx.deps.cwd}); set ami-version, or ami-version-file (see examples/.packer/ami-version.txt)`,
+      );
+    }
+    throw new UserError(`cannot read AMI version file ${file}: ${messageOf(err)}`);
+  }
+  // comment lines let the file say what it is for
+  const lines = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
+  if (lines.length !== 1) {
+    throw new UserError(
+      `AMI version file ${file} must hold one version line (e.g. 1.0.0), found ${lines.length}`,
+    );
+  }
+  return { version: parseAmiVersion(lines[0], `AMI version file ${file}`), file, from: 'file' };
+}
+
+function gitPath(file: string): string {
+  return path.posix.normalize(file.replace(/\\/g, '/')).replace(/^\.\//, '');
+}
+
+/** Did the version file change between base and head? Undefined base: a first commit, where it is new. */
+async function versionFileChanged(
+  ctx: CommandContext,
+  file: string,
+  baseRef: string | undefined,
+  head: string,
+): Promise<boolean> {
+  const git = ctx.deps.git;
+  if (!baseRef) return (await git.showFile(head, file)) !== undefined;
+  const changed = await git.changedFiles(baseRef, head);
+  if (changed.includes(gitPath(file))) return true;
+  // git diff names paths from the repo root; with a working-directory below it, compare the file itself
+  if (changed.some((c) => c.endsWith('/' + gitPath(file)))) {
+    return (await git.showFile(baseRef, file)) !== (await git.showFile(head, file));
+  }
+  return false;
+}
+
+function shortRef(ref: string | undefined): string | undefined {
+  if (!ref) return undefined;
+  return /^[0-9a-f]{40}$/.test(ref) ? ref.slice(0, 7) : ref;
+}
+
+async function resolveBaseAmi(ctx: CommandContext): Promise<MachineImage> {
+  const images = ctx.deps.images();
+  const region = ctx.options.string('region') ?? 'us-east-1';
+  const pinned = ctx.options.string('base-ami');
+  if (pinned) {
+    const img = await images.describe(pinned);
+    if (!img)
+      throw new UserError(`base-ami ${pinned} does not exist in ${region} (check base-ami and region)`);
+    return img;
+  }
+  const pattern = ctx.options.require('base-ami-name-pattern');
+  const owners = ctx.options.list('base-ami-owner');
+  const img = await images.latestByName(pattern, owners);
+  if (!img) {
+    throw new UserError(
+      `no available AMI named "${pattern}" owned by ${owners.join(', ') || 'anyone'} in ${region}; set base-ami-name-pattern / base-ami-owner, or pin base-ami`,
+    );
+  }
+  return img;
+}
+
+function templateVariables(ctx: CommandContext, version: string, baseAmi: string): Record<string, string> {
+  const o = ctx.options;
+  const vars: Record<string, string> = {
+    ami_version: version,
+    base_ami: baseAmi,
+    region: o.string('region') ?? 'us-east-1',
+    instance_type: o.require('packer-instance-type'),
+  };
+  const subnet = o.list('subnet-id')[0];
+  if (subnet) vars.subnet_id = subnet;
+  const endpoint = o.string('ec2-endpoint');
+  if (endpoint) vars.ec2_endpoint = endpoint;
+  return { ...vars, ...parseVarAssignments(o.list('packer-vars'), 'packer-vars') };
+}
+
+async function run(ctx: CommandContext): Promise<CommandResult> {
+  const { options, deps } = ctx;
+  const log = deps.logger;
+  const src = await readAmiVersion(ctx);
+  const version = src.version;
+  const head = await resolveSha(ctx);
+  const baseRef = await resolveBaseRef(ctx);
+  const changed = src.from === 'file' ? await versionFileChanged(ctx, src.file, baseRef, head) : false;
+  const images = deps.images();
+  const existing = (await images.findByTags({ [TAG_MANAGED]: 'true', [TAG_AMI_VERSION]: version })).filter(
+    isLive,
+  );
+  const decision = decideAmiBuild({
+    version,
+    existing,
+    versionFileChanged: changed,
+    force: options.bool('force'),
+    versionFile: src.from === 'file' ? src.file : 'the ami-version input',
+    baseRef: shortRef(baseRef),
+  });
+  log.info(`build-ami ${version}: ${decision.build ? 'building' : 'not building'}: ${decision.reason}`);
+  if (!decision.build) {
+    const outputs = {
+      'ami-id': decision.existingId ?? '',
+      'ami-version': version,
+      built: 'false',
+      reason: decision.reason,
+      'ami-copies': '{}',
+    };
+    return {
+      outputs,
+      summary: `### build-ami ${version}: not built\n\n${decision.reason}\n`,
+      text: `AMI ${version}: not built: ${decision.reason}`,
+    };
+  }
+
+  const base = await resolveBaseAmi(ctx);
+  log.info(`base AMI ${base.id}${base.name ? ` (${base.name})` : ''}`);
+  const templateDir = options.require('packer-template-dir');
+  const variables = templateVariables(ctx, version, base.id);
+  const builder = deps.imageBuilder();
+  await builder.validate(templateDir, variables);
+  const built = await log.group(`packer build ${templateDir} (AMI ${version})`, () =>
+    builder.build({ templateDir, variables, signal: ctx.signal }),
+  );
+  const amiId = built.imageId;
+  log.info(`packer built ${amiId}`);
+
+  const tags: Record<string, string> = {
+    [TAG_MANAGED]: 'true',
+    [TAG_AMI_VERSION]: version,
+    [TAG_GIT_SHA]: head,
+    [TAG_BUILT_AT]: deps.clock.now().toISOString(),
+    'model-pipeline:base-ami': base.id,
+  };
+  if (deps.ci.repository) tags[TAG_REPO] = deps.ci.repository;
+  const copies: Record<string, string> = {};
+  try {
+    await images.tag(amiId, tags);
+    const accounts = options.list('share-accounts');
+    if (accounts.length > 0) {
+      await images.share(amiId, accounts);
+      log.info(`shared ${amiId} with ${accounts.join(', ')}`);
+    }
+    const region = options.string('region') ?? 'us-east-1';
+    const name = (await images.describe(amiId))?.name ?? `model-pipeline-${version}`;
+    for (const r of options.list('copy-regions')) {
+      if (r === region) continue;
+      copies[r] = await images.copyTo(amiId, r, { name, tags });
+      log.info(`copied ${amiId} to ${r}: ${copies[r]}`);
+    }
+  } catch (err) {
+    throw new PipelineError(`AMI ${amiId} was built, but finishing it failed: ${messageOf(err)}`);
+  }
+
+  const reason = decision.reason;
+  const rows = [
+    ['ami', amiId],
+    ['version', version],
+    ['base', base.id],
+    ['reason', reason],
+  ];
+  for (const [r, id] of Object.entries(copies)) rows.push([`copy ${r}`, id]);
+  return {
+    outputs: {
+      'ami-id': amiId,
+      'ami-version': version,
+      built: 'true',
+      reason,
+      'ami-copies': JSON.stringify(copies),
+    },
+    summary: `### build-ami ${version}: built ${amiId}\n\n${markdownTable(['', ''], rows)}\n`,
+    text: `AMI ${version}: built ${amiId} (${reason})`,
+  };
+}
+
+export const buildAmiCommand: CommandDef = {
+  name: 'build-ami',
+  summary: 'Rebuild the training AMI with Packer when its version changed (or by force), once per version.',
+  options: BUILD_AMI_OPTIONS,
+  outputs: [
+    { name: 'ami-id', description: 'The AMI of the version: the new one, or the one already built.' },
+    { name: 'ami-version', description: 'The AMI version.' },
+    { name: 'built', description: '`true` when this run built the AMI.' },
+    { name: 'reason', description: 'Why, in words.' },
+    { name: 'ami-copies', description: 'JSON map of region to the AMI copied there.' },
+  ],
+  run,
+};
