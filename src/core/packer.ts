@@ -163,15 +163,7 @@ export function releaseUrl(r: PackerRelease, baseUrl = 'https://releases.hashico
   return `${baseUrl.replace(/\/+$/, '')}/${r.version}/${releaseFileName(r)}`;
 }
 
-/**
- * Checksums HashiCorp publishes (packer_<v>_SHA256SUMS) for the default pinned release; any other version
- * needs packer-sha256.
- */
 export const DEFAULT_PACKER_VERSION = '1.13.1';
-export const KNOWN_PACKER_SHA256: Readonly<Record<string, string>> = {
-  'packer_1.13.1_linux_amd64.zip': 'c3401da41a47d51e2ef3e78a76f625c753b6f19e81681e4cdc3bc6e6f8c699c0',
-  'packer_1.13.1_linux_arm64.zip': '41685f9b1326fa433d551afc160b7930490ec9f12cf975943e3cb2adca650b58',
-};
 
 /** A sha256 in hex, lower-cased; accepts the `sha256:` prefix. A UserError for anything else. */
 export function normalizeSha256(value: string, where: string): string {
@@ -184,16 +176,20 @@ export function normalizeSha256(value: string, where: string): string {
   return v;
 }
 
-/** Expected checksum of a release file: the given one, else the known one for the default release. */
-export function expectedSha256(file: string, given: string | undefined): string {
-  if (given) return normalizeSha256(given, 'packer-sha256');
-  const known = KNOWN_PACKER_SHA256[file];
-  if (!known) {
-    throw new UserError(
-      `no known checksum for ${file}: set packer-sha256 (from the release's SHA256SUMS) or install packer on PATH`,
-    );
+/** The release's published checksum list, next to its zips. */
+export function sumsUrl(r: PackerRelease, baseUrl = 'https://releases.hashicorp.com/packer'): string {
+  return `${baseUrl.replace(/\/+$/, '')}/${r.version}/packer_${r.version}_SHA256SUMS`;
+}
+
+/** The checksum of one file in a SHA256SUMS text (`<hex>  <file>` lines). */
+export function checksumFromSums(sums: string, file: string): string {
+  for (const line of sums.split(/\r?\n/)) {
+    const m = /^([0-9a-fA-F]{64})\s+\*?(\S+)\s*$/.exec(line);
+    if (m && m[2] === file) return m[1].toLowerCase();
   }
-  return known;
+  throw new UserError(
+    `the release's SHA256SUMS lists no ${file}: check packer-version, or set packer-sha256`,
+  );
 }
 
 export function checksumMismatch(file: string, expected: string, actual: string): string | undefined {

@@ -19,7 +19,12 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ec2ClientConfig, Ec2Compute } from '../../src/adapters/aws/ec2-compute';
-import { resolveImage, resolveLaunchTargets, resolveSubnets } from '../../src/adapters/aws/ec2-resolve';
+import {
+  AMI_VERSION_TAG,
+  resolveImage,
+  resolveLaunchTargets,
+  resolveSubnets,
+} from '../../src/adapters/aws/ec2-resolve';
 import { PipelineError, UserError } from '../../src/core/errors';
 import { WATCHDOG_MARKER } from '../../src/core/ec2-launch';
 import type { Clock, LaunchRequest } from '../../src/core/ports';
@@ -80,7 +85,9 @@ async function registerImage(name: string, version?: string): Promise<string> {
   const out = await c.send(new RegisterImageCommand({ Name: name, RootDeviceName: '/dev/sda1' }));
   const id = out.ImageId!;
   if (version)
-    await c.send(new CreateTagsCommand({ Resources: [id], Tags: [{ Key: 'ami-version', Value: version }] }));
+    await c.send(
+      new CreateTagsCommand({ Resources: [id], Tags: [{ Key: AMI_VERSION_TAG, Value: version }] }),
+    );
   return id;
 }
 

@@ -34,12 +34,19 @@ describe('packer install from a release server (127.0.0.1)', () => {
   let baseUrl: string;
   const requests: string[] = [];
   const zips: Record<string, string> = {};
+  /** What the server publishes as each release's SHA256SUMS. */
+  const sums: Record<string, string> = {};
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'mp-packer-install-'));
-    for (const v of ['9.9.1', '9.9.2']) zips[v] = makeZip(dir, v);
+    for (const v of ['9.9.1', '9.9.2', '9.9.5', '9.9.6']) zips[v] = makeZip(dir, v);
     server = createServer((req, res) => {
       requests.push(req.url ?? '');
+      const s = /^\/packer\/([\d.]+)\/packer_[\d.]+_SHA256SUMS$/.exec(req.url ?? '');
+      if (s && sums[s[1]] !== undefined) {
+        res.writeHead(200, { 'content-type': 'text/plain' }).end(sums[s[1]]);
+        return;
+      }
       const m = /^\/packer\/([\d.]+)\/(packer_[\d.]+_linux_amd64\.zip)$/.exec(req.url ?? '');
       if (!m || !zips[m[1]]) {
         res.writeHead(404).end();
@@ -56,7 +63,7 @@ describe('packer install from a release server (127.0.0.1)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  function opts(version: string, sha256: string) {
+  function opts(version: string, sha256: string | undefined) {
     return {
       version,
       sha256,
@@ -99,6 +106,27 @@ describe('packer install from a release server (127.0.0.1)', () => {
     await expect(installPacker(opts('9.9.3', 'ab'.repeat(32)))).rejects.toThrow(
       /cannot download packer 9\.9\.3 from http:\/\/127\.0\.0\.1:\d+\/packer\/9\.9\.3\//,
     );
+  });
+
+  test("no pinned checksum: the release's SHA256SUMS is checked", async () => {
+    sums['9.9.5'] = `${await sha256File(zips['9.9.5'])}  packer_9.9.5_linux_amd64.zip\n`;
+    const bin = await installPacker(opts('9.9.5', undefined));
+    expect(execFileSync(bin, ['version'], { encoding: 'utf8' }).trim()).toBe('Packer v9.9.5');
+    expect(requests).toContain('/packer/9.9.5/packer_9.9.5_SHA256SUMS');
+  });
+
+  test('no pinned checksum and a SHA256SUMS that does not match: refused', async () => {
+    sums['9.9.6'] = `${'ef'.repeat(32)}  packer_9.9.6_linux_amd64.zip\n`;
+    await expect(installPacker(opts('9.9.6', undefined))).rejects.toThrow(
+      /checksum mismatch for packer_9\.9\.6/,
+    );
+  });
+
+  test('no pinned checksum and no SHA256SUMS: refused before downloading the zip', async () => {
+    await expect(installPacker(opts('9.9.7', undefined))).rejects.toThrow(
+      /cannot read packer checksums from .*packer_9\.9\.7_SHA256SUMS.*set packer-sha256/,
+    );
+    expect(requests).not.toContain('/packer/9.9.7/packer_9.9.7_linux_amd64.zip');
   });
 
   test('packer on PATH wins over any install', async () => {

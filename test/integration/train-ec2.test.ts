@@ -19,6 +19,7 @@ import { runCommand } from '../../src/runner';
 import { motoEndpoint, newBucket } from '../helpers/aws';
 import { startSshd, type Sshd } from '../helpers/sshd';
 import { dataZip, MemoryLogger, trainingRepo } from '../helpers/train-fixture';
+import { AMI_VERSION_TAG } from '../../src/adapters/aws/ec2-resolve';
 
 // moto gives its instances 10.x addresses: SSH always goes to the test's sshd through ssh-host 127.0.0.1
 
@@ -44,7 +45,10 @@ async function setup() {
     new RegisterImageCommand({ Name: `mp-train-${run}`, RootDeviceName: '/dev/sda1' }),
   );
   await ec2().send(
-    new CreateTagsCommand({ Resources: [image.ImageId!], Tags: [{ Key: 'ami-version', Value: amiVersion }] }),
+    new CreateTagsCommand({
+      Resources: [image.ImageId!],
+      Tags: [{ Key: AMI_VERSION_TAG, Value: amiVersion }],
+    }),
   );
   const repo = trainingRepo('3.0.0');
   const bucket = await newBucket('train-ec2');

@@ -5,7 +5,7 @@ import {
   buildErrors,
   checksumMismatch,
   displayText,
-  expectedSha256,
+  checksumFromSums,
   initArgs,
   needsPluginDeclaration,
   normalizeSha256,
@@ -211,10 +211,14 @@ describe('releases and checksums', () => {
     expect(() => normalizeSha256(given, 'packer-sha256')).toThrow(/packer-sha256 must be a sha256/);
   });
 
-  test('expected checksum: given, known for the pinned release, else a clear error', () => {
-    expect(expectedSha256('packer_9.9.9_linux_amd64.zip', hex)).toBe(hex);
-    expect(expectedSha256('packer_1.13.1_linux_amd64.zip', undefined)).toMatch(/^[0-9a-f]{64}$/);
-    expect(() => expectedSha256('packer_9.9.9_linux_amd64.zip', undefined)).toThrow(/set packer-sha256/);
+  test('checksumFromSums picks the line of the file, and says so when it is not listed', () => {
+    const sums = `${'cd'.repeat(32)}  packer_9.9.9_darwin_arm64.zip\n${hex.toUpperCase()}  packer_9.9.9_linux_amd64.zip\n`;
+    expect(checksumFromSums(sums, 'packer_9.9.9_linux_amd64.zip')).toBe(hex);
+    expect(checksumFromSums(sums, 'packer_9.9.9_darwin_arm64.zip')).toBe('cd'.repeat(32));
+    expect(() => checksumFromSums(sums, 'packer_9.9.9_linux_arm64.zip')).toThrow(
+      /lists no packer_9.9.9_linux_arm64.zip/,
+    );
+    expect(() => checksumFromSums('not a sums file', 'x.zip')).toThrow(/set packer-sha256/);
   });
 
   test('checksumMismatch', () => {

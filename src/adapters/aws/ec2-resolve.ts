@@ -11,10 +11,12 @@ import {
 import { UserError } from '../../core/errors';
 import type { LaunchTargetSpec, ResolvedImage, ResolvedLaunchTargets } from '../../core/launch-targets';
 import { describeAwsError } from './errors';
+import { TAG_AMI_VERSION } from '../../core/ami-lifecycle';
 
 export type { LaunchTargetSpec, ResolvedImage, ResolvedLaunchTargets };
 
-export const AMI_VERSION_TAG = 'ami-version';
+/** The tag build-ami writes on the AMIs it makes; train finds its image by it. */
+export const AMI_VERSION_TAG = TAG_AMI_VERSION;
 
 function errorCode(err: unknown): string {
   const e = err as { name?: string; Code?: string };

@@ -4,7 +4,16 @@ import { constants, createReadStream, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PipelineError, messageOf } from '../../core/errors';
-import { checksumMismatch, expectedSha256, releaseFileName, releaseFor, releaseUrl } from '../../core/packer';
+import {
+  checksumFromSums,
+  checksumMismatch,
+  normalizeSha256,
+  releaseFileName,
+  releaseFor,
+  releaseUrl,
+  sumsUrl,
+  type PackerRelease,
+} from '../../core/packer';
 import type { Logger } from '../../core/ports';
 
 export async function sha256File(file: string): Promise<string> {
@@ -32,7 +41,10 @@ export async function findOnPath(name: string, pathVar: string | undefined): Pro
 
 export interface InstallOptions {
   version: string;
-  /** Expected sha256 of the release zip; default: the known one of the default release. */
+  /**
+   * Expected sha256 of the release zip (the strong check: pin it). Without it the release's own SHA256SUMS,
+   * fetched from the same place, is used: that catches a corrupt or wrong download, not a compromised mirror.
+   */
   sha256?: string;
   /** Where releases are served (a mirror, tests); default releases.hashicorp.com. */
   baseUrl?: string;
@@ -73,12 +85,14 @@ export async function installPacker(o: InstallOptions): Promise<string> {
   const arch = o.arch ?? process.arch;
   const release = releaseFor(o.version, o.platform ?? process.platform, arch);
   const file = releaseFileName(release);
-  const expected = expectedSha256(file, o.sha256);
   const exe = release.os === 'windows' ? 'packer.exe' : 'packer';
   return withRunnerDirs(o, async () => {
     const cached = tc.find('packer', release.version, arch);
     if (cached) return path.join(cached, exe);
     const url = releaseUrl(release, o.baseUrl);
+    const expected = o.sha256
+      ? normalizeSha256(o.sha256, 'packer-sha256')
+      : await publishedChecksum(release, file, o.baseUrl);
     o.logger.info(`downloading packer ${release.version} from ${url}`);
     let zip: string;
     try {
@@ -102,6 +116,19 @@ export async function installPacker(o: InstallOptions): Promise<string> {
       await fs.rm(zip, { force: true });
     }
   });
+}
+
+async function publishedChecksum(release: PackerRelease, file: string, baseUrl?: string): Promise<string> {
+  const url = sumsUrl(release, baseUrl);
+  let text: string;
+  try {
+    const r = await fetch(url);
+    if (!r.ok) throw new Error(`HTTP ${r.status}`);
+    text = await r.text();
+  } catch (err) {
+    throw new PipelineError(`cannot read packer checksums from ${url}: ${messageOf(err)}; set packer-sha256`);
+  }
+  return checksumFromSums(text, file);
 }
 
 export interface ResolveOptions extends InstallOptions {
