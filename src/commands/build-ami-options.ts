@@ -1,6 +1,6 @@
 import type { OptionSpec } from '../core/options';
 import { DEFAULT_PACKER_VERSION } from '../core/packer';
-import { BASE_REF_OPTION, FORCE_OPTION } from './model-context';
+import { BASE_REF_OPTION, DRY_RUN_OPTION, FORCE_OPTION } from './model-context';
 import { TRAIN_OPTIONS } from './train-options';
 
 function shared(name: string): OptionSpec {
@@ -86,7 +86,7 @@ export const BUILD_AMI_OPTIONS: readonly OptionSpec[] = [
   {
     name: 'packer-sha256',
     description:
-      'sha256 of the packer release zip (from its SHA256SUMS); needed for any packer-version but the default.',
+      "sha256 of the packer release zip, pinned (strongest). Default: checked against the release's published SHA256SUMS.",
     type: 'string',
     env: ['MODEL_PIPELINE_PACKER_SHA256'],
   },
@@ -101,12 +101,5 @@ export const PRUNE_AMIS_OPTIONS: readonly OptionSpec[] = [
     default: '2',
     env: ['MODEL_PIPELINE_KEEP'],
   },
-  // identical to rotate's dry-run row: one name, one meaning (mergeOptionSpecs compares them)
-  {
-    name: 'dry-run',
-    description: 'Only print the plan (what would be deleted or kept, and why). Set to `false` to act.',
-    type: 'boolean',
-    default: 'true',
-    env: ['MODEL_PIPELINE_DRY_RUN'],
-  },
+  DRY_RUN_OPTION,
 ];

@@ -7,6 +7,7 @@ import { ENVIRONMENTS, groupListing, placeOf, type Environment, type ModelFolder
 import { planRotation, type Liveness, type RotationEntry, type RotationPlan } from '../core/rotation';
 import { formatBytes } from '../core/status';
 import { listAll, mapLimit, readPointer, storeRoot } from './registry-context';
+import { DRY_RUN_OPTION } from './model-context';
 import type { CommandContext, CommandDef, CommandResult } from './types';
 
 const OPTIONS: readonly OptionSpec[] = [
@@ -24,13 +25,7 @@ const OPTIONS: readonly OptionSpec[] = [
     default: '3',
     env: ['MODEL_PIPELINE_KEEP_PER_VERSION'],
   },
-  {
-    name: 'dry-run',
-    description: 'Only print the plan (what would be deleted or kept, and why). Set to `false` to act.',
-    type: 'boolean',
-    default: 'true',
-    env: ['MODEL_PIPELINE_DRY_RUN'],
-  },
+  DRY_RUN_OPTION,
 ];
 
 /** Every environment pointer of every scope, as folder -> environments. */
