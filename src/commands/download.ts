@@ -14,16 +14,20 @@ import {
 } from './registry-context';
 import type { CommandContext, CommandDef, CommandResult } from './types';
 
+/** Shared with fetch-model and benchmark-report. */
+export const DEST_OPTION: OptionSpec = {
+  name: 'dest',
+  description:
+    'Local folder to write into (download, fetch-model: the model; benchmark-report: benchmark_results.xml). Default: `<version>-<sha7>` in the working directory.',
+  type: 'string',
+  env: ['MODEL_PIPELINE_DEST'],
+};
+
 const OPTIONS: readonly OptionSpec[] = [
   MODEL_PREFIX_OPTION,
   ALIAS_OPTION,
   MODEL_NAME_OPTION,
-  {
-    name: 'dest',
-    description: 'Folder to download into. Default: `<version>-<sha7>` in the working directory.',
-    type: 'string',
-    env: ['MODEL_PIPELINE_DEST'],
-  },
+  DEST_OPTION,
   {
     name: 'with-inputs',
     description:
@@ -35,7 +39,7 @@ const OPTIONS: readonly OptionSpec[] = [
 ];
 
 /** Downloads beside the target, checks size and hash, and only then renames into place. */
-async function fetchVerified(
+export async function fetchVerified(
   store: ObjectStore,
   key: string,
   dest: string,

@@ -1,12 +1,9 @@
-import { promises as fs } from 'node:fs';
-import * as path from 'node:path';
 import {
   BENCHMARK_JSON,
   COMPARISON_HEADER,
   compareBenchmarks,
   comparisonRows,
   extractMetrics,
-  parseThresholds,
   type MetricComparison,
 } from '../core/benchmark';
 import { PipelineError, PreconditionFailedError, UserError } from '../core/errors';
@@ -25,7 +22,9 @@ import {
 } from '../core/registry';
 import {
   actorOf,
+  ALLOW_FAILED_BENCHMARK_OPTION,
   listFolder,
+  loadThresholds,
   MODEL_PREFIX_OPTION,
   modelRefFrom,
   OVERRIDE_ORDER_OPTION,
@@ -33,23 +32,18 @@ import {
   readManifest,
   readPointer,
   REASON_OPTION,
+  storedMetrics,
+  THRESHOLDS_OPTION,
   verifyModelFiles,
 } from './registry-context';
 import type { CommandContext, CommandDef, CommandResult } from './types';
-
-const THRESHOLDS_OPTION: OptionSpec = {
-  name: 'thresholds-file',
-  description:
-    'Benchmark gate: JSON or TOML file of per-metric limits (`metrics.<name>.better` higher|lower, `warn`, `fail`: how much worse than the current model of the environment is allowed).',
-  type: 'string',
-  env: ['MODEL_PIPELINE_THRESHOLDS_FILE'],
-};
 
 const OPTIONS: readonly OptionSpec[] = [
   MODEL_PREFIX_OPTION,
   OVERRIDE_ORDER_OPTION,
   REASON_OPTION,
   THRESHOLDS_OPTION,
+  ALLOW_FAILED_BENCHMARK_OPTION,
 ];
 
 export const PROMOTE_OUTPUTS: readonly OutputSpec[] = [
@@ -137,12 +131,12 @@ async function finishMove(
 }
 
 async function metricsOf(store: ObjectStore, folder: string): Promise<Map<string, number> | undefined> {
-  const got = await store.get(folder + BENCHMARK_JSON);
+  const got = await storedMetrics(store, folder);
   if (!got) return undefined;
   try {
-    return extractMetrics(JSON.parse(got.body.toString('utf8')));
+    return extractMetrics(JSON.parse(got.text));
   } catch {
-    throw new PipelineError(`${store.uri(folder + BENCHMARK_JSON)} is not valid JSON`);
+    throw new PipelineError(`${store.uri(got.key)} is not valid JSON`);
   }
 }
 
@@ -155,17 +149,11 @@ async function benchmarkGate(
   const file = ctx.options.string('thresholds-file');
   if (!file) return undefined;
   const store = ctx.deps.store();
-  let text: string;
-  try {
-    text = await fs.readFile(path.resolve(ctx.deps.cwd, file), 'utf8');
-  } catch {
-    throw new UserError(`thresholds file ${file} not found (in ${ctx.deps.cwd}); set thresholds-file`);
-  }
-  const thresholds = parseThresholds(text, file);
+  const thresholds = await loadThresholds(ctx.deps.cwd, file);
   const candidate = await metricsOf(store, ref.folder);
   if (!candidate)
     throw new PipelineError(
-      `the benchmark gate needs ${store.uri(ref.folder + BENCHMARK_JSON)}, which does not exist; run the benchmark first`,
+      `the benchmark gate needs the model's metrics (${BENCHMARK_JSON} or metrics.json in ${store.uri(ref.folder)}), which do not exist; run the benchmark first`,
     );
   const current =
     currentPrefix && currentPrefix !== ref.folder ? await metricsOf(store, currentPrefix) : undefined;
@@ -194,6 +182,29 @@ export async function checkModelIntegrity(ctx: CommandContext, ref: ModelRef): P
       `${store.uri(ref.folder)} does not match its manifest: ${problems.join('; ')}. Nothing was changed.`,
     );
   return new Set(objects.map((o) => o.key.slice(ref.folder.length)).filter(isEnvironment));
+}
+
+/**
+ * A model whose manifest records a failed benchmark goes nowhere unless allow-failed-benchmark (with a
+ * reason) says so; the override text is what the promotion record keeps.
+ */
+async function failedBenchmark(
+  ctx: CommandContext,
+  ref: ModelRef,
+  reason: string | undefined,
+): Promise<string | undefined> {
+  const manifest = await readManifest(ctx.deps.store(), ref);
+  if (manifest.benchmark?.passed !== false) return undefined;
+  const what = `benchmark: ${ref.folder} failed its benchmark (manifest benchmark.passed=false${manifest.benchmark.file ? `, ${manifest.benchmark.file}` : ''})`;
+  if (!ctx.options.bool('allow-failed-benchmark'))
+    throw new UserError(
+      `cannot promote ${ref.folder}: it failed its benchmark (manifest benchmark.passed=false). Promote a model that passed, or set allow-failed-benchmark with a reason.`,
+    );
+  if (!reason)
+    throw new UserError(
+      'allow-failed-benchmark needs a reason: set reason to say why the failed model goes on',
+    );
+  return what;
 }
 
 export function requireReasonForOverride(ctx: CommandContext): string | undefined {
@@ -256,6 +267,8 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
         `cannot promote ${ref.folder}: ${order.problem}. Promote it to ${order.required} first, or set override-order with a reason.`,
       );
     if (order.overridden) override.push(order.overridden);
+    const failed = await failedBenchmark(ctx, ref, reason);
+    if (failed) override.push(failed);
     comparison = await benchmarkGate(ctx, ref, env, current.pointer?.prefix);
   }
   const result = await movePointer(store, ref, env, current, (seq, previous) => ({

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { BENCHMARK_JSON, parseThresholds, type Thresholds } from '../core/benchmark';
 import { PipelineError, PreconditionFailedError, UserError } from '../core/errors';
 import { joinKey } from '../core/identity';
 import { MANIFEST_FILE, parseManifest, type Manifest } from '../core/manifest';
@@ -58,6 +59,63 @@ export const OVERRIDE_ORDER_OPTION: OptionSpec = {
   default: 'false',
   env: ['MODEL_PIPELINE_OVERRIDE_ORDER'],
 };
+
+export const THRESHOLDS_OPTION: OptionSpec = {
+  name: 'thresholds-file',
+  description:
+    'Benchmark thresholds: JSON or TOML file of per-metric limits, `metrics.<name>` with `better` higher|lower, `min` / `max` (absolute), `warn` / `fail` (how much worse than the current model of the environment is allowed). Used by the promote gate and the benchmark report.',
+  type: 'string',
+  env: ['MODEL_PIPELINE_THRESHOLDS_FILE'],
+};
+export const ALLOW_FAILED_BENCHMARK_OPTION: OptionSpec = {
+  name: 'allow-failed-benchmark',
+  description:
+    'Promote (or fetch) a model whose manifest says its benchmark failed; promote records it with `reason`.',
+  type: 'boolean',
+  default: 'false',
+  env: ['MODEL_PIPELINE_ALLOW_FAILED_BENCHMARK'],
+};
+
+/** The thresholds file named by a setting, read relative to the working directory. */
+export async function loadThresholds(
+  cwd: string,
+  file: string,
+  setting = 'thresholds-file',
+): Promise<Thresholds> {
+  let text: string;
+  try {
+    text = await fs.readFile(path.resolve(cwd, file), 'utf8');
+  } catch {
+    throw new UserError(`thresholds file ${file} not found (in ${cwd}); set ${setting}`);
+  }
+  return parseThresholds(text, file);
+}
+
+/**
+ * The metrics file stored in a model folder: the one the manifest names, else benchmark_results.json, else
+ * metrics.json (train's default metrics-file). Undefined when there is none.
+ */
+export async function storedMetrics(
+  store: ObjectStore,
+  folder: string,
+  manifest?: Manifest,
+): Promise<{ key: string; text: string } | undefined> {
+  let named = manifest?.benchmark?.file;
+  if (!manifest) {
+    const got = await store.get(folder + MANIFEST_FILE);
+    try {
+      named = got ? parseManifest(got.body.toString('utf8'), '').benchmark?.file : undefined;
+    } catch {
+      named = undefined; // a damaged manifest is reported by the integrity gate, not here
+    }
+  }
+  const names = [...new Set([named, BENCHMARK_JSON, 'metrics.json'].filter((n): n is string => !!n))];
+  for (const name of names) {
+    const got = await store.get(folder + name);
+    if (got) return { key: folder + name, text: got.body.toString('utf8') };
+  }
+  return undefined;
+}
 
 export function storeRoot(ctx: CommandContext): string {
   return joinKey(ctx.options.string('store-prefix') ?? '');

@@ -67,6 +67,20 @@ export const registryKeys = {
   alias: (scope: string, name: string): string => joinKey(scope, REGISTRY_DIR, 'aliases', `${name}.json`),
   aliasDir: (scope: string): string => joinKey(scope, REGISTRY_DIR, 'aliases') + '/',
   marker: (folder: string, env: Environment): string => joinKey(folder, env),
+  deploymentDir: (scope: string, env: Environment): string =>
+    joinKey(scope, REGISTRY_DIR, 'deployments', env) + '/',
+  /** `<at, compact ISO>-<id>.json`: keys sort by time, and two fetches in one second never collide. */
+  deployment: (scope: string, env: Environment, at: Date, id: string): string =>
+    joinKey(
+      scope,
+      REGISTRY_DIR,
+      'deployments',
+      env,
+      `${at
+        .toISOString()
+        .replace(/[-:]/g, '')
+        .replace(/\.(\d{3})Z$/, '$1Z')}-${id}.json`,
+    ),
 };
 
 const ALIAS = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
@@ -109,6 +123,27 @@ export const pointerSchema = z
   })
   .passthrough();
 export type EnvironmentPointer = z.infer<typeof pointerSchema>;
+
+/** One verified fetch of a model for an environment (fetch-model); append-only, never rewritten. */
+export const deploymentRecordSchema = z
+  .object({
+    schemaVersion: z.literal(1),
+    environment: z.enum(ENVIRONMENTS),
+    prefix: z.string(),
+    version: z.string(),
+    /** sha256 of the model.zip that was verified and unpacked. */
+    modelSha256: z.string(),
+    /** The pointer sequence number the prefix came from (staging, production). */
+    pointerSeq: z.number().int().positive().optional(),
+    at: z.string(),
+    actor: z.string().optional(),
+    runUrl: z.string().optional(),
+    gitSha: z.string().optional(),
+    /** Set when a model with a failed benchmark was fetched on request. */
+    override: z.array(z.string()).optional(),
+  })
+  .passthrough();
+export type DeploymentRecord = z.infer<typeof deploymentRecordSchema>;
 
 export const aliasSchema = z
   .object({

@@ -1,0 +1,164 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { BENCHMARK_JSON, BENCHMARK_XML, extractMetrics, type Thresholds } from '../core/benchmark';
+import {
+  buildBenchmarkReport,
+  type BenchmarkAnnotation,
+  type BenchmarkReport,
+} from '../core/benchmark-report';
+import { PipelineError, UserError } from '../core/errors';
+import type { OptionSpec } from '../core/options';
+import type { Logger, ObjectStore } from '../core/ports';
+import { parseEnvironment, resolveModelRef, type Environment } from '../core/registry';
+import { DEST_OPTION } from './download';
+import {
+  ALIAS_OPTION,
+  loadThresholds,
+  MODEL_PREFIX_OPTION,
+  modelRefFrom,
+  readManifest,
+  readPointer,
+  storedMetrics,
+  THRESHOLDS_OPTION,
+} from './registry-context';
+import type { CommandContext, CommandDef, CommandResult } from './types';
+
+/** The environment a new model is measured against when none is named: the one users get. */
+export const DEFAULT_BENCHMARK_ENVIRONMENT: Environment = 'production';
+
+/** The current model of an environment and its stored metrics; undefined when there is nothing to compare. */
+async function currentModel(
+  store: ObjectStore,
+  scope: string,
+  env: Environment,
+  candidate: string,
+): Promise<{ prefix: string; metrics: Map<string, number> } | undefined> {
+  const { pointer } = await readPointer(store, scope, env);
+  if (!pointer || pointer.prefix === candidate) return undefined;
+  const got = await storedMetrics(store, pointer.prefix);
+  if (!got) return { prefix: pointer.prefix, metrics: new Map() };
+  try {
+    return { prefix: pointer.prefix, metrics: extractMetrics(JSON.parse(got.text)) };
+  } catch {
+    throw new PipelineError(
+      `${store.uri(got.key)} (metrics of the current ${env} model) is not valid JSON; fix or remove it`,
+    );
+  }
+}
+
+/** Prints failures as error annotations and warnings as warning annotations (GitHub turns both into marks). */
+export function emitAnnotations(logger: Logger, annotations: BenchmarkAnnotation[]): void {
+  for (const a of annotations) {
+    const line = `${a.title}: ${a.message}`;
+    if (a.level === 'error') logger.error(line);
+    else logger.warn(line);
+  }
+}
+
+async function readLocal(cwd: string, file: string): Promise<string | undefined> {
+  try {
+    return await fs.readFile(path.resolve(cwd, file), 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    throw new UserError(`cannot read metrics file ${file}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * The benchmark report of a freshly trained model, for train to call after the training command: reads the
+ * metrics file the run wrote (local path, relative to the working directory) and the thresholds file, and
+ * compares with the model `environment` runs now. Bad metrics files throw a UserError; nothing claims a
+ * pass it did not check. Upload `xml` as benchmark_results.xml and record `passed` in the manifest.
+ */
+export async function benchmarkArtifacts(
+  ctx: CommandContext,
+  store: ObjectStore,
+  prefix: string,
+  metricsPath: string | undefined,
+  thresholdsPath?: string,
+  environment: Environment = DEFAULT_BENCHMARK_ENVIRONMENT,
+): Promise<{
+  xml: string;
+  passed: boolean;
+  summary: string;
+  annotations: BenchmarkAnnotation[];
+  report: BenchmarkReport;
+}> {
+  const ref = resolveModelRef(prefix, '', '');
+  const metricsText = metricsPath ? await readLocal(ctx.deps.cwd, metricsPath) : undefined;
+  const thresholds = thresholdsPath ? await loadThresholds(ctx.deps.cwd, thresholdsPath) : undefined;
+  const report = buildBenchmarkReport({
+    metricsText,
+    metricsFile: metricsPath ?? '(metrics-file is empty)',
+    thresholds,
+    modelPrefix: ref.folder,
+    environment,
+    current: await currentModel(store, ref.scope, environment, ref.folder),
+    at: ctx.deps.clock.now(),
+  });
+  return {
+    xml: report.xml,
+    passed: report.passed,
+    summary: report.summary,
+    annotations: report.annotations,
+    report,
+  };
+}
+
+const OPTIONS: readonly OptionSpec[] = [MODEL_PREFIX_OPTION, ALIAS_OPTION, THRESHOLDS_OPTION, DEST_OPTION];
+
+async function run(ctx: CommandContext): Promise<CommandResult> {
+  const store = ctx.deps.store();
+  const env = parseEnvironment(ctx.options.string('environment') || DEFAULT_BENCHMARK_ENVIRONMENT);
+  const ref = await modelRefFrom(ctx, { alias: true, config: true });
+  const manifest = await readManifest(store, ref);
+  const file = ctx.options.string('thresholds-file');
+  const thresholds: Thresholds | undefined = file ? await loadThresholds(ctx.deps.cwd, file) : undefined;
+  const stored = await storedMetrics(store, ref.folder, manifest);
+  const report = buildBenchmarkReport({
+    metricsText: stored?.text,
+    metricsFile: stored
+      ? store.uri(stored.key)
+      : `${BENCHMARK_JSON} or metrics.json in ${store.uri(ref.folder)}`,
+    thresholds,
+    modelPrefix: ref.folder,
+    environment: env,
+    current: await currentModel(store, ref.scope, env, ref.folder),
+    at: ctx.deps.clock.now(),
+  });
+  const dest = path.resolve(ctx.deps.cwd, ctx.options.string('dest') || ref.id.name);
+  await fs.mkdir(dest, { recursive: true });
+  const xmlFile = path.join(dest, BENCHMARK_XML);
+  await fs.writeFile(xmlFile, report.xml);
+  emitAnnotations(ctx.deps.logger, report.annotations);
+  if (manifest.benchmark && manifest.benchmark.passed !== report.passed)
+    ctx.deps.logger.warn(
+      `the manifest of ${ref.folder} records benchmark.passed=${manifest.benchmark.passed} from training; this report says ${report.passed} (the manifest is not changed)`,
+    );
+  return {
+    outputs: {
+      'model-prefix': ref.folder,
+      passed: String(report.passed),
+      'report-file': xmlFile,
+    },
+    summary: report.summary,
+    text: `${report.text}\nwrote ${xmlFile}`,
+  };
+}
+
+export const benchmarkReportCommand: CommandDef = {
+  name: 'benchmark-report',
+  summary:
+    'Benchmark report of a stored model: JUnit benchmark_results.xml and a table against the current model of `environment` (default production).',
+  options: OPTIONS,
+  outputs: [
+    {
+      name: 'model-prefix',
+      description: 'Store folder of the model, `<version>-<sha7>/` under the store prefix.',
+    },
+    { name: 'passed', description: '`true` when every metric met its threshold (warnings pass).' },
+    { name: 'report-file', description: 'Path of the JUnit file written (benchmark_results.xml).' },
+  ],
+  run,
+};

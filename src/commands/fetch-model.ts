@@ -1,0 +1,322 @@
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { valid as semverValid } from 'semver';
+import { PipelineError, UserError } from '../core/errors';
+import { joinKey, modelId, modelPrefix } from '../core/identity';
+import { MANIFEST_FILE, MODEL_FILE, type Manifest, type ManifestFile } from '../core/manifest';
+import type { OptionSpec } from '../core/options';
+import type { ArchiveEntry, ObjectStore } from '../core/ports';
+import {
+  parseEnvironment,
+  registryKeys,
+  resolveModelRef,
+  type DeploymentRecord,
+  type Environment,
+  type ModelRef,
+} from '../core/registry';
+import { DEST_OPTION, fetchVerified } from './download';
+import { folderState, loadTargets, readConfigFile, resolveSha } from './model-context';
+import {
+  actorOf,
+  ALLOW_FAILED_BENCHMARK_OPTION,
+  MODEL_NAME_OPTION,
+  putOnce,
+  readManifest,
+  readPointer,
+  scopeOf,
+  storeRoot,
+} from './registry-context';
+import type { CommandContext, CommandDef, CommandResult } from './types';
+
+const MODEL_VERSION_OPTION: OptionSpec = {
+  name: 'model-version',
+  description:
+    'fetch-model: the exact version wanted (`1.2.1` never matches `1.2.10`). development: the folder of this version at `sha` instead of the config version; staging / production: fail unless the environment runs this version.',
+  type: 'string',
+  env: ['MODEL_PIPELINE_MODEL_VERSION'],
+};
+
+const OPTIONS: readonly OptionSpec[] = [
+  MODEL_NAME_OPTION,
+  DEST_OPTION,
+  MODEL_VERSION_OPTION,
+  ALLOW_FAILED_BENCHMARK_OPTION,
+];
+
+/** Folder inside the unpacked model where fetch-model keeps what it knows about the fetch. */
+export const FETCH_META_DIR = '.model-pipeline';
+
+interface Candidate {
+  ref: ModelRef;
+  /** Sequence number of the pointer the model came from (staging, production). */
+  pointerSeq?: number;
+  /** What the promotion that set the pointer overrode. */
+  promotionOverride?: string[];
+}
+
+function wantedVersion(ctx: CommandContext): string | undefined {
+  const v = ctx.options.string('model-version');
+  if (!v) return undefined;
+  if (semverValid(v) !== v)
+    throw new UserError(`model-version "${v}" is not an exact semantic version (x.y.z, e.g. 1.2.1)`);
+  return v;
+}
+
+/** Scope of the registry for staging / production: model-name, else the config's `name`, else the root. */
+async function registryScope(ctx: CommandContext): Promise<string> {
+  if (ctx.options.string('model-name')) return scopeOf(ctx);
+  const configPath = ctx.options.string('config-path');
+  if (configPath && !/[*?[{]/.test(configPath)) {
+    const exists = await fs
+      .access(path.resolve(ctx.deps.cwd, configPath))
+      .then(() => true)
+      .catch(() => false);
+    if (exists) {
+      const config = await readConfigFile(ctx.deps.cwd, configPath);
+      if (config.name) return joinKey(storeRoot(ctx), config.name) + '/';
+    }
+  }
+  return scopeOf(ctx);
+}
+
+async function developmentCandidate(ctx: CommandContext, version: string | undefined): Promise<Candidate> {
+  const store = ctx.deps.store();
+  const name = ctx.options.string('model-name');
+  let prefix: string;
+  if (version) {
+    prefix = modelPrefix(storeRoot(ctx), modelId(version, await resolveSha(ctx)), name);
+  } else {
+    const { targets } = await loadTargets(ctx);
+    const chosen = name ? targets.filter((t) => (t.modelName ?? '') === name) : targets;
+    if (chosen.length !== 1)
+      throw new UserError(
+        chosen.length === 0
+          ? `config-path selects no model named "${name}" (models: ${targets.map((t) => t.modelName ?? '(unnamed)').join(', ')})`
+          : `config-path selects ${chosen.length} models: name one with model-name`,
+      );
+    prefix = chosen[0].prefix;
+  }
+  const ref = resolveModelRef(prefix, '', '');
+  // exact folder with its trailing '/': 1.2.1-abc1234/ is never satisfied by 1.2.10-abc1234/
+  const state = await folderState(store, ref.folder);
+  if (!state.complete)
+    throw new PipelineError(
+      `no model for development: ${store.uri(ref.folder)} ${state.partial ? 'is incomplete (no manifest.json or model.zip: its training did not finish)' : 'does not exist'}. Train this commit's model first.`,
+    );
+  return { ref };
+}
+
+async function pointedCandidate(
+  ctx: CommandContext,
+  env: Environment,
+  version: string | undefined,
+): Promise<Candidate> {
+  const store = ctx.deps.store();
+  const scope = await registryScope(ctx);
+  const { pointer } = await readPointer(store, scope, env);
+  if (!pointer)
+    throw new PipelineError(
+      `no model for ${env}: nothing was promoted to ${env} (no ${store.uri(registryKeys.pointer(scope, env))}). Promote a model first.`,
+    );
+  const ref = resolveModelRef(pointer.prefix, '', '');
+  if (version !== undefined && ref.id.version !== version)
+    throw new PipelineError(
+      `no model for ${env} at version ${version}: ${env} runs ${ref.folder} (version ${ref.id.version}). Promote ${version} to ${env} first, or drop model-version.`,
+    );
+  return { ref, pointerSeq: pointer.seq, promotionOverride: pointer.record.override };
+}
+
+/** A failed benchmark stops the fetch unless allowed here or already overridden by the promotion. */
+function benchmarkOverride(
+  ctx: CommandContext,
+  env: Environment,
+  c: Candidate,
+  manifest: Manifest,
+): string | undefined {
+  if (manifest.benchmark?.passed !== false) return undefined;
+  const promoted = c.promotionOverride?.find((o) => o.startsWith('benchmark:'));
+  if (promoted) return `promotion override: ${promoted}`;
+  if (ctx.options.bool('allow-failed-benchmark'))
+    return `benchmark: ${c.ref.folder} failed its benchmark; fetched with allow-failed-benchmark`;
+  throw new PipelineError(
+    `no model passed validation for ${env}: ${c.ref.folder} failed its benchmark (manifest benchmark.passed=false` +
+      `${manifest.benchmark.file ? `, see ${manifest.benchmark.file}` : ''}). Train a model that passes, or set allow-failed-benchmark.`,
+  );
+}
+
+function unsafeEntries(entries: ArchiveEntry[]): string[] {
+  return entries
+    .filter(
+      (e) =>
+        e.symlink ||
+        e.name.startsWith('/') ||
+        /^[A-Za-z]:/.test(e.name) ||
+        e.name.split(/[\\/]/).some((p) => p === '..'),
+    )
+    .map((e) => (e.symlink ? `${e.name} (symbolic link)` : e.name));
+}
+
+/** What dest may be: absent, an empty folder, or a folder an earlier fetch-model wrote (replaced whole). */
+async function checkDest(dest: string): Promise<'absent' | 'empty' | 'previous'> {
+  let names: string[];
+  try {
+    names = await fs.readdir(dest);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return 'absent';
+    if (code === 'ENOTDIR') throw new UserError(`dest ${dest} is a file, not a folder`);
+    throw new UserError(`cannot read dest ${dest}: ${(err as Error).message}`);
+  }
+  if (names.length === 0) return 'empty';
+  const previous = await fs
+    .access(path.join(dest, FETCH_META_DIR, MANIFEST_FILE))
+    .then(() => true)
+    .catch(() => false);
+  if (previous) return 'previous';
+  throw new UserError(
+    `dest ${dest} is not empty and was not written by fetch-model; choose an empty or new folder`,
+  );
+}
+
+function modelEntry(store: ObjectStore, ref: ModelRef, manifest: Manifest): ManifestFile {
+  const f = manifest.files.find((x) => x.name === MODEL_FILE);
+  if (!f) throw new PipelineError(`${store.uri(ref.folder + MANIFEST_FILE)} lists no ${MODEL_FILE}`);
+  return f;
+}
+
+async function recordDeployment(
+  store: ObjectStore,
+  ref: ModelRef,
+  record: DeploymentRecord,
+): Promise<string> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const key = registryKeys.deployment(
+      ref.scope,
+      record.environment,
+      new Date(record.at),
+      randomBytes(4).toString('hex'),
+    );
+    if (await putOnce(store, key, JSON.stringify(record, null, 2))) return key;
+  }
+  throw new PipelineError(`could not create a deployment record under ${store.uri(ref.scope)}`);
+}
+
+async function run(ctx: CommandContext): Promise<CommandResult> {
+  const env = parseEnvironment(ctx.options.string('environment'));
+  const version = wantedVersion(ctx);
+  const store = ctx.deps.store();
+  const log = ctx.deps.logger;
+  const candidate =
+    env === 'development'
+      ? await developmentCandidate(ctx, version)
+      : await pointedCandidate(ctx, env, version);
+  const { ref } = candidate;
+  const manifest = await readManifest(store, ref);
+  const override = benchmarkOverride(ctx, env, candidate, manifest);
+  if (override) log.warn(`fetching ${ref.folder} although its benchmark failed (${override})`);
+  const model = modelEntry(store, ref, manifest);
+  const configName = manifest.config ? path.posix.basename(manifest.config.path) : undefined;
+  const config = configName ? manifest.files.find((f) => f.name === configName) : undefined;
+  if (!config) log.warn(`${ref.folder} holds no config file in its manifest: only ${MODEL_FILE} is fetched`);
+
+  const dest = path.resolve(ctx.deps.cwd, ctx.options.string('dest') || ref.id.name);
+  await checkDest(dest);
+  const parent = path.dirname(dest);
+  await fs.mkdir(parent, { recursive: true });
+  // next to dest, so the final rename stays on one filesystem
+  const work = await fs.mkdtemp(path.join(parent, `.${path.basename(dest)}.fetch-`));
+  try {
+    const zip = path.join(work, MODEL_FILE);
+    await fetchVerified(store, ref.folder + MODEL_FILE, zip, model);
+    const meta = path.join(work, 'meta');
+    await fs.mkdir(meta);
+    if (config) await fetchVerified(store, ref.folder + config.name, path.join(meta, config.name), config);
+    log.info(`downloaded ${ref.folder}${MODEL_FILE}: sha256 matches the manifest`);
+
+    const entries = await ctx.deps.archives.entries(zip);
+    if (entries.length === 0) throw new PipelineError(`${store.uri(ref.folder + MODEL_FILE)} holds no files`);
+    const unsafe = unsafeEntries(entries);
+    if (unsafe.length > 0)
+      throw new PipelineError(
+        `${store.uri(ref.folder + MODEL_FILE)} has entries that could land outside ${dest}: ${unsafe.slice(0, 5).join(', ')}; refusing to unpack it`,
+      );
+    const unpacked = path.join(work, 'unpacked');
+    await fs.mkdir(unpacked);
+    await ctx.deps.archives.extract(zip, unpacked);
+
+    const metaDir = path.join(unpacked, FETCH_META_DIR);
+    await fs.mkdir(metaDir, { recursive: true });
+    await fs.writeFile(path.join(metaDir, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');
+    if (config) {
+      await fs.copyFile(path.join(meta, config.name), path.join(metaDir, config.name));
+      if (entries.some((e) => e.name === config.name))
+        log.warn(`${MODEL_FILE} holds its own ${config.name}; the stored config is in ${FETCH_META_DIR}/`);
+      else await fs.copyFile(path.join(meta, config.name), path.join(unpacked, config.name));
+    }
+    // checked again: another process may have written into dest while we downloaded
+    const state = await checkDest(dest);
+    if (state === 'previous') await fs.rm(dest, { recursive: true, force: true });
+    else if (state === 'empty') await fs.rmdir(dest);
+    await fs.rename(unpacked, dest);
+  } finally {
+    await fs.rm(work, { recursive: true, force: true });
+  }
+
+  // only now: a fetch that failed verification or unpacking never marks the model as deployed
+  const record: DeploymentRecord = {
+    schemaVersion: 1,
+    environment: env,
+    prefix: ref.folder,
+    version: ref.id.version,
+    modelSha256: model.sha256,
+    ...(candidate.pointerSeq !== undefined ? { pointerSeq: candidate.pointerSeq } : {}),
+    at: ctx.deps.clock.now().toISOString(),
+    actor: actorOf(ctx),
+    ...(ctx.deps.ci.runUrl ? { runUrl: ctx.deps.ci.runUrl } : {}),
+    ...(ctx.deps.ci.sha ? { gitSha: ctx.deps.ci.sha } : {}),
+    ...(override ? { override: [override] } : {}),
+  };
+  let recordKey: string;
+  try {
+    recordKey = await recordDeployment(store, ref, record);
+  } catch (err) {
+    throw new PipelineError(
+      `${ref.folder} is unpacked in ${dest}, but the deployment could not be recorded: ${(err as Error).message}`,
+    );
+  }
+  const uri = store.uri(ref.folder);
+  return {
+    outputs: {
+      'model-prefix': ref.folder,
+      'model-dir': dest,
+      'model-version': ref.id.version,
+      'model-uri': uri,
+      'deployment-record': store.uri(recordKey),
+    },
+    summary:
+      `### fetch-model: ${env}\n\n| | |\n| --- | --- |\n| model | \`${uri}\` |\n| version | ${ref.id.version} |\n` +
+      `| unpacked to | \`${dest}\` |\n| sha256 | ${model.sha256.slice(0, 12)}… (verified) |\n` +
+      `| record | \`${store.uri(recordKey)}\` |\n` +
+      (override ? `| override | ${override} |\n` : ''),
+    text: `fetched ${ref.folder} (${env}, version ${ref.id.version}) into ${dest}: sha256 verified, deployment recorded`,
+  };
+}
+
+export const fetchModelCommand: CommandDef = {
+  name: 'fetch-model',
+  summary:
+    'Fetch the model an environment should run (development: this commit; staging/production: the pointer), verify and unpack it, and record the deployment.',
+  options: OPTIONS,
+  outputs: [
+    {
+      name: 'model-prefix',
+      description: 'Store folder of the model, `<version>-<sha7>/` under the store prefix.',
+    },
+    { name: 'model-dir', description: 'Folder the model was unpacked into.' },
+    { name: 'model-version', description: 'The config version.' },
+    { name: 'model-uri', description: 'Full URI of the model folder (s3:// or file://).' },
+    { name: 'deployment-record', description: 'URI of the deployment record fetch-model wrote.' },
+  ],
+  run,
+};
