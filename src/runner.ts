@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { parseDotenv } from './core/dotenv';
 import { UserError } from './core/errors';
-import { resolveOptions, type Options } from './core/options';
+import { resolveOptions, unknownInputs, type Options } from './core/options';
 import type { Logger, StateStore } from './core/ports';
 import { COMMANDS, commandNames, optionsOf } from './commands';
 import type { CommandContext, CommandDef, CommandResult } from './commands/types';
@@ -37,8 +37,11 @@ async function readSettingsFile(
   let text: string;
   try {
     text = await fs.readFile(full, 'utf8');
-  } catch {
-    throw new UserError(`settings file ${file} not found (in ${cwd})`);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new UserError(`settings file ${file} not found (in ${cwd})`);
+    if (code === 'EISDIR') throw new UserError(`settings-file ${file} is a folder, not a file`);
+    throw new UserError(`cannot read settings file ${file}: ${(err as Error).message}`);
   }
   return parseDotenv(text, file);
 }
@@ -71,5 +74,10 @@ export async function buildContext(cmd: CommandDef, req: RunRequest): Promise<Co
 export async function runCommand(req: RunRequest): Promise<CommandResult> {
   const cmd = findCommand(req.command);
   const ctx = await buildContext(cmd, req);
+  // the action reads every command's inputs; one this command ignores is most likely a mistake
+  const given = Object.keys(req.inputs).filter((k) => req.inputs[k] !== undefined && req.inputs[k] !== '');
+  const unused = unknownInputs(optionsOf(cmd), given);
+  if (unused.length > 0)
+    req.logger.warn(`${cmd.name} does not use the setting(s) ${unused.join(', ')}; ignored`);
   return cmd.run(ctx);
 }

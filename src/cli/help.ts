@@ -23,7 +23,8 @@ export function generalHelp(commands: readonly CommandDef[], version: string): s
     'Commands:',
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
-    'Global flags: --json (print outputs as JSON), --local (use the local backend), --help, --version',
+    'Global flags: --json (print outputs as JSON), --local (use the local backend),',
+    "  --output-file FILE (append outputs as MP_NAME='value' lines, e.g. to $BASH_ENV), --help, --version",
     'Run "model-pipeline <command> --help" for the options of a command.',
     'Exit codes: 0 done, 1 failed, 2 bad input.',
   ].join('\n');

@@ -1,8 +1,9 @@
 import { exitCodeOf, messageOf, UserError } from '../core/errors';
-import { COMMANDS, optionsOf } from '../commands';
+import { allOptions, COMMANDS, optionsOf } from '../commands';
 import { ConsoleLogger, MemoryState } from '../adapters/system/console-logger';
 import { findCommand, runCommand } from '../runner';
 import { parseCliArgs } from './args';
+import { appendOutputFile } from './output-file';
 import { commandHelp, generalHelp } from './help';
 import { VERSION } from '../version';
 
@@ -24,7 +25,8 @@ const defaultIo: CliIo = {
 export async function cli(argv: string[], io: CliIo = defaultIo, signal?: AbortSignal): Promise<number> {
   const json = argv.includes('--json');
   try {
-    const commandName = argv.find((a) => !a.startsWith('-'));
+    // parsed with every command's flags, so a flag's value before the command is not taken for it
+    const commandName = parseCliArgs(argv, allOptions()).command;
     const cmd = commandName ? findCommand(commandName) : undefined;
     const args = parseCliArgs(argv, cmd ? optionsOf(cmd) : []);
     if (args.version) {
@@ -32,8 +34,9 @@ export async function cli(argv: string[], io: CliIo = defaultIo, signal?: AbortS
       return 0;
     }
     if (!cmd) {
+      if (!args.help) findCommand(''); // throws: no command given, and the list of commands
       io.stdout(generalHelp(Object.values(COMMANDS), VERSION));
-      return args.help ? 0 : 2;
+      return 0;
     }
     if (args.help) {
       io.stdout(commandHelp(cmd, optionsOf(cmd)));
@@ -49,6 +52,7 @@ export async function cli(argv: string[], io: CliIo = defaultIo, signal?: AbortS
       state: new MemoryState(),
       signal: signal ?? new AbortController().signal,
     });
+    if (args.outputFile) await appendOutputFile(args.outputFile, io.cwd, result.outputs);
     if (args.json) io.stdout(JSON.stringify({ command: cmd.name, outputs: result.outputs }, null, 2));
     else io.stdout(result.text ?? result.summary ?? '');
     return 0;
@@ -60,7 +64,7 @@ export async function cli(argv: string[], io: CliIo = defaultIo, signal?: AbortS
     if (
       !(err instanceof UserError) &&
       code !== 2 &&
-      process.env.MODEL_PIPELINE_DEBUG === '1' &&
+      io.env.MODEL_PIPELINE_DEBUG === '1' &&
       err instanceof Error
     ) {
       io.stderr(err.stack ?? '');

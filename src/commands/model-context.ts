@@ -18,6 +18,15 @@ export const BASE_REF_OPTION: OptionSpec = {
   env: ['MODEL_PIPELINE_BASE_REF'],
 };
 
+/** Shared by rotate and prune-amis: destructive commands only plan unless told otherwise. */
+export const DRY_RUN_OPTION: OptionSpec = {
+  name: 'dry-run',
+  description: 'Only print the plan (what would be deleted or kept, and why). Set to `false` to act.',
+  type: 'boolean',
+  default: 'true',
+  env: ['MODEL_PIPELINE_DRY_RUN'],
+};
+
 export const FORCE_OPTION: OptionSpec = {
   name: 'force',
   description:

@@ -20,7 +20,7 @@ export function normalizeSha(sha: string): string {
 }
 
 export function modelId(version: string, sha: string): ModelId {
-  if (!semverValid(version))
+  if (!semverValid(version) || semverValid(version) !== version)
     throw new UserError(`model version "${version}" is not a semantic version (x.y.z)`);
   const sha7 = normalizeSha(sha).slice(0, 7);
   return { version, sha7, name: `${version}-${sha7}` };

@@ -1,6 +1,11 @@
 /** GitHub-flavoured markdown table; pipes and newlines in cells are escaped so a cell cannot break it. */
 export function markdownTable(header: string[], rows: string[][]): string {
-  const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+  // backslashes first: a backslash of the cell's own before a pipe would escape the escape and split the cell
+  const cell = (s: string): string =>
+    s
+      .replace(/\\/g, '\\\\')
+      .replace(/\|/g, '\\|')
+      .replace(/\r\n|\r|\n/g, ' ');
   const line = (cells: string[]): string => `| ${cells.map(cell).join(' | ')} |`;
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
 }

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { UserError } from '../../core/errors';
 import type { Git } from '../../core/ports';
 
@@ -9,15 +10,33 @@ interface RunResult {
 }
 
 function run(cwd: string, args: string[]): Promise<RunResult> {
+  // LC_ALL=C: callers read git's messages (e.g. "does not exist"), which a translated git would change
+  const env = { ...process.env, LC_ALL: 'C' };
   return new Promise((resolve, reject) => {
-    execFile('git', args, { cwd, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
-      if (err && typeof (err as NodeJS.ErrnoException).code === 'string') {
-        reject(new UserError(`git is not available: ${(err as Error).message}`));
-        return;
-      }
-      const code = err ? Number((err as { code?: number }).code ?? 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      'git',
+      args,
+      { cwd, env, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' },
+      (err, stdout, stderr) => {
+        const spawnCode = (err as NodeJS.ErrnoException | null)?.code;
+        if (typeof spawnCode === 'string') {
+          // spawn reports a missing cwd as ENOENT too, so say which one is missing
+          if (spawnCode === 'ENOENT' && !existsSync(cwd))
+            reject(new UserError(`working directory ${cwd} does not exist (check working-directory)`));
+          else if (spawnCode === 'ENOENT') reject(new UserError(`git is not installed or not on PATH`));
+          else reject(new Error(`git ${args[0]} failed: ${(err as Error).message}`));
+          return;
+        }
+        if (/not a git repository/i.test(stderr)) {
+          reject(
+            new UserError(`${cwd} is not in a git repository: run in a checkout or set working-directory`),
+          );
+          return;
+        }
+        const code = err ? Number((err as { code?: number }).code ?? 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -83,6 +102,11 @@ export class GitCli implements Git {
   async isAncestor(commit: string, ref: string): Promise<boolean> {
     const r = await run(this.cwd, ['merge-base', '--is-ancestor', commit, ref]);
     return r.code === 0;
+  }
+
+  async isShallow(): Promise<boolean> {
+    const r = await run(this.cwd, ['rev-parse', '--is-shallow-repository']);
+    return r.code === 0 && r.stdout.trim() === 'true';
   }
 
   /** The remote's default branch (origin/HEAD), falling back to main or master where they exist. */

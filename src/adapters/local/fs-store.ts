@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs, createReadStream } from 'node:fs';
 import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { PreconditionFailedError, UserError } from '../../core/errors';
 import type { ObjectInfo, ObjectStore, PutOptions } from '../../core/ports';
 
@@ -29,8 +30,12 @@ export class FsObjectStore implements ObjectStore {
     this.root = path.resolve(root);
   }
 
+  /** A key, or a folder prefix ending in '/' (kept, as S3 URIs keep it); the root for ''. */
   uri(key: string): string {
-    return `file://${this.pathOf(key)}`;
+    if (key === '') return pathToFileURL(this.root + path.sep).href;
+    const folder = key.endsWith('/');
+    const href = pathToFileURL(this.pathOf(folder ? key.slice(0, -1) : key)).href;
+    return folder ? href + '/' : href;
   }
 
   private pathOf(key: string): string {
@@ -51,6 +56,8 @@ export class FsObjectStore implements ObjectStore {
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    if (prefix.split('/').some((p) => p === '..' || p === '.'))
+      throw new UserError(`invalid key prefix "${prefix}"`);
     // Only the folder the prefix ends in can hold matches; S3 prefixes are strings, not folders.
     const dirPart = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
     const start = dirPart ? path.join(this.root, ...dirPart.split('/')) : this.root;
@@ -164,7 +171,7 @@ export class FsObjectStore implements ObjectStore {
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
         const st = await fs.stat(lock).catch(() => undefined);
-        if (st && Date.now() - st.mtimeMs > STALE_LOCK_MS) await fs.rm(lock, { force: true });
+        if (st && Date.now() - st.mtimeMs > STALE_LOCK_MS) await this.breakStaleLock(lock, st.ino);
         if (Date.now() > deadline)
           throw new Error(`timed out waiting for the lock on ${key}`, { cause: err });
         await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
@@ -175,6 +182,22 @@ export class FsObjectStore implements ObjectStore {
     } finally {
       await fs.rm(lock, { force: true });
     }
+  }
+
+  /**
+   * Removes a crashed writer's lock. Renamed first, not removed: of several waiters that saw the same stale
+   * lock, one moves it; one that moved a fresh lock taken meanwhile (another inode) puts it back.
+   */
+  private async breakStaleLock(lock: string, staleIno: number): Promise<void> {
+    const moved = `${lock}.stale-${randomBytes(6).toString('hex')}`;
+    try {
+      await fs.rename(lock, moved);
+    } catch {
+      return; // another waiter moved it first
+    }
+    const st = await fs.stat(moved).catch(() => undefined);
+    if (st && st.ino !== staleIno) await fs.link(moved, lock).catch(() => undefined);
+    await fs.rm(moved, { force: true });
   }
 
   async uploadFile(key: string, file: string): Promise<{ etag?: string; size: number }> {
