@@ -28,7 +28,46 @@ import {
 import { backendOf } from '../wiring';
 import { folderState, loadTargets, resolveSha, type ModelTarget } from './model-context';
 import { TRAIN_OPTIONS } from './train-options';
+import { benchmarkArtifacts, emitAnnotations } from './benchmark-report';
+import { THRESHOLDS_OPTION } from './registry-context';
+import { parseEnvironment } from '../core/registry';
 import type { CommandContext, CommandDef, CommandResult } from './types';
+
+const BENCHMARK_XML = 'benchmark_results.xml';
+
+/**
+ * The JUnit benchmark report of a finished training, against the thresholds file and the model the target
+ * environment runs now. A metrics file that cannot be read marks the model failed (promote then refuses it)
+ * instead of throwing the trained model away.
+ */
+async function benchmarkReport(
+  ctx: CommandContext,
+  target: ModelTarget,
+  metricsFile: string,
+  work: string,
+): Promise<{ passed: boolean; xmlFile?: string; summary?: string }> {
+  const log = ctx.deps.logger;
+  const environment = parseEnvironment(ctx.options.string('environment') || 'production');
+  try {
+    const r = await benchmarkArtifacts(
+      ctx,
+      ctx.deps.store(),
+      target.prefix,
+      metricsFile,
+      ctx.options.string('thresholds-file') || undefined,
+      environment,
+    );
+    emitAnnotations(log, r.annotations);
+    const xmlFile = path.join(work, 'out', BENCHMARK_XML);
+    await fs.writeFile(xmlFile, r.xml);
+    log.info(`benchmark against ${environment}: ${r.passed ? 'passed' : 'FAILED'}`);
+    return { passed: r.passed, xmlFile, summary: r.summary };
+  } catch (err) {
+    if (!(err instanceof UserError)) throw err;
+    log.error(`benchmark report: ${err.message}; the model is recorded as failed`);
+    return { passed: false };
+  }
+}
 
 /** State names the action's post step reads to clean up after a cancelled or crashed run. */
 export const STATE_INSTANCE_ID = 'instance-id';
@@ -324,6 +363,7 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
     step('collect');
     const artifacts = trainArtifacts({ outputDir: s.outputDir, metricsFile: s.metricsFile });
     let metricsText: string | undefined;
+    let metricsLocal: string | undefined;
     for (const a of artifacts) {
       const remote = path.posix.join(s.remoteDir, a.remotePath);
       const key = target.prefix + a.name;
@@ -382,7 +422,16 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
       const [h] = await Promise.all([hashFile(local), store.uploadFile(key, local)]);
       uploaded.push({ key, entry: { name: a.name, size: h.size, sha256: h.sha256 } });
       log.info(`uploaded ${a.name} (${h.size} bytes) to ${store.uri(key)}`);
-      if (a.remotePath === s.metricsFile) metricsText = await fs.readFile(local, 'utf8');
+      if (a.remotePath === s.metricsFile) {
+        metricsText = await fs.readFile(local, 'utf8');
+        metricsLocal = local;
+      }
+    }
+    const benchmark = metricsLocal ? await benchmarkReport(ctx, target, metricsLocal, work) : undefined;
+    if (benchmark?.xmlFile) {
+      const key = target.prefix + BENCHMARK_XML;
+      const [h] = await Promise.all([hashFile(benchmark.xmlFile), store.uploadFile(key, benchmark.xmlFile)]);
+      uploaded.push({ key, entry: { name: BENCHMARK_XML, size: h.size, sha256: h.sha256 } });
     }
     const configName = path.basename(target.config.path);
     if (!uploaded.some((u) => u.entry.name === configName)) {
@@ -414,6 +463,10 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
         metricsText !== undefined
           ? { file: path.posix.basename(s.metricsFile!), text: metricsText }
           : undefined,
+      benchmark: benchmark && {
+        passed: benchmark.passed,
+        file: benchmark.xmlFile ? BENCHMARK_XML : path.posix.basename(s.metricsFile!),
+      },
     });
     try {
       await store.put(target.prefix + MANIFEST_FILE, JSON.stringify(manifest, null, 2) + '\n', {
@@ -435,11 +488,13 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
         'model-prefix': target.prefix,
         'model-uri': uri,
         'duration-seconds': String(seconds),
+        'benchmark-passed': benchmark ? String(benchmark.passed) : '',
       },
       summary:
         `### train: ${target.prefix}\n\n` +
         `| | |\n| --- | --- |\n| model | \`${uri}\` |\n| instance | ${instanceId} (${instance.instanceType ?? s.backend}) |\n` +
-        `| files | ${uploaded.map((u) => u.entry.name).join(', ')} |\n| duration | ${formatDuration(seconds)} |\n`,
+        `| files | ${uploaded.map((u) => u.entry.name).join(', ')} |\n| duration | ${formatDuration(seconds)} |\n` +
+        (benchmark?.summary ? `\n${benchmark.summary}\n` : ''),
       text: `model ${target.prefix} trained in ${formatDuration(seconds)}: ${uri}`,
     };
   } catch (err) {
@@ -533,7 +588,7 @@ async function cleanup(ctx: CommandContext): Promise<void> {
 export const trainCommand: CommandDef = {
   name: 'train',
   summary: 'Train one model on a temporary instance (EC2, or a local folder) and store it with its manifest.',
-  options: TRAIN_OPTIONS,
+  options: [...TRAIN_OPTIONS, THRESHOLDS_OPTION],
   outputs: [
     { name: 'instance-id', description: 'Id of the instance the model was trained on (terminated).' },
     {
@@ -542,6 +597,11 @@ export const trainCommand: CommandDef = {
     },
     { name: 'model-uri', description: 'Full URI of the model folder (s3:// or file://).' },
     { name: 'duration-seconds', description: 'Seconds from start to the manifest being written.' },
+    {
+      name: 'benchmark-passed',
+      description:
+        '`true`/`false`: the benchmark report of the metrics file against the thresholds; empty without metrics.',
+    },
   ],
   run,
   cleanup,

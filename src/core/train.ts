@@ -119,6 +119,8 @@ export interface ManifestInput {
   };
   /** Content of the metrics file, when there was one. */
   metrics?: { file: string; text: string };
+  /** The benchmark report's verdict; wins over a `passed` key in the metrics file. */
+  benchmark?: { passed: boolean; file: string };
 }
 
 /** `passed` of a metrics file, when it says so (`{"passed": true}`); otherwise nothing is claimed. */
@@ -141,7 +143,8 @@ export function buildTrainManifest(i: ManifestInput): Manifest {
     names.add(f.name);
   }
   if (!names.has(MODEL_FILE)) throw new Error(`a manifest without ${MODEL_FILE} describes no model`);
-  const passed = i.metrics ? benchmarkVerdict(i.metrics.text) : undefined;
+  const passed = i.benchmark?.passed ?? (i.metrics ? benchmarkVerdict(i.metrics.text) : undefined);
+  const benchmarkFile = i.benchmark?.file ?? i.metrics?.file;
   const manifest = {
     schemaVersion: 1 as const,
     model: i.model,
@@ -154,7 +157,7 @@ export function buildTrainManifest(i: ManifestInput): Manifest {
       startedAt: i.build.startedAt.toISOString(),
       finishedAt: i.build.finishedAt.toISOString(),
     }),
-    ...(passed !== undefined ? { benchmark: { passed, file: i.metrics!.file } } : {}),
+    ...(passed !== undefined ? { benchmark: { passed, file: benchmarkFile } } : {}),
   };
   return manifestSchema.parse(manifest);
 }

@@ -87,6 +87,7 @@ describe('train on the local backend', () => {
     expect(logger.lines).toEqual(expect.arrayContaining(['epoch 1/3 rows=7', 'epoch 3/3 rows=7']));
 
     expect(await keys(store, prefix)).toEqual([
+      'benchmark_results.xml',
       'manifest.json',
       'metrics.json',
       'model.zip',
@@ -103,7 +104,8 @@ describe('train on the local backend', () => {
     expect(manifest.git?.sha).toBe(repo.head());
     expect(manifest.git?.branch).toBe('main');
     expect(manifest.build?.backend).toBe('local');
-    expect(manifest.benchmark).toEqual({ passed: true, file: 'metrics.json' });
+    // no thresholds file: the report records the metrics, and the file's own "passed": true stands
+    expect(manifest.benchmark).toEqual({ passed: true, file: 'benchmark_results.xml' });
     expect(manifest.inputs?.[0]).toMatchObject({
       key: 'raw_source_data.zip',
       sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
@@ -182,5 +184,35 @@ describe('train on the local backend', () => {
     expect(code).toBe(0);
     const parsed = JSON.parse(out.join('')) as { outputs: Record<string, string> };
     expect(parsed.outputs['model-prefix']).toBe(prefix);
+  });
+});
+
+describe('train writes the benchmark report into the model', () => {
+  it('stores benchmark_results.xml and records a failed threshold in the manifest', async () => {
+    const { repo, store, prefix } = await setup();
+    // the fixture's metrics.json has accuracy 0.93: a floor of 0.95 fails it
+    repo.write('thresholds.json', JSON.stringify({ metrics: { accuracy: { better: 'higher', min: 0.95 } } }));
+    const { result, error, logger } = await train(repo.dir, { 'thresholds-file': 'thresholds.json' });
+    expect(error).toBeUndefined();
+    expect(result?.outputs['benchmark-passed']).toBe('false');
+    const manifest = parseManifest((await store.get(prefix + 'manifest.json'))!.body.toString(), 'manifest');
+    expect(manifest.benchmark).toEqual({ passed: false, file: 'benchmark_results.xml' });
+    const xml = (await store.get(prefix + 'benchmark_results.xml'))!.body.toString();
+    expect(xml).toMatch(/<testcase[^>]*name="accuracy"/);
+    expect(xml).toMatch(/<failure/);
+    const entry = manifest.files.find((f) => f.name === 'benchmark_results.xml');
+    expect(entry?.sha256).toBe(createHash('sha256').update(xml).digest('hex'));
+    expect(logger.text()).toMatch(/error: .*accuracy/);
+  });
+
+  it('passes when the metrics meet the thresholds', async () => {
+    const { repo, store, prefix } = await setup();
+    repo.write('thresholds.json', JSON.stringify({ metrics: { accuracy: { better: 'higher', min: 0.9 } } }));
+    const { result, error } = await train(repo.dir, { 'thresholds-file': 'thresholds.json' });
+    expect(error).toBeUndefined();
+    expect(result?.outputs['benchmark-passed']).toBe('true');
+    const manifest = parseManifest((await store.get(prefix + 'manifest.json'))!.body.toString(), 'manifest');
+    expect(manifest.benchmark?.passed).toBe(true);
+    expect((await store.get(prefix + 'benchmark_results.xml'))!.body.toString()).not.toMatch(/<failure/);
   });
 });

@@ -84,6 +84,7 @@ describe('train over SSH (real sshd on 127.0.0.1, S3 on moto, fake Compute)', ()
 
     expect(run.result!.outputs['model-uri']).toBe(`s3://${inputs.bucket}/${prefix}`);
     expect(await keys(store, prefix)).toEqual([
+      'benchmark_results.xml',
       'manifest.json',
       'metrics.json',
       'model.zip',
@@ -139,6 +140,7 @@ describe('train over SSH (real sshd on 127.0.0.1, S3 on moto, fake Compute)', ()
       );
       expect(run.logger.text()).toMatch(/the instance uploaded model\.zip \(\d+ bytes\)/);
       expect(await keys(store, prefix)).toEqual([
+        'benchmark_results.xml',
         'manifest.json',
         'metrics.json',
         'model.zip',
