@@ -1,9 +1,14 @@
-import { Ec2ImageRegistry } from './adapters/aws/ec2-images';
-import { resolvePacker } from './adapters/packer/install';
-import { PackerImageBuilder } from './adapters/packer/packer-cli';
 import type { Options } from './core/options';
 import { DEFAULT_PACKER_VERSION } from './core/packer';
 import type { ImageBuilder, ImageRegistry, Logger } from './core/ports';
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+// loaded on first use: only build-ami and prune-amis pay for the EC2 client and the tool cache
+const imagesModule = (): typeof import('./adapters/aws/ec2-images') => require('./adapters/aws/ec2-images');
+const installModule = (): typeof import('./adapters/packer/install') => require('./adapters/packer/install');
+const packerModule = (): typeof import('./adapters/packer/packer-cli') =>
+  require('./adapters/packer/packer-cli');
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 /** The AMI registry and Packer, each built on first use so other commands need neither. */
 export function imageDeps(
@@ -15,11 +20,14 @@ export function imageDeps(
   let builder: ImageBuilder | undefined;
   return {
     images: () =>
-      (images ??= new Ec2ImageRegistry({ region, endpoint: options.string('ec2-endpoint') || undefined })),
+      (images ??= new (imagesModule().Ec2ImageRegistry)({
+        region,
+        endpoint: options.string('ec2-endpoint') || undefined,
+      })),
     imageBuilder: () =>
-      (builder ??= new PackerImageBuilder({
+      (builder ??= new (packerModule().PackerImageBuilder)({
         binary: () =>
-          resolvePacker({
+          installModule().resolvePacker({
             version: options.string('packer-version') ?? DEFAULT_PACKER_VERSION,
             sha256: options.string('packer-sha256') || undefined,
             pathVar: io.env.PATH,

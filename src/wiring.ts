@@ -1,13 +1,10 @@
 import * as path from 'node:path';
 import { FsObjectStore } from './adapters/local/fs-store';
-import { S3ObjectStore } from './adapters/aws/s3-store';
 import { GitCli } from './adapters/git/git-cli';
 import { systemClock } from './adapters/system/clock';
 import { UnzipArchives } from './adapters/system/unzip';
-import { Ec2Compute } from './adapters/aws/ec2-compute';
 import { LocalCompute } from './adapters/local/local-compute';
 import { LocalShell } from './adapters/local/local-shell';
-import { SshShell } from './adapters/ssh/ssh-shell';
 import { imageDeps } from './wiring-images';
 import { readCiContext } from './core/ci-env';
 import { UserError } from './core/errors';
@@ -16,6 +13,18 @@ import type { Compute, InstanceInfo, Logger, ObjectStore, RemoteShell, StateStor
 import type { Deps, ShellAccess } from './commands/types';
 
 export type Backend = 'aws' | 'local';
+
+/*
+ * The AWS SDK clients and the SSH adapter load on first use, not at start-up: a needs-model check on the
+ * local backend never evaluates them, and one on S3 never evaluates EC2 (about 0.7 s of a cold start).
+ * The bundler still includes them; only their evaluation waits.
+ */
+/* eslint-disable @typescript-eslint/no-require-imports */
+const s3StoreModule = (): typeof import('./adapters/aws/s3-store') => require('./adapters/aws/s3-store');
+const ec2ComputeModule = (): typeof import('./adapters/aws/ec2-compute') =>
+  require('./adapters/aws/ec2-compute');
+const sshShellModule = (): typeof import('./adapters/ssh/ssh-shell') => require('./adapters/ssh/ssh-shell');
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 /** `auto` means aws when a bucket is configured, else the local folder store. */
 export function backendOf(options: Options): Backend {
@@ -33,6 +42,7 @@ export function createStore(options: Options, cwd: string): ObjectStore {
     throw new UserError(
       'the aws backend needs a bucket: set the bucket input, --bucket or MODEL_PIPELINE_BUCKET',
     );
+  const { S3ObjectStore } = s3StoreModule();
   return new S3ObjectStore({
     bucket,
     region: options.string('region') ?? 'us-east-1',
@@ -42,6 +52,7 @@ export function createStore(options: Options, cwd: string): ObjectStore {
 
 export function createCompute(options: Options, logger: Logger): Compute {
   if (backendOf(options) === 'local') return new LocalCompute();
+  const { Ec2Compute } = ec2ComputeModule();
   return new Ec2Compute({
     region: options.string('region') ?? 'us-east-1',
     endpoint: options.string('ec2-endpoint'),
@@ -67,6 +78,7 @@ export function createShell(
     throw new UserError(
       'no SSH private key: set ssh-private-key with key-name, or leave both unset for an ephemeral key',
     );
+  const { SshShell } = sshShellModule();
   return new SshShell({
     host,
     port: options.int('ssh-port') ?? 22,
