@@ -63,9 +63,7 @@ describe('generated files match the option tables', () => {
 
   it('the README keeps its two fresh-machine commands', () => {
     const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
-    expect(readme).toContain(
-      'npm ci && npx model-pipeline needs-model --local --config examples/search-config.toml',
-    );
+    expect(readme).toContain('npm ci && bash examples/local-pipeline.sh');
     expect(readme).toContain('bash scripts/install-test-deps.sh && npm ci && npm test');
   });
 });

@@ -1,0 +1,22 @@
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
+
+const ROOT = path.resolve(__dirname, '../..');
+
+/** The README's main-job command: the whole pipeline on the local backend, through the committed bundle. */
+describe('examples/local-pipeline.sh', () => {
+  it('decides, trains, promotes and reports a model with no AWS', () => {
+    const out = execFileSync('bash', [path.join(ROOT, 'examples/local-pipeline.sh')], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, MODEL_PIPELINE_NO_CODE_CACHE: '1' },
+    });
+    const prefix = /(1\.1\.0-[0-9a-f]{7})\/: needs a model: version changed 1\.0\.0 -> 1\.1\.0/.exec(out);
+    expect(prefix).not.toBeNull();
+    const name = prefix![1];
+    expect(out).toMatch(new RegExp(`promoted ${name}/ to development`));
+    expect(out).toMatch(new RegExp(`${name}/\\s+1\\.1\\.0\\s+[0-9a-f]{7}\\s+\\d+ B\\s+\\S+\\s+development`));
+    expect(out).toContain(`${name}/: no build: a complete model ${name} is already in the store`);
+  });
+});
