@@ -1,11 +1,41 @@
 import { mergeOptionSpecs, type OptionSpec, type OutputSpec } from '../core/options';
 import { COMMON_OPTIONS } from './common-options';
 import { needsModelCommand } from './needs-model';
+import { buildAmiCommand } from './build-ami';
+import { pruneAmisCommand } from './prune-amis';
+import { aliasCommand } from './alias';
+import { benchmarkReportCommand } from './benchmark-report';
+import { fetchModelCommand } from './fetch-model';
+import { demoteCommand } from './demote';
+import { describeCommand } from './describe';
+import { downloadCommand } from './download';
+import { findCommand } from './find';
+import { promoteCommand } from './promote';
+import { rotateCommand } from './rotate';
+import { statusCommand } from './status';
+import { sweepCommand } from './sweep';
+import { trainCommand } from './train';
 import type { CommandDef } from './types';
 
 /** The dispatch table: one entry per command, shared by the action, the CLI and the orb generator. */
 export const COMMANDS: Readonly<Record<string, CommandDef>> = Object.fromEntries(
-  [needsModelCommand].map((c) => [c.name, c]),
+  [
+    needsModelCommand,
+    trainCommand,
+    buildAmiCommand,
+    pruneAmisCommand,
+    sweepCommand,
+    promoteCommand,
+    demoteCommand,
+    rotateCommand,
+    statusCommand,
+    describeCommand,
+    downloadCommand,
+    findCommand,
+    aliasCommand,
+    fetchModelCommand,
+    benchmarkReportCommand,
+  ].map((c) => [c.name, c]),
 );
 
 export function commandNames(): string[] {

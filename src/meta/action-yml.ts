@@ -32,9 +32,8 @@ export function renderActionYml(
     inputs,
     outputs: Object.fromEntries(outputs.map((o) => [o.name, { description: o.description }])),
     runs: {
-      // node20, not node24: @action-validator/core 0.6 (our action.yml check) rejects node24; runners run
-      // node20 actions fine and move them to node24 by themselves when node20 is retired
-      using: 'node20',
+      // node20 is deprecated on GitHub runners; the bundle is also tested on node 20
+      using: 'node24',
       main: 'dist/main/index.js',
       post: 'dist/post/index.js',
       'post-if': 'always()',

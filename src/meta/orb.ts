@@ -185,6 +185,8 @@ interface JobPlan {
   afterNeedsModel: boolean;
   /** Commands run as cleanup (`when: always`). */
   always?: string[];
+  /** The job's default for report-dir, stored with store_test_results (JUnit benchmark reports). */
+  reportDir?: string;
 }
 
 function jobPlans(available: Set<string>): JobPlan[] {
@@ -207,6 +209,7 @@ function jobPlans(available: Set<string>): JobPlan[] {
       commands: ['train', ...sweep],
       always: sweep,
       afterNeedsModel: true,
+      reportDir: 'test-results/model-pipeline',
     });
   }
   if (available.has('promote')) {
@@ -255,6 +258,9 @@ function orbJob(
     },
   };
   for (const s of specs) parameters[orbName(s.name)] = orbParameter(s);
+  if (plan.reportDir && parameters.report_dir) {
+    parameters.report_dir = { ...(parameters.report_dir as object), default: plan.reportDir };
+  }
   parameters.cli_version = EXTRA_PARAMS(cliVersion).cli_version;
   if (plan.afterNeedsModel) {
     parameters.skip_unless_needed = {
@@ -293,6 +299,9 @@ function orbJob(
     const invocation: Record<string, unknown> = passThrough(names);
     if (plan.always?.includes(c.name)) invocation.when = 'always';
     steps.push({ [orbName(c.name)]: invocation });
+  }
+  if (plan.reportDir && parameters.report_dir) {
+    steps.push({ store_test_results: { path: '<< parameters.report_dir >>' } });
   }
   steps.push({ persist_to_workspace: { root: WORKSPACE_ROOT, paths: ['outputs'] } });
   return {

@@ -93,6 +93,17 @@ describe('packed orb: structure', () => {
     expect(train.description).toMatch(/cancel/);
   });
 
+  it('the train job stores the benchmark report it asks train to write', () => {
+    const train = orb.jobs.train;
+    const steps = flattenSteps(train.steps ?? []);
+    const stored = steps.find((s) => typeof s === 'object' && s && 'store_test_results' in s) as
+      { store_test_results: { path: string } } | undefined;
+    expect(stored?.store_test_results.path).toBe('<< parameters.report_dir >>');
+    expect((train.parameters?.report_dir as { default?: string }).default).toBe(
+      'test-results/model-pipeline',
+    );
+  });
+
   it('examples use only this orb’s jobs, commands and executors, with declared parameters', () => {
     expect(Object.keys(orb.examples).length).toBeGreaterThan(0);
     const uses: string[] = [];
