@@ -154,7 +154,7 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
   {
     name: 'data-key',
     description:
-      'Store key of the training input (not under store-prefix), copied next to the code on the instance; empty for none.',
+      'Store key of the training input (not under store-prefix), copied next to the code on the instance; `none` for no input data.',
     type: 'string',
     default: 'raw_source_data.zip',
     env: ['MODEL_PIPELINE_DATA_KEY'],
@@ -162,7 +162,7 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
   {
     name: 'metrics-file',
     description:
-      'Benchmark results the training command writes (relative to output-dir), uploaded with the model when present; empty for none.',
+      'Benchmark results the training command writes (relative to output-dir), uploaded with the model when present; `none` for no metrics.',
     type: 'string',
     default: 'metrics.json',
     env: ['MODEL_PIPELINE_METRICS_FILE'],
@@ -206,5 +206,13 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
     type: 'string',
     default: 'aws',
     env: ['MODEL_PIPELINE_INSTANCE_AWS_COMMAND'],
+  },
+  {
+    name: 'report-dir',
+    description:
+      'Folder where train also writes `benchmark_results.xml` (JUnit) for CI test reports: CircleCI `store_test_results`, GitHub test-report actions. Empty: the report is only stored with the model.',
+    type: 'string',
+    default: '',
+    env: ['MODEL_PIPELINE_REPORT_DIR'],
   },
 ];

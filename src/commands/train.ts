@@ -8,16 +8,17 @@ import { messageOf, PipelineError, PreconditionFailedError, UserError } from '..
 import { parseHostKeyOption } from '../core/host-keys';
 import { trainInstanceTags } from '../core/instance-tags';
 import { MANIFEST_FILE, type ManifestFile } from '../core/manifest';
-import { shellQuote } from '../core/shell-quote';
 import type { Compute, HostKeys, InstanceInfo, LaunchRequest, RemoteShell } from '../core/ports';
 import {
   buildTrainManifest,
   checkRelativePath,
   durationSeconds,
   ephemeralKeyName,
+  existingFilesCommand,
   instanceFetchCommand,
   instanceUploadCommand,
   MISSING_EXIT,
+  parseExistingFiles,
   parseFileReports,
   planTrainSteps,
   trainArtifacts,
@@ -34,6 +35,15 @@ import { parseEnvironment } from '../core/registry';
 import type { CommandContext, CommandDef, CommandResult } from './types';
 
 const BENCHMARK_XML = 'benchmark_results.xml';
+
+/**
+ * `none` turns off a setting that has a default: the Actions runner passes an unset input as '', so an
+ * empty value cannot mean "none" there.
+ */
+function optionalSetting(value: string | undefined): string | undefined {
+  const v = value?.trim();
+  return v && v.toLowerCase() !== 'none' ? v : undefined;
+}
 
 /**
  * The JUnit benchmark report of a finished training, against the thresholds file and the model the target
@@ -60,6 +70,13 @@ async function benchmarkReport(
     emitAnnotations(log, r.annotations);
     const xmlFile = path.join(work, 'out', BENCHMARK_XML);
     await fs.writeFile(xmlFile, r.xml);
+    const reportDir = ctx.options.string('report-dir');
+    if (reportDir) {
+      const dir = path.resolve(ctx.deps.cwd, reportDir);
+      await fs.mkdir(dir, { recursive: true });
+      await fs.writeFile(path.join(dir, BENCHMARK_XML), r.xml);
+      log.info(`benchmark report: ${path.join(dir, BENCHMARK_XML)}`);
+    }
     log.info(`benchmark against ${environment}: ${r.passed ? 'passed' : 'FAILED'}`);
     return { passed: r.passed, xmlFile, summary: r.summary };
   } catch (err) {
@@ -96,9 +113,8 @@ function readSettings(ctx: CommandContext): Settings {
   const o = ctx.options;
   const backend = backendOf(o);
   const outputDir = checkRelativePath(o.string('output-dir') || '.', 'output-dir');
-  const metricsFile = o.string('metrics-file')
-    ? checkRelativePath(o.string('metrics-file')!, 'metrics-file')
-    : '';
+  const metricsOption = optionalSetting(o.string('metrics-file'));
+  const metricsFile = metricsOption ? checkRelativePath(metricsOption, 'metrics-file') : '';
   const excludes = [...DEFAULT_EXCLUDES, ...o.list('sync-excludes')];
   if (backend === 'local') {
     // the local store usually lives in the repository: never copy models into the working copy
@@ -113,7 +129,7 @@ function readSettings(ctx: CommandContext): Settings {
     trainTimeout: parseDuration(o.string('train-timeout') ?? '5h', 'train-timeout'),
     bootTimeout: parseDuration(o.string('boot-timeout') ?? '10m', 'boot-timeout'),
     maxRuntime: parseDuration(o.string('max-runtime') ?? '6h', 'max-runtime'),
-    dataKey: o.string('data-key')?.trim() || undefined,
+    dataKey: optionalSetting(o.string('data-key')),
     outputDir,
     metricsFile: metricsFile ? path.posix.join(outputDir, metricsFile) : undefined,
     remoteDir: checkRelativePath(o.string('remote-dir') || 'model-pipeline', 'remote-dir', true),
@@ -240,7 +256,7 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
   }
   if (s.dataKey && !(await store.head(s.dataKey))) {
     throw new UserError(
-      `training data ${s.dataKey} is not in the store (${store.uri(s.dataKey)}): upload it, or set data-key (empty for none)`,
+      `training data ${s.dataKey} is not in the store (${store.uri(s.dataKey)}): upload it, or set data-key ("none" for no input data)`,
     );
   }
   if (state.partial) {
@@ -364,6 +380,12 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
     const artifacts = trainArtifacts({ outputDir: s.outputDir, metricsFile: s.metricsFile });
     let metricsText: string | undefined;
     let metricsLocal: string | undefined;
+    // one round trip says which of the files the runner copies back exist, instead of one per file
+    const viaRunner = artifacts
+      .filter((a) => s.transfer !== 'instance' || a.remotePath === s.metricsFile)
+      .map((a) => path.posix.join(s.remoteDir, a.remotePath));
+    const existing =
+      viaRunner.length > 0 ? await existingRemoteFiles(ctx, shell, viaRunner) : new Map<string, number>();
     for (const a of artifacts) {
       const remote = path.posix.join(s.remoteDir, a.remotePath);
       const key = target.prefix + a.name;
@@ -405,11 +427,8 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
         log.info(`the instance uploaded ${a.name} (${h.size} bytes) to ${store.uri(key)}`);
         continue;
       }
-      const present = await shell.exec(`test -f ${shellQuote(remote)}`, {
-        timeoutSeconds: 120,
-        signal: ctx.signal,
-      });
-      if (present.exitCode !== 0) {
+      const expectedSize = existing.get(remote);
+      if (expectedSize === undefined) {
         if (a.required)
           throw new PipelineError(
             `the training command succeeded but left no ${a.remotePath} (in ${s.remoteDir} on ${instanceId}); it must write ${a.name}`,
@@ -419,6 +438,11 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
       }
       const local = path.join(work, 'out', a.name);
       await shell.pullFile(remote, local);
+      const pulledSize = (await fs.stat(local)).size;
+      if (pulledSize !== expectedSize)
+        throw new PipelineError(
+          `${a.remotePath} on ${instanceId} was ${expectedSize} bytes but ${pulledSize} came back: does something still write it after the training command ended?`,
+        );
       const [h] = await Promise.all([hashFile(local), store.uploadFile(key, local)]);
       uploaded.push({ key, entry: { name: a.name, size: h.size, sha256: h.sha256 } });
       log.info(`uploaded ${a.name} (${h.size} bytes) to ${store.uri(key)}`);
@@ -533,6 +557,25 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
   }
   if (failure !== undefined) throw explain(ctx, failure, instanceId);
   return result!;
+}
+
+/** Which of the given remote files exist, with their sizes, in one command. */
+async function existingRemoteFiles(
+  ctx: CommandContext,
+  shell: RemoteShell,
+  remotePaths: string[],
+): Promise<Map<string, number>> {
+  const lines: string[] = [];
+  const r = await shell.exec(existingFilesCommand(remotePaths), {
+    timeoutSeconds: 120,
+    signal: ctx.signal,
+    onOutput: (line) => lines.push(line),
+  });
+  if (r.exitCode !== 0)
+    throw new PipelineError(
+      `could not list the training outputs on the instance (exit ${r.exitCode}): ${lines.slice(-5).join(' ')}`,
+    );
+  return parseExistingFiles(lines);
 }
 
 /** A transfer command on the instance: report lines kept, anything else (aws CLI errors) logged. */

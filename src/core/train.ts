@@ -213,6 +213,27 @@ export function instanceUploadCommand(o: {
   ].join(' && ');
 }
 
+const HAVE = 'MP-HAVE';
+
+/**
+ * One remote command telling which of the given files exist: an `MP-HAVE <size> <path>` line for each
+ * regular file (`wc -c`, so it runs on GNU and BSD alike), nothing for a missing one; exit 0 either way.
+ */
+export function existingFilesCommand(paths: readonly string[]): string {
+  if (paths.length === 0) return 'true';
+  return `for f in ${paths.map(shellQuote).join(' ')}; do if [ -f "$f" ]; then printf '${HAVE} %s %s\\n' "$(wc -c < "$f" | tr -d ' ')" "$f"; fi; done`;
+}
+
+/** Path -> size of the files existingFilesCommand reported; other output lines are ignored. */
+export function parseExistingFiles(lines: readonly string[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of lines) {
+    const m = /^MP-HAVE (\d+) (.+)$/.exec(line.trim());
+    if (m) out.set(m[2], Number(m[1]));
+  }
+  return out;
+}
+
 /** The `MP-FILE <sha256> <size> <name>` lines of instance-side transfers. */
 export function parseFileReports(lines: string[]): Map<string, { sha256: string; size: number }> {
   const out = new Map<string, { sha256: string; size: number }>();

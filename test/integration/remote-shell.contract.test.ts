@@ -1,5 +1,14 @@
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createHash } from 'node:crypto';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { LocalCompute } from '../../src/adapters/local/local-compute';
 import { LocalShell } from '../../src/adapters/local/local-shell';
@@ -145,5 +154,107 @@ describe('LocalCompute', () => {
     expect(await compute.findByTags({ run: 'x' })).toEqual([]);
     await compute.terminate(inst.id);
     await compute.terminate('i-not-local');
+  });
+});
+
+describe('SshShell connection sharing', () => {
+  const make = (shareConnection?: boolean): SshShell =>
+    new SshShell({
+      host: sshd.host,
+      port: sshd.port,
+      user: sshd.user,
+      privateKey: sshd.clientPrivateKey,
+      hostKeys: { keys: [sshd.hostPublicKey], fingerprints: [] },
+      logger: new MemoryLogger(),
+      pollSeconds: 0.2,
+      shareConnection,
+    });
+
+  /**
+   * Folders of the master connections to this test's sshd: ssh retitles its master `ssh: <ControlPath> [mux]`,
+   * and %C is the SHA-1 of local host name, host, port and user.
+   */
+  function masters(): string[] {
+    const hash = createHash('sha1').update(`${hostname()}${sshd.host}${sshd.port}${sshd.user}`).digest('hex');
+    const out: string[] = [];
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      let title: string;
+      try {
+        title = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+      } catch {
+        continue; // exited meanwhile
+      }
+      const m = /^ssh: (\S+) \[mux\]$/.exec(title);
+      if (m && path.basename(m[1]) === hash) out.push(path.dirname(m[1]));
+    }
+    return out;
+  }
+
+  async function clientPort(shell: SshShell): Promise<string> {
+    const lines: string[] = [];
+    const r = await shell.exec('echo "$SSH_CONNECTION"', {
+      timeoutSeconds: 30,
+      onOutput: (l) => lines.push(l),
+    });
+    expect(r.exitCode).toBe(0);
+    // "client-ip client-port server-ip server-port"
+    return lines[0].split(' ')[1];
+  }
+
+  it('runs every call over the connection waitReady opened, and close() ends it', async () => {
+    const shell = make();
+    try {
+      await shell.waitReady(20);
+      const [dir, ...more] = masters();
+      expect(more).toEqual([]);
+      // the socket lets anyone who can open it run commands as us: it lives in the shell's own 0700 folder
+      expect(path.dirname(dir)).toBe(tmpdir());
+      expect(path.basename(dir)).toMatch(/^mp-ssh-/);
+      expect(statSync(dir).mode & 0o777).toBe(0o700);
+      const first = await clientPort(shell);
+      const file = path.join(tmp('share'), 'f.txt');
+      writeFileSync(file, 'x');
+      await shell.pushFile(file, path.join(tmp('share-remote'), 'f.txt'));
+      expect(await clientPort(shell)).toBe(first);
+      await shell.close();
+      for (let i = 0; i < 50 && masters().includes(dir); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(masters()).not.toContain(dir);
+      expect(existsSync(dir)).toBe(false);
+    } finally {
+      await shell.close(); // a second close is fine
+    }
+  });
+
+  it('without sharing, each call is its own connection and no master is left', async () => {
+    const shell = make(false);
+    try {
+      const before = masters();
+      await shell.waitReady(20);
+      expect(masters()).toEqual(before);
+      expect(await clientPort(shell)).not.toBe(await clientPort(shell));
+    } finally {
+      await shell.close();
+    }
+  });
+
+  it('says which copy failed when the remote folder cannot be created', async () => {
+    const shell = make();
+    try {
+      await shell.waitReady(20);
+      const blocker = path.join(tmp('blocked'), 'a-file');
+      writeFileSync(blocker, 'x');
+      const file = path.join(tmp('src'), 'd.zip');
+      writeFileSync(file, 'd');
+      await expect(shell.pushFile(file, path.join(blocker, 'sub', 'd.zip'))).rejects.toThrow(
+        new RegExp(`copying ${file} to .*${blocker}/sub/d.zip failed .*Not a directory`),
+      );
+    } finally {
+      await shell.close();
+    }
+  });
+
+  it('close() before any connection resolves', async () => {
+    await expect(make().close()).resolves.toBeUndefined();
   });
 });

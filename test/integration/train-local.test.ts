@@ -208,11 +208,38 @@ describe('train writes the benchmark report into the model', () => {
   it('passes when the metrics meet the thresholds', async () => {
     const { repo, store, prefix } = await setup();
     repo.write('thresholds.json', JSON.stringify({ metrics: { accuracy: { better: 'higher', min: 0.9 } } }));
-    const { result, error } = await train(repo.dir, { 'thresholds-file': 'thresholds.json' });
+    const { result, error } = await train(repo.dir, {
+      'thresholds-file': 'thresholds.json',
+      'report-dir': 'test-results/mp',
+    });
     expect(error).toBeUndefined();
     expect(result?.outputs['benchmark-passed']).toBe('true');
+    // the copy for CI test reports is the stored report
+    expect(readFileSync(path.join(repo.dir, 'test-results/mp/benchmark_results.xml'), 'utf8')).toBe(
+      (await store.get(prefix + 'benchmark_results.xml'))!.body.toString(),
+    );
     const manifest = parseManifest((await store.get(prefix + 'manifest.json'))!.body.toString(), 'manifest');
     expect(manifest.benchmark?.passed).toBe(true);
     expect((await store.get(prefix + 'benchmark_results.xml'))!.body.toString()).not.toMatch(/<failure/);
+  });
+});
+
+describe('train settings that default to a file can be turned off with none', () => {
+  it('data-key none trains without input data, metrics-file none stores no metrics or report', async () => {
+    const repo = trainingRepo('1.0.0');
+    const store = new FsObjectStore(path.join(repo.dir, '.model-store'));
+    const prefix = `search/1.0.0-${repo.head().slice(0, 7)}/`;
+    // no raw_source_data.zip in the store: the default data-key would fail before training
+    const { result, error } = await train(repo.dir, {
+      'data-key': 'none',
+      'metrics-file': 'none',
+      'train-command': 'printf weights > w.txt && zip -q model.zip w.txt',
+    });
+    expect(error).toBeUndefined();
+    expect(result?.outputs['benchmark-passed']).toBe('');
+    expect(await keys(store, prefix)).toEqual(['manifest.json', 'model.zip', 'search-config.toml']);
+    const manifest = parseManifest((await store.get(prefix + 'manifest.json'))!.body.toString(), 'manifest');
+    expect(manifest.inputs).toBeUndefined();
+    expect(manifest.benchmark).toBeUndefined();
   });
 });

@@ -1,9 +1,13 @@
+import { pollDelayMs } from '../../src/adapters/ssh/ssh-shell';
 import {
+  CONTROL_PERSIST_SECONDS,
+  controlPathFor,
   dirSource,
   HOST_KEY_ALIAS,
   remoteSpec,
   rsyncArgv,
   rsyncRemoteShell,
+  sshControlArgv,
   sshExecArgv,
   sshOptions,
   supervisedCommand,
@@ -59,6 +63,82 @@ describe('sshOptions', () => {
   });
 });
 
+describe('connection sharing', () => {
+  const shared = { ...files, controlPath: '/tmp/mp-ssh-x/%C' };
+
+  it.each([
+    ['ControlMaster', 'auto'],
+    ['ControlPath', '/tmp/mp-ssh-x/%C'],
+    ['ControlPersist', `${CONTROL_PERSIST_SECONDS}s`],
+    // the shared connection changes nothing about how the host is verified
+    ['StrictHostKeyChecking', 'yes'],
+    ['UserKnownHostsFile', '/tmp/mp-ssh-x/known_hosts'],
+    ['BatchMode', 'yes'],
+  ])('with a controlPath: %s=%s', (key, value) => {
+    expect(optionMap(sshOptions(ep, shared)).get(key)).toBe(value);
+  });
+
+  it('bounds a left-over master: ControlPersist is a finite time, never yes/0', () => {
+    expect(CONTROL_PERSIST_SECONDS).toBeGreaterThan(0);
+    expect(CONTROL_PERSIST_SECONDS).toBeLessThanOrEqual(600);
+  });
+
+  it('without a controlPath every call connects on its own', () => {
+    const m = optionMap(sshOptions(ep, files));
+    expect(m.get('ControlMaster')).toBe('no');
+    expect(m.has('ControlPath')).toBe(false);
+    expect(m.has('ControlPersist')).toBe(false);
+  });
+
+  it('rsync -e uses the same shared connection options as ssh', () => {
+    const e = rsyncRemoteShell(ep, shared);
+    const words = e.split(' ');
+    expect(words[0]).toBe('ssh');
+    expect(words.slice(1)).toEqual(sshOptions(ep, shared));
+    expect(e).toContain('ControlPath=/tmp/mp-ssh-x/%C');
+  });
+
+  it.each([['exit' as const], ['check' as const]])(
+    'sshControlArgv %s talks to the master of the host',
+    (op) => {
+      const argv = sshControlArgv(ep, shared, op);
+      expect(argv.slice(-3)).toEqual(['-O', op, '10.0.0.5']);
+      expect(optionMap(argv).get('ControlPath')).toBe('/tmp/mp-ssh-x/%C');
+    },
+  );
+
+  const long = (n: number): string => '/' + 'd'.repeat(n - 1);
+  it.each([
+    ['/tmp/mp-ssh-AbC123', '/tmp/mp-ssh-AbC123/%C'],
+    ['/tmp/mp-ssh-AbC123/', '/tmp/mp-ssh-AbC123/%C'],
+    ['/tmp/50%-ssh', '/tmp/50%%-ssh/%C'],
+    // 45 + 1 + 40 (%C) + 17 (ssh's temporary suffix) = 103: the longest that fits macOS's sun_path
+    [long(45), `${long(45)}/%C`],
+    // a macOS-length temp folder: %C no longer fits, a short fixed name does
+    [long(46), `${long(46)}/cm`],
+    [long(83), `${long(83)}/cm`],
+    // too long even for that: no sharing rather than an ssh that cannot bind its socket
+    [long(84), undefined],
+  ])('controlPathFor(%s) = %s', (dir, expected) => {
+    expect(controlPathFor(dir)).toBe(expected);
+  });
+});
+
+describe('pollDelayMs', () => {
+  it.each([
+    [1, 2000, 250],
+    [2, 2000, 500],
+    [3, 2000, 1000],
+    [4, 2000, 2000],
+    [5, 2000, 2000],
+    [1000, 2000, 2000],
+    [1, 200, 200],
+    [3, 600, 600],
+  ])('after attempt %d with a %d ms cap: %d ms', (attempt, max, expected) => {
+    expect(pollDelayMs(attempt, max)).toBe(expected);
+  });
+});
+
 describe('sshExecArgv', () => {
   it('puts the host then the command last, as one argument', () => {
     const argv = sshExecArgv(ep, files, 'cd repo && make train');
@@ -109,6 +189,12 @@ describe('rsyncArgv', () => {
       'single file, no delete',
       { remoteShell: shell, source: '/tmp/data.zip', dest: 'u@h:dir/data.zip' },
       ['-az', '-e', shell, '/tmp/data.zip', 'u@h:dir/data.zip'],
+    ],
+    [
+      // the folder is made in the same session as rsync, quoted for the remote shell
+      'creating the remote folder first',
+      { remoteShell: shell, source: '/tmp/d.zip', dest: 'u@h:my dir/d.zip', remoteMkdir: 'my dir' },
+      ['-az', '--rsync-path', "mkdir -p 'my dir' && rsync", '-e', shell, '/tmp/d.zip', 'u@h:my dir/d.zip'],
     ],
     [
       'duplicate and blank excludes dropped',

@@ -1,3 +1,7 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { UserError } from '../../src/core/errors';
 import { excludeMatcher } from '../../src/core/excludes';
 import { parseManifest } from '../../src/core/manifest';
@@ -7,9 +11,11 @@ import {
   checkRelativePath,
   durationSeconds,
   ephemeralKeyName,
+  existingFilesCommand,
   instanceFetchCommand,
   instanceUploadCommand,
   MISSING_EXIT,
+  parseExistingFiles,
   parseFileReports,
   planTrainSteps,
   trainArtifacts,
@@ -226,5 +232,48 @@ describe('instance-side transfers', () => {
       `MP-FILE ${SHA} x bad`,
     ]);
     expect([...r]).toEqual([['model.zip', { sha256: SHA, size: 123 }]]);
+  });
+});
+
+describe('existingFilesCommand', () => {
+  it('reports the size of each file that exists, and nothing for a missing one or a folder, in one command', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'mp-existing-'));
+    try {
+      mkdirSync(path.join(dir, 'my repo', 'out', 'embeddings.zip'), { recursive: true }); // a folder, not a file
+      writeFileSync(path.join(dir, 'my repo', 'out', 'model.zip'), 'weights');
+      writeFileSync(path.join(dir, 'my repo', 'out', 'empty.json'), '');
+      const paths = [
+        'my repo/out/model.zip',
+        'my repo/out/embeddings.zip',
+        'my repo/out/metrics.json',
+        'my repo/out/empty.json',
+      ];
+      const out = execFileSync('bash', ['-c', existingFilesCommand(paths)], { cwd: dir, encoding: 'utf8' });
+      expect([...parseExistingFiles(out.split('\n'))]).toEqual([
+        ['my repo/out/model.zip', 7],
+        ['my repo/out/empty.json', 0],
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('quotes every path and succeeds on an empty list', () => {
+    expect(existingFilesCommand(['a b/model.zip', 'x.zip'])).toContain("for f in 'a b/model.zip' x.zip; do");
+    expect(existingFilesCommand([])).toBe('true');
+  });
+
+  it('parses only its own lines', () => {
+    expect([
+      ...parseExistingFiles([
+        'MP-HAVE 12 repo/model.zip',
+        'motd text',
+        'MP-HAVE x bad',
+        '  MP-HAVE 0 e.json  ',
+      ]),
+    ]).toEqual([
+      ['repo/model.zip', 12],
+      ['e.json', 0],
+    ]);
   });
 });

@@ -15,11 +15,43 @@ export interface SshEndpoint {
 export interface SshFiles {
   identityFile: string;
   knownHostsFile: string;
+  /** Socket of the shared connection (controlPathFor); without it every call opens its own connection. */
+  controlPath?: string;
+}
+
+/**
+ * How long an idle master connection outlives its last client: close() ends it at once, this bounds one
+ * that a killed run left behind (it also dies with the server through ServerAliveInterval).
+ */
+export const CONTROL_PERSIST_SECONDS = 120;
+
+/** sun_path is 104 bytes on macOS (108 on Linux), the terminating NUL included. */
+const MAX_SOCKET_PATH = 103;
+/** ssh binds the master at `<ControlPath>.<16 random chars>` and renames it into place. */
+const MASTER_TEMP_SUFFIX = 17;
+/** %C expands to the SHA-1 hex of local host, host, port and user. */
+const PERCENT_C_LENGTH = 40;
+
+/**
+ * The ControlPath inside the shell's private (0700) folder: `%C` where it fits the socket path limit, a
+ * short fixed name where the temp folder is long (macOS), none (no connection sharing) where even that
+ * does not fit. The folder belongs to one endpoint, so the fixed name cannot collide.
+ */
+export function controlPathFor(privateDir: string): string | undefined {
+  const dir = privateDir.replace(/\/+$/, '');
+  // ssh expands % and ~ in ControlPath: a literal % in the folder must be doubled
+  const escaped = dir.replace(/%/g, '%%');
+  const fits = (nameLength: number): boolean =>
+    dir.length + 1 + nameLength + MASTER_TEMP_SUFFIX <= MAX_SOCKET_PATH;
+  if (fits(PERCENT_C_LENGTH)) return `${escaped}/%C`;
+  if (fits(2)) return `${escaped}/cm`;
+  return undefined;
 }
 
 /**
  * Options for every ssh call: our files only (-F /dev/null, no agent, no user known_hosts), strict host key
- * checking against the generated known_hosts, never a prompt.
+ * checking against the generated known_hosts, never a prompt. With a controlPath, calls share one
+ * connection: the first (waitReady) authenticates and verifies the host key, the others ride on it.
  */
 export function sshOptions(ep: SshEndpoint, files: SshFiles, connectTimeoutSeconds = 10): string[] {
   const o = (kv: string): string[] => ['-o', kv];
@@ -39,6 +71,13 @@ export function sshOptions(ep: SshEndpoint, files: SshFiles, connectTimeoutSecon
     ...o('ServerAliveInterval=15'),
     ...o('ServerAliveCountMax=4'),
     ...o('LogLevel=ERROR'),
+    ...(files.controlPath
+      ? [
+          ...o('ControlMaster=auto'),
+          ...o(`ControlPath=${files.controlPath}`),
+          ...o(`ControlPersist=${CONTROL_PERSIST_SECONDS}s`),
+        ]
+      : o('ControlMaster=no')),
     '-i',
     files.identityFile,
     '-p',
@@ -56,6 +95,11 @@ export function sshExecArgv(
   connectTimeoutSeconds?: number,
 ): string[] {
   return [...sshOptions(ep, files, connectTimeoutSeconds), ep.host, remoteCommand];
+}
+
+/** argv (without the leading `ssh`) asking the master connection to `exit` or reporting whether it runs (`check`). */
+export function sshControlArgv(ep: SshEndpoint, files: SshFiles, op: 'exit' | 'check'): string[] {
+  return [...sshOptions(ep, files), '-O', op, ep.host];
 }
 
 /** `user@host:path`, with brackets around IPv6 addresses. */
@@ -79,6 +123,11 @@ export interface RsyncRequest {
   excludes?: readonly string[];
   /** Remove files at the destination that the source does not have (mirror a folder). */
   mirror?: boolean;
+  /**
+   * Remote folder to create (mkdir -p) before rsync starts there: in the same session through
+   * --rsync-path, which works with any rsync (--mkpath needs 3.2.3 on both ends) and saves a round trip.
+   */
+  remoteMkdir?: string;
 }
 
 /** argv (without the leading `rsync`): archive + compression, excludes before paths. */
@@ -88,6 +137,7 @@ export function rsyncArgv(r: RsyncRequest): string[] {
     '-az',
     ...(r.mirror ? ['--delete'] : []),
     ...excludes.flatMap((e) => ['--exclude', e]),
+    ...(r.remoteMkdir ? ['--rsync-path', `mkdir -p ${shellQuote(r.remoteMkdir)} && rsync`] : []),
     '-e',
     r.remoteShell,
     r.source,

@@ -5,14 +5,15 @@ import { formatDuration } from '../../core/duration';
 import { PipelineError, UserError } from '../../core/errors';
 import { hasHostKeys, keysMatchingFingerprints, knownHostsText } from '../../core/host-keys';
 import type { ExecResult, HostKeys, Logger, RemoteShell } from '../../core/ports';
-import { shellQuote } from '../../core/shell-quote';
 import { runLines } from '../system/process-lines';
 import {
+  controlPathFor,
   dirSource,
   HOST_KEY_ALIAS,
   remoteSpec,
   rsyncArgv,
   rsyncRemoteShell,
+  sshControlArgv,
   sshExecArgv,
   supervisedCommand,
   type SshEndpoint,
@@ -24,9 +25,19 @@ export interface SshShellConfig extends SshEndpoint {
   privateKey: string;
   hostKeys: HostKeys;
   logger: Logger;
-  /** Seconds between readiness probes. */
+  /** Longest wait between readiness probes (the first ones come sooner, see pollDelayMs). */
   pollSeconds?: number;
   connectTimeoutSeconds?: number;
+  /** Share one connection between calls (default); off opens one per ssh and rsync call. */
+  shareConnection?: boolean;
+}
+
+/** The first readiness probes come quickly, so a host that is nearly up is seen soon after it is. */
+const FIRST_POLL_MS = 250;
+
+/** Wait after failed probe number `attempt` (1-based): 250 ms, doubling up to maxMs. */
+export function pollDelayMs(attempt: number, maxMs: number): number {
+  return Math.min(maxMs, FIRST_POLL_MS * 2 ** Math.min(Math.max(0, attempt - 1), 16));
 }
 
 const HOST_KEY_FAILURE =
@@ -59,6 +70,8 @@ export class SshShell implements RemoteShell {
     this.files = {
       identityFile: path.join(this.dir, 'id'),
       knownHostsFile: path.join(this.dir, 'known_hosts'),
+      // the socket sits in the 0700 folder too: only we can run commands over the authenticated connection
+      controlPath: c.shareConnection === false ? undefined : controlPathFor(this.dir),
     };
     const key = c.privateKey.replace(/\r\n/g, '\n');
     writeFileSync(this.files.identityFile, key.endsWith('\n') ? key : key + '\n', {
@@ -100,7 +113,7 @@ export class SshShell implements RemoteShell {
   async waitReady(timeoutSeconds: number, signal?: AbortSignal): Promise<void> {
     const started = Date.now();
     const deadline = started + timeoutSeconds * 1000;
-    const poll = (this.c.pollSeconds ?? 2) * 1000;
+    const maxPoll = (this.c.pollSeconds ?? 2) * 1000;
     let lastError = 'no answer yet';
     let lastReport = started;
     this.c.logger.info(`waiting for SSH on ${this.endpoint} (up to ${formatDuration(timeoutSeconds)})`);
@@ -116,6 +129,7 @@ export class SshShell implements RemoteShell {
         lastError = (err as Error).message;
       }
       if (haveHostKeys) {
+        // with a controlPath this connection becomes the master the later calls share
         const r = await runLines('ssh', sshExecArgv(this.c, this.files, 'true', connectTimeout), {
           what: `ssh to ${this.endpoint}`,
           signal,
@@ -149,7 +163,7 @@ export class SshShell implements RemoteShell {
           `still waiting for SSH on ${this.endpoint} (${formatDuration((Date.now() - started) / 1000)} of ${formatDuration(timeoutSeconds)}): ${lastError}`,
         );
       }
-      await sleep(Math.min(poll, Math.max(0, deadline - Date.now())), signal);
+      await sleep(Math.min(pollDelayMs(attempt, maxPoll), Math.max(0, deadline - Date.now())), signal);
     }
   }
 
@@ -168,45 +182,37 @@ export class SshShell implements RemoteShell {
     return { exitCode: r.exitCode };
   }
 
-  private async quiet(command: string, what: string): Promise<void> {
+  private async rsync(
+    source: string,
+    dest: string,
+    what: string,
+    o: { excludes?: string[]; mirror?: boolean; remoteMkdir?: string } = {},
+  ) {
     await this.requireKnownHosts();
-    const r = await runLines('ssh', sshExecArgv(this.c, this.files, command), { what, timeoutSeconds: 120 });
-    if (r.exitCode !== 0) throw new PipelineError(`${what} failed (exit ${r.exitCode}): ${r.tail.join(' ')}`);
-  }
-
-  private async rsync(source: string, dest: string, what: string, excludes: string[] = [], mirror = false) {
-    await this.requireKnownHosts();
-    const argv = rsyncArgv({
-      remoteShell: rsyncRemoteShell(this.c, this.files),
-      source,
-      dest,
-      excludes,
-      mirror,
-    });
+    const argv = rsyncArgv({ remoteShell: rsyncRemoteShell(this.c, this.files), source, dest, ...o });
     const r = await runLines('rsync', argv, { what });
     if (r.exitCode !== 0)
       throw new PipelineError(`${what} failed (rsync exit ${r.exitCode}): ${r.tail.join(' ')}`);
   }
 
   async pushDir(localDir: string, remoteDir: string, excludes: string[]): Promise<void> {
-    await this.quiet(`mkdir -p ${shellQuote(remoteDir)}`, `creating ${remoteDir} on ${this.c.host}`);
     await this.rsync(
       dirSource(localDir),
       remoteSpec(this.c, dirSource(remoteDir)),
       `copying ${localDir} to ${this.c.host}:${remoteDir}`,
-      excludes,
-      true,
+      { excludes, mirror: true, remoteMkdir: remoteDir },
     );
   }
 
   async pushFile(localFile: string, remotePath: string): Promise<void> {
     const parent = path.posix.dirname(remotePath);
-    if (parent !== '.')
-      await this.quiet(`mkdir -p ${shellQuote(parent)}`, `creating ${parent} on ${this.c.host}`);
     await this.rsync(
       localFile,
       remoteSpec(this.c, remotePath),
       `copying ${localFile} to ${this.c.host}:${remotePath}`,
+      {
+        remoteMkdir: parent !== '.' ? parent : undefined,
+      },
     );
   }
 
@@ -222,8 +228,17 @@ export class SshShell implements RemoteShell {
     }
   }
 
+  /** Ends the shared connection (if one was opened), then removes the key, known_hosts and socket. */
   async close(): Promise<void> {
+    const first = !this.closed;
     this.closed = true;
+    if (first && this.files.controlPath && this.knownHostsReady) {
+      // exit 255 when no master runs (waitReady never connected): nothing to end
+      await runLines('ssh', sshControlArgv(this.c, this.files, 'exit'), {
+        what: `closing the SSH connection to ${this.endpoint}`,
+        timeoutSeconds: 10,
+      }).catch(() => undefined);
+    }
     await fs.rm(this.dir, { recursive: true, force: true });
   }
 }
