@@ -4,6 +4,8 @@ const common = {
   testEnvironment: 'node',
   transform: { '^.+\\.ts$': tsJest },
   moduleFileExtensions: ['ts', 'js', 'json'],
+  // build/ holds tsc output of the generator and the benchmarks (with a copy of package.json)
+  modulePathIgnorePatterns: ['<rootDir>/build/'],
 };
 module.exports = {
   // integration tests talk to real servers; unit tests finish far below this

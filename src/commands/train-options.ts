@@ -8,14 +8,14 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
   {
     name: 'ami-id',
     description:
-      'Training AMI id. Default: the newest available AMI of this account tagged `ami-version` = the AMI version (or matching `ami-name-pattern`).',
+      'Training AMI id. Default: the newest available AMI of this account tagged `model-pipeline:ami-version` = the AMI version (as build-ami tags them) (or matching `ami-name-pattern`).',
     type: 'string',
     env: ['MODEL_PIPELINE_AMI_ID'],
   },
   {
     name: 'ami-name-pattern',
     description:
-      'AMI name pattern (EC2 filter wildcards `*`, `?`; `{version}` is replaced by the AMI version) used when no AMI carries the `ami-version` tag.',
+      'AMI name pattern (EC2 filter wildcards `*`, `?`; `{version}` is replaced by the AMI version) used when no AMI carries the `model-pipeline:ami-version` tag.',
     type: 'string',
     env: ['MODEL_PIPELINE_AMI_NAME_PATTERN'],
   },

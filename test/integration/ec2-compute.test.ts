@@ -423,7 +423,11 @@ describe('resolvers', () => {
 
     const c = client();
     const byTag = await resolveImage(c, { amiVersion: v });
-    expect(byTag).toMatchObject({ imageId: newer, rootDeviceName: '/dev/sda1', via: `tag ami-version=${v}` });
+    expect(byTag).toMatchObject({
+      imageId: newer,
+      rootDeviceName: '/dev/sda1',
+      via: `tag ${AMI_VERSION_TAG}=${v}`,
+    });
     expect((await resolveImage(c, { amiVersion: v, amiId: older })).imageId).toBe(older);
     // no image has the tag: the name pattern is used
     const byName = await resolveImage(c, { amiVersion: 'nope', amiNamePattern: `mp-train-${run}-o*` });
@@ -434,7 +438,7 @@ describe('resolvers', () => {
     });
     expect(withVersion.imageId).toBe(older);
     await expect(resolveImage(c, { amiVersion: `${v}-missing` })).rejects.toThrow(
-      /no available AMI owned by this account matches tag ami-version=/,
+      /no available AMI owned by this account matches tag model-pipeline:ami-version=/,
     );
     await expect(resolveImage(c, {})).rejects.toThrow(UserError);
     await expect(resolveImage(c, { amiId: 'ami-0000000000000dead' })).rejects.toThrow(/does not exist/);
