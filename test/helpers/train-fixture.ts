@@ -6,41 +6,13 @@ import { MemoryState } from '../../src/adapters/system/console-logger';
 import type { CommandContext } from '../../src/commands/types';
 import { trainCommand } from '../../src/commands/train';
 import type { CommandResult } from '../../src/commands/types';
-import type { Compute, InstanceInfo, LaunchRequest, Logger } from '../../src/core/ports';
+import type { Compute, InstanceInfo, LaunchRequest, ObjectStore } from '../../src/core/ports';
 import { resolveFor } from '../../src/runner';
 import { createDeps, createShell } from '../../src/wiring';
 import { configToml, TempRepo } from './git-repo';
+import { MemoryLogger } from './memory-logger';
 
-/** Collects log lines; `onLine` lets a test react to output (e.g. abort when training has started). */
-export class MemoryLogger implements Logger {
-  readonly lines: string[] = [];
-  readonly masked: string[] = [];
-  onLine?: (line: string) => void;
-  private add(line: string): void {
-    this.lines.push(line);
-    this.onLine?.(line);
-  }
-  info(m: string): void {
-    this.add(m);
-  }
-  warn(m: string): void {
-    this.add(`warning: ${m}`);
-  }
-  error(m: string): void {
-    this.add(`error: ${m}`);
-  }
-  debug(): void {}
-  mask(s: string): void {
-    this.masked.push(s);
-  }
-  async group<T>(title: string, fn: () => Promise<T>): Promise<T> {
-    this.add(`== ${title}`);
-    return fn();
-  }
-  text(): string {
-    return this.lines.join('\n');
-  }
-}
+export { MemoryLogger };
 
 /** A hand-written Compute: every "instance" is the test's sshd on 127.0.0.1; calls are recorded. */
 export class FakeCompute implements Compute {
@@ -135,6 +107,13 @@ export function trainingRepo(version = '1.0.0'): TempRepo {
   repo.write('node_modules/big/index.js', 'not copied\n');
   repo.commit('training repo');
   return repo;
+}
+
+/** The keys under `prefix`, relative to it, in store order. */
+export async function keysUnder(store: ObjectStore, prefix: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const o of store.list(prefix)) out.push(o.key.slice(prefix.length));
+  return out;
 }
 
 /** raw_source_data.zip holding data.csv with `rows` lines. */

@@ -15,32 +15,15 @@ import { MemoryState } from '../../src/adapters/system/console-logger';
 import { buildAmiCommand } from '../../src/commands/build-ami';
 import { exitCodeOf, PipelineError, UserError } from '../../src/core/errors';
 import { PackerImageBuilder } from '../../src/adapters/packer/packer-cli';
-import type { ImageBuilder, Logger } from '../../src/core/ports';
+import type { ImageBuilder } from '../../src/core/ports';
 import { buildContext, runCommand } from '../../src/runner';
 import { motoEndpoint } from '../helpers/aws';
 import { TempRepo } from '../helpers/git-repo';
 import { startSshd, type Sshd } from '../helpers/sshd';
+import { MemoryLogger } from '../helpers/memory-logger';
 
 const TEMPLATE = path.resolve(__dirname, '../../templates/packer');
 const REGION = 'us-east-1';
-
-class MemoryLogger implements Logger {
-  readonly lines: string[] = [];
-  info(m: string): void {
-    this.lines.push(m);
-  }
-  warn(m: string): void {
-    this.lines.push(`warning: ${m}`);
-  }
-  error(m: string): void {
-    this.lines.push(`error: ${m}`);
-  }
-  debug(): void {}
-  mask(): void {}
-  async group<T>(_t: string, fn: () => Promise<T>): Promise<T> {
-    return fn();
-  }
-}
 
 /** A builder that must not be used: proves packer did not run. */
 class UnusedBuilder implements ImageBuilder {

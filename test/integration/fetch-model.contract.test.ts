@@ -11,59 +11,16 @@ import {
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
-import { FsObjectStore } from '../../src/adapters/local/fs-store';
-import { S3ObjectStore } from '../../src/adapters/aws/s3-store';
 import { MemoryState } from '../../src/adapters/system/console-logger';
 import { benchmarkArtifacts } from '../../src/commands/benchmark-report';
 import { PipelineError, UserError } from '../../src/core/errors';
-import type { Logger, ObjectStore } from '../../src/core/ports';
 import { buildContext, findCommand, runCommand } from '../../src/runner';
-import { motoEndpoint, newBucket, TEST_AWS_ENV } from '../helpers/aws';
+import { TEST_AWS_ENV } from '../helpers/aws';
 import { putModel, snapshot } from '../helpers/models';
+import { storeBackends, type StoreBackend } from '../helpers/backends';
+import { MemoryLogger } from '../helpers/memory-logger';
 
-class MemoryLogger implements Logger {
-  readonly lines: string[] = [];
-  info(m: string): void {
-    this.lines.push(m);
-  }
-  warn(m: string): void {
-    this.lines.push(`warning: ${m}`);
-  }
-  error(m: string): void {
-    this.lines.push(`error: ${m}`);
-  }
-  debug(): void {}
-  mask(): void {}
-  async group<T>(_t: string, fn: () => Promise<T>): Promise<T> {
-    return fn();
-  }
-}
-
-interface Backend {
-  inputs: Record<string, string>;
-  store: ObjectStore;
-}
-
-const backends: [string, () => Promise<Backend>][] = [
-  [
-    'local store',
-    async () => {
-      const dir = mkdtempSync(path.join(tmpdir(), 'mp-fetch-store-'));
-      return { inputs: { backend: 'local', 'local-store': dir }, store: new FsObjectStore(dir) };
-    },
-  ],
-  [
-    'S3 on moto',
-    async () => {
-      const bucket = await newBucket('fetch');
-      const endpoint = motoEndpoint();
-      return {
-        inputs: { backend: 'aws', bucket, 's3-endpoint': endpoint, region: 'us-east-1' },
-        store: new S3ObjectStore({ bucket, region: 'us-east-1', endpoint }),
-      };
-    },
-  ],
-];
+const backends = storeBackends('fetch');
 
 /** A real zip of the given files (and symlinks), built with the zip CLI. */
 function makeZip(files: Record<string, string>, links: Record<string, string> = {}): Buffer {
@@ -88,7 +45,7 @@ const B = 'models/1.1.0-bbbbbbb/';
 const CONFIG = (v: string) => `version = "${v}"\n`;
 
 describe.each(backends)('fetch-model and benchmark-report: %s', (_name, make) => {
-  let b: Backend;
+  let b: StoreBackend;
   let cwd: string;
   let logger: MemoryLogger;
 

@@ -5,28 +5,11 @@ import { FsObjectStore } from '../../src/adapters/local/fs-store';
 import { S3ObjectStore } from '../../src/adapters/aws/s3-store';
 import { MemoryState } from '../../src/adapters/system/console-logger';
 import { UserError } from '../../src/core/errors';
-import type { Logger, ObjectStore } from '../../src/core/ports';
+import type { ObjectStore } from '../../src/core/ports';
 import { runCommand } from '../../src/runner';
 import { motoEndpoint, newBucket } from '../helpers/aws';
 import { configToml, TempRepo } from '../helpers/git-repo';
-
-class MemoryLogger implements Logger {
-  readonly lines: string[] = [];
-  info(m: string): void {
-    this.lines.push(m);
-  }
-  warn(m: string): void {
-    this.lines.push(`warning: ${m}`);
-  }
-  error(m: string): void {
-    this.lines.push(`error: ${m}`);
-  }
-  debug(): void {}
-  mask(): void {}
-  async group<T>(_t: string, fn: () => Promise<T>): Promise<T> {
-    return fn();
-  }
-}
+import { MemoryLogger } from '../helpers/memory-logger';
 
 interface StoreUnderTest {
   /** Inputs that point needs-model at this store. */

@@ -6,16 +6,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { installPacker, resolvePacker, sha256File } from '../../src/adapters/packer/install';
 import { PipelineError } from '../../src/core/errors';
-import type { Logger } from '../../src/core/ports';
-
-const logger: Logger = {
-  info() {},
-  warn() {},
-  error() {},
-  debug() {},
-  mask() {},
-  group: (_t, fn) => fn(),
-};
+import { quietLogger as logger } from '../helpers/memory-logger';
 
 /** A release zip like HashiCorp's, holding a stand-in `packer` that prints its version. */
 function makeZip(dir: string, version: string): string {

@@ -7,31 +7,13 @@ import {
 } from '@aws-sdk/client-ec2';
 import { MemoryState } from '../../src/adapters/system/console-logger';
 import { UserError } from '../../src/core/errors';
-import type { Logger } from '../../src/core/ports';
 import { runCommand } from '../../src/runner';
 import { motoEndpoint } from '../helpers/aws';
 import { TempRepo } from '../helpers/git-repo';
+import { MemoryLogger } from '../helpers/memory-logger';
 
 // a region of its own: prune-amis acts on every managed AMI of the account in its region
 const REGION = 'eu-west-3';
-
-class MemoryLogger implements Logger {
-  readonly lines: string[] = [];
-  info(m: string): void {
-    this.lines.push(m);
-  }
-  warn(m: string): void {
-    this.lines.push(`warning: ${m}`);
-  }
-  error(m: string): void {
-    this.lines.push(`error: ${m}`);
-  }
-  debug(): void {}
-  mask(): void {}
-  async group<T>(_t: string, fn: () => Promise<T>): Promise<T> {
-    return fn();
-  }
-}
 
 const ec2 = (): EC2Client => new EC2Client({ region: REGION, endpoint: motoEndpoint() });
 

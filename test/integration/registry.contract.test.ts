@@ -1,59 +1,17 @@
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { FsObjectStore } from '../../src/adapters/local/fs-store';
-import { S3ObjectStore } from '../../src/adapters/aws/s3-store';
 import { MemoryState } from '../../src/adapters/system/console-logger';
 import { PipelineError, UserError } from '../../src/core/errors';
-import type { Logger, ObjectStore } from '../../src/core/ports';
+import type { ObjectStore } from '../../src/core/ports';
 import { promoteCommand } from '../../src/commands/promote';
 import { buildContext, runCommand } from '../../src/runner';
-import { motoEndpoint, newBucket, TEST_AWS_ENV } from '../helpers/aws';
+import { TEST_AWS_ENV } from '../helpers/aws';
 import { putModel, snapshot } from '../helpers/models';
+import { storeBackends, type StoreBackend } from '../helpers/backends';
+import { MemoryLogger } from '../helpers/memory-logger';
 
-class MemoryLogger implements Logger {
-  readonly lines: string[] = [];
-  info(m: string): void {
-    this.lines.push(m);
-  }
-  warn(m: string): void {
-    this.lines.push(`warning: ${m}`);
-  }
-  error(m: string): void {
-    this.lines.push(`error: ${m}`);
-  }
-  debug(): void {}
-  mask(): void {}
-  async group<T>(_t: string, fn: () => Promise<T>): Promise<T> {
-    return fn();
-  }
-}
-
-interface Backend {
-  inputs: Record<string, string>;
-  store: ObjectStore;
-}
-
-const backends: [string, () => Promise<Backend>][] = [
-  [
-    'local store',
-    async () => {
-      const dir = mkdtempSync(path.join(tmpdir(), 'mp-reg-store-'));
-      return { inputs: { backend: 'local', 'local-store': dir }, store: new FsObjectStore(dir) };
-    },
-  ],
-  [
-    'S3 on moto',
-    async () => {
-      const bucket = await newBucket('registry');
-      const endpoint = motoEndpoint();
-      return {
-        inputs: { backend: 'aws', bucket, 's3-endpoint': endpoint, region: 'us-east-1' },
-        store: new S3ObjectStore({ bucket, region: 'us-east-1', endpoint }),
-      };
-    },
-  ],
-];
+const backends = storeBackends('registry');
 
 const ROOT = 'models';
 const A = 'models/1.0.0-aaaaaaa/';
@@ -61,7 +19,7 @@ const B = 'models/1.1.0-bbbbbbb/';
 const C = 'models/1.2.0-ccccccc/';
 
 describe.each(backends)('registry commands: %s', (_name, make) => {
-  let b: Backend;
+  let b: StoreBackend;
   let cwd: string;
   let logger: MemoryLogger;
 

@@ -12,11 +12,12 @@ import { hostname, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { LocalCompute } from '../../src/adapters/local/local-compute';
 import { LocalShell } from '../../src/adapters/local/local-shell';
-import { SshShell } from '../../src/adapters/ssh/ssh-shell';
+import { SshShell, type SshShellConfig } from '../../src/adapters/ssh/ssh-shell';
 import { ProcessStoppedError } from '../../src/adapters/system/process-lines';
 import type { RemoteShell } from '../../src/core/ports';
 import { startSshd, type Sshd } from '../helpers/sshd';
-import { MemoryLogger } from '../helpers/train-fixture';
+import { MemoryLogger } from '../helpers/memory-logger';
+import { alive } from '../helpers/process';
 
 let sshd: Sshd;
 beforeAll(async () => {
@@ -26,15 +27,6 @@ afterAll(async () => {
   await sshd?.stop();
 });
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function gone(pid: number): Promise<boolean> {
   for (let i = 0; i < 100; i++) {
     if (!alive(pid)) return true;
@@ -43,23 +35,24 @@ async function gone(pid: number): Promise<boolean> {
   return false;
 }
 
+/** An SshShell to this file's sshd, trusting its host key. */
+const sshShell = (extra: Partial<SshShellConfig> = {}): SshShell =>
+  new SshShell({
+    host: sshd.host,
+    port: sshd.port,
+    user: sshd.user,
+    privateKey: sshd.clientPrivateKey,
+    hostKeys: { keys: [sshd.hostPublicKey], fingerprints: [] },
+    logger: new MemoryLogger(),
+    pollSeconds: 0.2,
+    ...extra,
+  });
+
 const tmp = (label: string): string => mkdtempSync(path.join(tmpdir(), `mp-${label}-`));
 
 const shells: [string, () => RemoteShell][] = [
   ['LocalShell', () => new LocalShell(tmp('local-home'))],
-  [
-    'SshShell (real sshd)',
-    () =>
-      new SshShell({
-        host: sshd.host,
-        port: sshd.port,
-        user: sshd.user,
-        privateKey: sshd.clientPrivateKey,
-        hostKeys: { keys: [sshd.hostPublicKey], fingerprints: [] },
-        logger: new MemoryLogger(),
-        pollSeconds: 0.2,
-      }),
-  ],
+  ['SshShell (real sshd)', () => sshShell()],
 ];
 
 describe.each(shells)('RemoteShell contract: %s', (_name, make) => {
@@ -158,17 +151,7 @@ describe('LocalCompute', () => {
 });
 
 describe('SshShell connection sharing', () => {
-  const make = (shareConnection?: boolean): SshShell =>
-    new SshShell({
-      host: sshd.host,
-      port: sshd.port,
-      user: sshd.user,
-      privateKey: sshd.clientPrivateKey,
-      hostKeys: { keys: [sshd.hostPublicKey], fingerprints: [] },
-      logger: new MemoryLogger(),
-      pollSeconds: 0.2,
-      shareConnection,
-    });
+  const make = (shareConnection?: boolean): SshShell => sshShell({ shareConnection });
 
   /**
    * Folders of the master connections to this test's sshd: ssh retitles its master `ssh: <ControlPath> [mux]`,

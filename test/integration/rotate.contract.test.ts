@@ -1,52 +1,15 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
-import { FsObjectStore } from '../../src/adapters/local/fs-store';
-import { S3ObjectStore } from '../../src/adapters/aws/s3-store';
 import { MemoryState } from '../../src/adapters/system/console-logger';
-import type { Logger, ObjectStore } from '../../src/core/ports';
 import { runCommand } from '../../src/runner';
-import { motoEndpoint, newBucket, TEST_AWS_ENV } from '../helpers/aws';
+import { TEST_AWS_ENV } from '../helpers/aws';
 import { TempRepo } from '../helpers/git-repo';
 import { putModel, snapshot } from '../helpers/models';
+import { storeBackends, type StoreBackend } from '../helpers/backends';
+import { quietLogger } from '../helpers/memory-logger';
 
-const quiet: Logger = {
-  info: () => {},
-  warn: () => {},
-  error: () => {},
-  debug: () => {},
-  mask: () => {},
-  group: (_t, fn) => fn(),
-};
-
-interface Backend {
-  inputs: Record<string, string>;
-  store: ObjectStore;
-}
-
-const backends: [string, () => Promise<Backend>][] = [
-  [
-    'local store',
-    async () => {
-      const dir = mkdtempSync(path.join(tmpdir(), 'mp-rot-store-'));
-      return { inputs: { backend: 'local', 'local-store': dir }, store: new FsObjectStore(dir) };
-    },
-  ],
-  [
-    'S3 on moto',
-    async () => {
-      const bucket = await newBucket('rotate');
-      const endpoint = motoEndpoint();
-      return {
-        inputs: { backend: 'aws', bucket, 's3-endpoint': endpoint, region: 'us-east-1' },
-        store: new S3ObjectStore({ bucket, region: 'us-east-1', endpoint }),
-      };
-    },
-  ],
-];
+const backends = storeBackends('rotate');
 
 describe.each(backends)('rotate: %s', (_name, make) => {
-  let b: Backend;
+  let b: StoreBackend;
   let repo: TempRepo;
   const sha: Record<string, string> = {};
   const folder = (version: string, commit: string) => `models/${version}-${commit.slice(0, 7)}/`;
@@ -57,7 +20,7 @@ describe.each(backends)('rotate: %s', (_name, make) => {
       inputs: { ...b.inputs, 'store-prefix': 'models', ...inputs },
       env: { ...TEST_AWS_ENV, USER: 'tester' },
       cwd: repo.dir,
-      logger: quiet,
+      logger: quietLogger,
       state: new MemoryState(),
       signal: new AbortController().signal,
     });

@@ -8,29 +8,12 @@ import { MemoryState } from '../../src/adapters/system/console-logger';
 import { sweepCommand } from '../../src/commands/sweep';
 import type { CommandResult } from '../../src/commands/types';
 import { PipelineError } from '../../src/core/errors';
-import type { Clock, Compute, LaunchRequest, Logger } from '../../src/core/ports';
+import type { Clock, Compute, LaunchRequest } from '../../src/core/ports';
 import { buildContext, runCommand } from '../../src/runner';
 import { motoEndpoint } from '../helpers/aws';
+import { MemoryLogger } from '../helpers/memory-logger';
 
 // moto's instances have fake 10.x addresses: this file only uses the EC2 API, never the network
-
-class MemoryLogger implements Logger {
-  readonly lines: string[] = [];
-  info(m: string): void {
-    this.lines.push(m);
-  }
-  warn(m: string): void {
-    this.lines.push(`warning: ${m}`);
-  }
-  error(m: string): void {
-    this.lines.push(`error: ${m}`);
-  }
-  debug(): void {}
-  mask(): void {}
-  async group<T>(_t: string, fn: () => Promise<T>): Promise<T> {
-    return fn();
-  }
-}
 
 const run = randomBytes(4).toString('hex');
 const client = (): EC2Client => new EC2Client(ec2ClientConfig({ endpoint: motoEndpoint() }));

@@ -9,19 +9,11 @@ import { cli } from '../../src/cli/main';
 import { exitCodeOf, PipelineError } from '../../src/core/errors';
 import { parseManifest } from '../../src/core/manifest';
 import { runCommand } from '../../src/runner';
-import { dataZip, MemoryLogger, trainingRepo } from '../helpers/train-fixture';
+import { dataZip, keysUnder, MemoryLogger, trainingRepo } from '../helpers/train-fixture';
+import { alive } from '../helpers/process';
 
 function sha256(file: string): string {
   return createHash('sha256').update(readFileSync(file)).digest('hex');
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function eventually(check: () => boolean, ms = 10_000): Promise<boolean> {
@@ -64,12 +56,6 @@ async function train(
   }
 }
 
-async function keys(store: FsObjectStore, prefix: string): Promise<string[]> {
-  const out: string[] = [];
-  for await (const o of store.list(prefix)) out.push(o.key.slice(prefix.length));
-  return out;
-}
-
 describe('train on the local backend', () => {
   it('runs the training command in a local working copy and lands a complete model with its manifest', async () => {
     const { repo, store, prefix } = await setup();
@@ -86,7 +72,7 @@ describe('train on the local backend', () => {
     // output was streamed line by line
     expect(logger.lines).toEqual(expect.arrayContaining(['epoch 1/3 rows=7', 'epoch 3/3 rows=7']));
 
-    expect(await keys(store, prefix)).toEqual([
+    expect(await keysUnder(store, prefix)).toEqual([
       'benchmark_results.xml',
       'manifest.json',
       'metrics.json',
@@ -128,7 +114,7 @@ describe('train on the local backend', () => {
     expect((error as Error).message).toMatch(
       /training command "TRAIN_FAIL=1 make train" failed with exit code 2/,
     );
-    expect(await keys(store, prefix)).toEqual([]);
+    expect(await keysUnder(store, prefix)).toEqual([]);
     const id = state.get('instance-id');
     expect(id).toMatch(/^local-/);
     expect(existsSync(new LocalCompute().dirOf(id))).toBe(false);
@@ -138,7 +124,7 @@ describe('train on the local backend', () => {
     const { repo, store, prefix } = await setup();
     const { error } = await train(repo.dir, { 'train-command': 'echo \'{"passed":true}\' > metrics.json' });
     expect((error as Error).message).toMatch(/left no model\.zip/);
-    expect(await keys(store, prefix)).toEqual([]);
+    expect(await keysUnder(store, prefix)).toEqual([]);
   });
 
   it('refuses to start without the training data, before creating anything', async () => {
@@ -167,7 +153,7 @@ describe('train on the local backend', () => {
     const pid = Number(readFileSync(pidFile, 'utf8'));
     expect(await eventually(() => !alive(pid))).toBe(true);
     expect(existsSync(new LocalCompute().dirOf(state.get('instance-id')))).toBe(false);
-    expect(await keys(store, prefix)).toEqual([]);
+    expect(await keysUnder(store, prefix)).toEqual([]);
   });
 
   it('works from the CLI: model-pipeline train --local --json', async () => {
@@ -237,7 +223,7 @@ describe('train settings that default to a file can be turned off with none', ()
     });
     expect(error).toBeUndefined();
     expect(result?.outputs['benchmark-passed']).toBe('');
-    expect(await keys(store, prefix)).toEqual(['manifest.json', 'model.zip', 'search-config.toml']);
+    expect(await keysUnder(store, prefix)).toEqual(['manifest.json', 'model.zip', 'search-config.toml']);
     const manifest = parseManifest((await store.get(prefix + 'manifest.json'))!.body.toString(), 'manifest');
     expect(manifest.inputs).toBeUndefined();
     expect(manifest.benchmark).toBeUndefined();

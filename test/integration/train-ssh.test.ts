@@ -16,7 +16,15 @@ import { createDeps } from '../../src/wiring';
 import { motoEndpoint, newBucket } from '../helpers/aws';
 import { freePort } from '../helpers/moto';
 import { otherHostKey, startSshd, type Sshd } from '../helpers/sshd';
-import { dataZip, FakeCompute, MemoryLogger, trainingRepo, trainWithCompute } from '../helpers/train-fixture';
+import {
+  dataZip,
+  keysUnder,
+  FakeCompute,
+  MemoryLogger,
+  trainingRepo,
+  trainWithCompute,
+} from '../helpers/train-fixture';
+import { alive } from '../helpers/process';
 
 let sshd: Sshd;
 beforeAll(async () => {
@@ -25,12 +33,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await sshd?.stop();
 });
-
-async function keys(store: S3ObjectStore, prefix: string): Promise<string[]> {
-  const out: string[] = [];
-  for await (const o of store.list(prefix)) out.push(o.key.slice(prefix.length));
-  return out;
-}
 
 async function setup() {
   const repo = trainingRepo('2.1.0');
@@ -54,15 +56,6 @@ async function setup() {
   return { repo, store, inputs, remoteDir, prefix: `search/2.1.0-${repo.head().slice(0, 7)}/` };
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 describe('train over SSH (real sshd on 127.0.0.1, S3 on moto, fake Compute)', () => {
   it('copies the code and data, trains, uploads the artifacts and the manifest, and terminates', async () => {
     const { repo, store, inputs, prefix } = await setup();
@@ -83,7 +76,7 @@ describe('train over SSH (real sshd on 127.0.0.1, S3 on moto, fake Compute)', ()
     expect(run.logger.text()).not.toContain('PRIVATE KEY');
 
     expect(run.result!.outputs['model-uri']).toBe(`s3://${inputs.bucket}/${prefix}`);
-    expect(await keys(store, prefix)).toEqual([
+    expect(await keysUnder(store, prefix)).toEqual([
       'benchmark_results.xml',
       'manifest.json',
       'metrics.json',
@@ -139,7 +132,7 @@ describe('train over SSH (real sshd on 127.0.0.1, S3 on moto, fake Compute)', ()
         ]),
       );
       expect(run.logger.text()).toMatch(/the instance uploaded model\.zip \(\d+ bytes\)/);
-      expect(await keys(store, prefix)).toEqual([
+      expect(await keysUnder(store, prefix)).toEqual([
         'benchmark_results.xml',
         'manifest.json',
         'metrics.json',
@@ -215,7 +208,7 @@ describe('train over SSH (real sshd on 127.0.0.1, S3 on moto, fake Compute)', ()
     expect((run.error as Error).message).toMatch(/host key .* does not match.*refusing to connect/);
     expect(compute.terminated).toHaveLength(1);
     expect(compute.live()).toEqual([]);
-    expect(await keys(store, prefix)).toEqual([]);
+    expect(await keysUnder(store, prefix)).toEqual([]);
   });
 
   it('fails with exit 1, terminates and writes no manifest when the training command fails', async () => {
@@ -231,7 +224,7 @@ describe('train over SSH (real sshd on 127.0.0.1, S3 on moto, fake Compute)', ()
     expect(run.logger.lines).toContain('diverged');
     expect(compute.live()).toEqual([]);
     expect(compute.terminated).toHaveLength(1);
-    expect(await keys(store, prefix)).toEqual([]);
+    expect(await keysUnder(store, prefix)).toEqual([]);
   });
 
   it('terminates when SSH never comes up', async () => {
@@ -271,7 +264,7 @@ describe('train over SSH (real sshd on 127.0.0.1, S3 on moto, fake Compute)', ()
       /train interrupted \(received SIGTERM\).*terminated; no model was written/,
     );
     expect(compute.terminated).toHaveLength(1);
-    expect(await keys(store, prefix)).toEqual([]);
+    expect(await keysUnder(store, prefix)).toEqual([]);
     // the sleep on the "instance" dies with the connection instead of running on
     const pid = Number(readFileSync(pidFile, 'utf8'));
     let gone = false;

@@ -2,19 +2,11 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { MemoryState } from '../../src/adapters/system/console-logger';
-import type { Git, Logger } from '../../src/core/ports';
+import type { Git } from '../../src/core/ports';
 import { rotateCommand } from '../../src/commands/rotate';
 import { buildContext } from '../../src/runner';
 import { MemoryStore } from '../helpers/memory-store';
-
-const quiet: Logger = {
-  info: () => {},
-  warn: () => {},
-  error: () => {},
-  debug: () => {},
-  mask: () => {},
-  group: (_t, fn) => fn(),
-};
+import { quietLogger } from '../helpers/memory-logger';
 
 /** Branches main and feature; commits whose sha7 starts with 'f' are on feature, all others are gone. */
 const fakeGit: Git = {
@@ -87,7 +79,7 @@ describe('rotate at scale', () => {
       },
       env: {},
       cwd: mkdtempSync(path.join(tmpdir(), 'mp-scale-cwd-')),
-      logger: quiet,
+      logger: quietLogger,
       state: new MemoryState(),
       signal: new AbortController().signal,
     });
