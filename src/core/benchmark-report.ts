@@ -2,6 +2,7 @@ import {
   compareBenchmarks,
   describeThreshold,
   extractMetrics,
+  formatChange,
   formatMetric,
   type Thresholds,
   type Verdict,
@@ -173,7 +174,7 @@ function tableRows(cases: BenchmarkCase[]): string[][] {
     c.metric,
     formatMetric(c.value),
     formatMetric(c.current),
-    c.change === undefined ? '-' : (c.change > 0 ? '+' : '') + formatMetric(c.change),
+    formatChange(c.change),
     c.threshold,
     c.verdict === 'ok' ? 'pass' : `${c.verdict}: ${c.note}`,
   ]);

@@ -176,12 +176,17 @@ export function describeThreshold(t: Threshold): string {
   return parts.length > 0 ? parts.join('; ') : `${t.better} is better (no limit)`;
 }
 
+/** A metric's change with its sign, '-' when there is nothing to compare with. */
+export function formatChange(change: number | undefined): string {
+  return change === undefined ? '-' : (change > 0 ? '+' : '') + formatMetric(change);
+}
+
 export function comparisonRows(rows: MetricComparison[]): string[][] {
   return rows.map((r) => [
     r.metric,
     formatMetric(r.current),
     formatMetric(r.candidate),
-    r.change === undefined ? '-' : (r.change > 0 ? '+' : '') + formatMetric(r.change),
+    formatChange(r.change),
     r.verdict,
     r.note,
   ]);
