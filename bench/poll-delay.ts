@@ -7,7 +7,7 @@ import {
 import { connect, createServer, type Server } from 'node:net';
 import { ec2ClientConfig, Ec2Compute } from '../src/adapters/aws/ec2-compute';
 import { SshShell } from '../src/adapters/ssh/ssh-shell';
-import type { Logger } from '../src/core/ports';
+import { quietLogger as quiet } from '../test/helpers/memory-logger';
 import { freePort } from '../test/helpers/moto';
 import { startSshd, type Sshd } from '../test/helpers/sshd';
 import {
@@ -20,15 +20,6 @@ import {
   type Series,
   type Verdict,
 } from './lib';
-
-const quiet: Logger = {
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-  debug: () => undefined,
-  mask: () => undefined,
-  group: (_t, fn) => fn(),
-};
 
 /** Ec2Compute's default DescribeInstances interval (src/adapters/aws/ec2-compute.ts), to label the rows. */
 const EC2_POLL_MS = 2000;
