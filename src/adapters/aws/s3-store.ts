@@ -7,23 +7,22 @@ import {
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
-import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import { createWriteStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { PreconditionFailedError } from '../../core/errors';
 import type { ObjectInfo, ObjectStore, PutOptions } from '../../core/ports';
 import { describeAwsError } from './errors';
+import { DEFAULT_UPLOAD_SETTINGS, uploadFileToS3, type FileUploadSettings } from './file-upload';
 
 export interface S3StoreOptions {
   bucket: string;
   region?: string;
   endpoint?: string;
   forcePathStyle?: boolean;
-  /** Multipart part size in bytes and parallel parts, for large model files. */
-  partSize?: number;
-  queueSize?: number;
+  /** How large model files go up: part size, parts in flight, checksums (see file-upload.ts). */
+  upload?: Partial<FileUploadSettings>;
 }
 
 const DELETE_BATCH = 1000;
@@ -44,8 +43,23 @@ function isPreconditionFailure(err: unknown): boolean {
   );
 }
 
+/**
+ * The SDK's own logger: silent like its default NoOpLogger (failures reach us as exceptions), but set, so
+ * the SDK does not fall back to console.warn for "non-retryable streaming request" on every failed part:
+ * file-upload.ts retries parts from disk itself. Other warnings still reach stderr.
+ */
+const sdkLogger: NonNullable<S3ClientConfig['logger']> = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: (...args: unknown[]) => {
+    if (!/non-retryable streaming request/.test(String(args[0]))) console.warn(...args);
+  },
+  error: () => undefined,
+};
+
 export function s3ClientConfig(o: S3StoreOptions): S3ClientConfig {
   return {
+    logger: sdkLogger,
     region: o.region,
     endpoint: o.endpoint,
     forcePathStyle: o.forcePathStyle ?? Boolean(o.endpoint),
@@ -58,14 +72,12 @@ export function s3ClientConfig(o: S3StoreOptions): S3ClientConfig {
 export class S3ObjectStore implements ObjectStore {
   readonly client: S3Client;
   readonly bucket: string;
-  private readonly partSize: number;
-  private readonly queueSize: number;
+  private readonly upload: FileUploadSettings;
 
   constructor(o: S3StoreOptions, client?: S3Client) {
     this.bucket = o.bucket;
     this.client = client ?? new S3Client(s3ClientConfig(o));
-    this.partSize = o.partSize ?? 16 * 1024 * 1024;
-    this.queueSize = o.queueSize ?? 4;
+    this.upload = { ...DEFAULT_UPLOAD_SETTINGS, ...o.upload };
   }
 
   uri(key: string): string {
@@ -156,17 +168,8 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async uploadFile(key: string, file: string): Promise<{ etag?: string; size: number }> {
-    const { size } = await fs.stat(file);
     try {
-      const upload = new Upload({
-        client: this.client,
-        params: { Bucket: this.bucket, Key: key, Body: createReadStream(file) },
-        partSize: this.partSize,
-        queueSize: this.queueSize,
-        leavePartsOnError: false,
-      });
-      const r = await upload.done();
-      return { etag: r.ETag, size };
+      return await uploadFileToS3(this.client, this.bucket, key, file, this.upload);
     } catch (err) {
       throw describeAwsError(err, `uploading ${file} to ${this.uri(key)}`);
     }

@@ -1,0 +1,256 @@
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+  type CompleteMultipartUploadCommandOutput,
+  type CompletedPart,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { createReadStream, promises as fs } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { crc32 } from 'node:zlib';
+import { planParts, type PartRange } from '../../core/multipart';
+
+export interface FileUploadSettings {
+  /** Wanted part size in bytes; files up to this size go in one PutObject. */
+  partSize: number;
+  /** Parts in flight at once. */
+  concurrency: number;
+  /** Tries per part before the whole upload fails (a part is re-read from disk on each try). */
+  partAttempts: number;
+  /** Send CRC32 checksums S3 verifies per part; off for S3-compatible stores that reject them. */
+  checksums: boolean;
+  /** Waits between part tries; injectable so tests need not sleep. */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export const DEFAULT_UPLOAD_SETTINGS: FileUploadSettings = {
+  partSize: 8 * 1024 * 1024,
+  concurrency: 8,
+  partAttempts: 4,
+  checksums: true,
+};
+
+const READ_CHUNK = 1024 * 1024;
+
+function crc32Base64(value: number): string {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(value >>> 0);
+  return b.toString('base64');
+}
+
+/** CRC32 of bytes [start, start+length) of an open file, read through `chunk`. */
+async function rangeCrc32(fh: FileHandle, range: PartRange, chunk: Buffer): Promise<string> {
+  let value = 0;
+  for (let done = 0; done < range.length;) {
+    const { bytesRead } = await fh.read(
+      chunk,
+      0,
+      Math.min(chunk.length, range.length - done),
+      range.start + done,
+    );
+    if (bytesRead === 0)
+      throw new Error(`the file shrank while it was being uploaded (at byte ${range.start + done})`);
+    value = crc32(chunk.subarray(0, bytesRead), value);
+    done += bytesRead;
+  }
+  return crc32Base64(value);
+}
+
+/**
+ * S3's checksum of a multipart object: the CRC32 of the parts' CRC32s, then `-<parts>`. Comparing it with
+ * what S3 reports proves the object is the parts we sent, in order.
+ */
+export function compositeCrc32(partChecksums: string[]): string {
+  const joined = Buffer.concat(partChecksums.map((c) => Buffer.from(c, 'base64')));
+  return `${crc32Base64(crc32(joined))}-${partChecksums.length}`;
+}
+
+/** Some S3-compatible stores report a composite checksum without its `-<parts>` suffix. */
+export function sameCompositeChecksum(reported: string, expected: string): boolean {
+  const [value, parts] = reported.split('-');
+  const [wantValue, wantParts] = expected.split('-');
+  return value === wantValue && (parts === undefined || parts === wantParts);
+}
+
+/** Network failures, throttling and server errors are worth another try; a refused request is not. */
+export function isRetryablePartError(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number }; $retryable?: unknown };
+  if (e?.name === 'AbortError') return false;
+  if (e?.$retryable) return true;
+  const status = e?.$metadata?.httpStatusCode;
+  if (status === undefined) return true;
+  return status >= 500 || status === 408 || status === 429 || e?.name === 'RequestTimeout';
+}
+
+const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Uploads a file to s3://bucket/key. Large files go up as a multipart upload: each part is streamed from
+ * its own range of the file (the file is never held in memory: about 2 MiB of buffers per part in
+ * flight), carries a CRC32 that S3 checks, and is retried from disk on network and server errors. On
+ * failure the multipart upload is aborted, so no invisible parts are left to be billed.
+ */
+export async function uploadFileToS3(
+  client: S3Client,
+  bucket: string,
+  key: string,
+  file: string,
+  settings: FileUploadSettings,
+): Promise<{ etag?: string; size: number }> {
+  const { size } = await fs.stat(file);
+  const plan = planParts(size, settings.partSize);
+  if (plan.parts.length <= 1) {
+    const body = await fs.readFile(file);
+    const r = await client.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: key,
+        Body: body,
+        ContentLength: body.length,
+        ChecksumAlgorithm: settings.checksums ? 'CRC32' : undefined,
+        ChecksumCRC32: settings.checksums ? crc32Base64(crc32(body)) : undefined,
+      }),
+    );
+    return { etag: r.ETag, size: body.length };
+  }
+
+  const created = await client.send(
+    new CreateMultipartUploadCommand({
+      Bucket: bucket,
+      Key: key,
+      ChecksumAlgorithm: settings.checksums ? 'CRC32' : undefined,
+    }),
+  );
+  const uploadId = created.UploadId!;
+  const fh = await fs.open(file, 'r');
+  const stop = new AbortController();
+  let completed: CompletedPart[];
+  let done: CompleteMultipartUploadCommandOutput;
+  try {
+    completed = await uploadParts(client, { bucket, key, uploadId, file, fh }, plan.parts, settings, stop);
+    done = await client.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: bucket,
+        Key: key,
+        UploadId: uploadId,
+        MultipartUpload: { Parts: completed },
+      }),
+    );
+  } catch (err) {
+    stop.abort();
+    await client
+      .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }))
+      .catch((abortErr: unknown) => {
+        throw new Error(
+          `${(err as Error).message}; aborting multipart upload ${uploadId} also failed ` +
+            `(${(abortErr as Error).message}): its parts stay billed until removed ` +
+            `(aws s3api abort-multipart-upload, or a lifecycle rule with AbortIncompleteMultipartUpload)`,
+          { cause: err },
+        );
+      });
+    throw err;
+  } finally {
+    await fh.close();
+  }
+  if (settings.checksums && done.ChecksumCRC32) {
+    const expected = compositeCrc32(completed.map((p) => p.ChecksumCRC32!));
+    if (!sameCompositeChecksum(done.ChecksumCRC32, expected))
+      throw new Error(
+        `S3 reports checksum ${done.ChecksumCRC32} for the object, but the parts sent add up to ${expected}`,
+      );
+  }
+  return { etag: done.ETag, size };
+}
+
+interface UploadTarget {
+  bucket: string;
+  key: string;
+  uploadId: string;
+  file: string;
+  fh: FileHandle;
+}
+
+/** Runs `settings.concurrency` workers over the parts; the first failure stops the others taking more. */
+async function uploadParts(
+  client: S3Client,
+  target: UploadTarget,
+  parts: PartRange[],
+  settings: FileUploadSettings,
+  stop: AbortController,
+): Promise<CompletedPart[]> {
+  const completed: CompletedPart[] = new Array<CompletedPart>(parts.length);
+  let next = 0;
+  let failure: { err: unknown } | undefined;
+  const worker = async (): Promise<void> => {
+    const chunk = Buffer.allocUnsafe(READ_CHUNK);
+    while (!failure && next < parts.length) {
+      const part = parts[next++];
+      try {
+        completed[part.number - 1] = await uploadPart(client, target, part, chunk, settings, stop.signal);
+      } catch (err) {
+        failure ??= { err };
+        stop.abort();
+      }
+    }
+  };
+  await Promise.all(
+    Array.from({ length: Math.max(1, Math.min(settings.concurrency, parts.length)) }, worker),
+  );
+  if (failure) throw failure.err;
+  return completed;
+}
+
+async function uploadPart(
+  client: S3Client,
+  target: UploadTarget,
+  part: PartRange,
+  chunk: Buffer,
+  settings: FileUploadSettings,
+  signal: AbortSignal,
+): Promise<CompletedPart> {
+  const sleep = settings.sleep ?? defaultSleep;
+  for (let attempt = 1; ; attempt++) {
+    // read per try: a retry must send the bytes on disk, from a fresh stream
+    const checksum = settings.checksums ? await rangeCrc32(target.fh, part, chunk) : undefined;
+    const body = createReadStream(target.file, {
+      start: part.start,
+      end: part.start + part.length - 1,
+      highWaterMark: READ_CHUNK,
+    });
+    try {
+      const r = await client.send(
+        new UploadPartCommand({
+          Bucket: target.bucket,
+          Key: target.key,
+          UploadId: target.uploadId,
+          PartNumber: part.number,
+          Body: body,
+          ContentLength: part.length,
+          ChecksumCRC32: checksum,
+        }),
+        { abortSignal: signal },
+      );
+      return { PartNumber: part.number, ETag: r.ETag, ChecksumCRC32: checksum };
+    } catch (err) {
+      if (signal.aborted || attempt >= settings.partAttempts || !isRetryablePartError(err)) {
+        const reason = (err as Error).message || (err as Error).name;
+        throw Object.assign(
+          new Error(
+            `part ${part.number} failed after ${attempt} ${attempt === 1 ? 'try' : 'tries'}: ${reason}`,
+            { cause: err },
+          ),
+          {
+            name: (err as Error).name,
+            $metadata: (err as { $metadata?: unknown }).$metadata,
+          },
+        );
+      }
+      await sleep(Math.min(200 * 2 ** (attempt - 1), 5000) * (0.5 + Math.random() / 2));
+    } finally {
+      body.destroy();
+    }
+  }
+}

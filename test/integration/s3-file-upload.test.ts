@@ -1,0 +1,208 @@
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  S3Client,
+  type UploadPartCommandInput,
+} from '@aws-sdk/client-s3';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import type { Readable } from 'node:stream';
+import { crc32 } from 'node:zlib';
+import { compositeCrc32 } from '../../src/adapters/aws/file-upload';
+import { s3ClientConfig, S3ObjectStore } from '../../src/adapters/aws/s3-store';
+import { motoEndpoint, newBucket } from '../helpers/aws';
+
+const MiB = 1024 * 1024;
+const PART = 5 * MiB;
+
+function crc32Of(bytes: Buffer): string {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(crc32(bytes));
+  return b.toString('base64');
+}
+
+/** Bytes that differ in every part, so a part sent twice or out of order changes the object. */
+function fileOf(size: number): { file: string; bytes: Buffer } {
+  const bytes = Buffer.alloc(size);
+  for (let i = 0; i + 4 <= size; i += 4) bytes.writeUInt32BE(i >>> 2, i);
+  for (let i = size - (size % 4); i < size; i++) bytes[i] = i & 0xff;
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'mp-upload-')), 'model.bin');
+  writeFileSync(file, bytes);
+  return { file, bytes };
+}
+
+type Fault = (input: UploadPartCommandInput, attempt: number, body: Readable) => Promise<void>;
+
+/**
+ * An S3ObjectStore on moto whose client runs `fault` just before each UploadPart goes on the wire, with
+ * the part's try number; it throws to simulate what the network or S3 would do.
+ */
+async function storeWithFault(fault?: Fault, checksums = true) {
+  const bucket = await newBucket('upload');
+  const client = new S3Client(s3ClientConfig({ bucket, region: 'us-east-1', endpoint: motoEndpoint() }));
+  const tries = new Map<number, number>();
+  const sleeps: number[] = [];
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName === 'UploadPartCommand') {
+        const input = args.input as UploadPartCommandInput;
+        const n = (tries.get(input.PartNumber!) ?? 0) + 1;
+        tries.set(input.PartNumber!, n);
+        const request = args.request as { body: Readable; headers: Record<string, string> };
+        await fault?.(input, n, request.body);
+      }
+      return next(args);
+    },
+    { step: 'finalizeRequest', priority: 'low' },
+  );
+  const store = new S3ObjectStore(
+    {
+      bucket,
+      region: 'us-east-1',
+      endpoint: motoEndpoint(),
+      upload: {
+        partSize: PART,
+        concurrency: 2,
+        partAttempts: 3,
+        checksums,
+        sleep: async (ms) => void sleeps.push(ms),
+      },
+    },
+    client,
+  );
+  const openUploads = async (): Promise<number> =>
+    (await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads?.length ?? 0;
+  const download = async (key: string): Promise<Buffer> => {
+    const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return Buffer.from(await r.Body!.transformToByteArray());
+  };
+  return { store, client, bucket, tries, sleeps, openUploads, download };
+}
+
+const networkDrop = (): Error => Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+
+describe('S3ObjectStore.uploadFile (moto_server)', () => {
+  it('sends a large file as ranged parts, each with its CRC32, and the object is the file', async () => {
+    const { file, bytes } = fileOf(2 * PART + 17);
+    const s = await storeWithFault();
+    const r = await s.store.uploadFile('m/model.bin', file);
+    expect(r.size).toBe(bytes.length);
+    expect([...s.tries.entries()].sort()).toEqual([
+      [1, 1],
+      [2, 1],
+      [3, 1],
+    ]);
+    expect((await s.download('m/model.bin')).equals(bytes)).toBe(true);
+    const head = await s.client.send(
+      new HeadObjectCommand({ Bucket: s.bucket, Key: 'm/model.bin', ChecksumMode: 'ENABLED' }),
+    );
+    const partCrcs = [0, 1, 2].map((i) => crc32Of(bytes.subarray(i * PART, (i + 1) * PART)));
+    // moto leaves out the `-3` suffix real S3 adds
+    expect(head.ChecksumCRC32?.replace(/-3$/, '')).toBe(compositeCrc32(partCrcs).replace(/-3$/, ''));
+    expect(await s.openUploads()).toBe(0);
+  });
+
+  it('sends a file of at most one part in one PutObject with its CRC32', async () => {
+    const { file, bytes } = fileOf(PART);
+    const s = await storeWithFault();
+    await s.store.uploadFile('m/small.bin', file);
+    expect(s.tries.size).toBe(0);
+    const head = await s.client.send(
+      new HeadObjectCommand({ Bucket: s.bucket, Key: 'm/small.bin', ChecksumMode: 'ENABLED' }),
+    );
+    expect(head.ChecksumCRC32).toBe(crc32Of(bytes));
+    expect((await s.download('m/small.bin')).equals(bytes)).toBe(true);
+  });
+
+  it('uploads empty files', async () => {
+    const { file } = fileOf(0);
+    const s = await storeWithFault();
+    expect((await s.store.uploadFile('m/empty', file)).size).toBe(0);
+    expect((await s.download('m/empty')).length).toBe(0);
+  });
+
+  it('sends no checksum headers when checksums are off', async () => {
+    const { file, bytes } = fileOf(PART + 3);
+    const sent: string[] = [];
+    const s = await storeWithFault(undefined, false);
+    s.client.middlewareStack.add(
+      (next) => async (args) => {
+        const headers = (args.request as { headers: Record<string, string> }).headers;
+        sent.push(...Object.keys(headers).filter((h) => /checksum/i.test(h)));
+        return next(args);
+      },
+      { step: 'finalizeRequest', priority: 'low' },
+    );
+    await s.store.uploadFile('m/plain.bin', file);
+    expect(sent).toEqual([]);
+    expect((await s.download('m/plain.bin')).equals(bytes)).toBe(true);
+  });
+
+  it('re-reads a part from disk when its connection drops half-way, and the object is still the file', async () => {
+    const { file, bytes } = fileOf(2 * PART + 17);
+    const s = await storeWithFault(async (input, n, body) => {
+      if (input.PartNumber === 2 && n === 1) {
+        // the first chunk goes out, then the connection drops: the stream is used up
+        for await (const chunk of body) {
+          void chunk;
+          break;
+        }
+        throw networkDrop();
+      }
+    });
+    await s.store.uploadFile('m/model.bin', file);
+    expect(s.tries.get(2)).toBe(2);
+    expect(s.sleeps).toHaveLength(1);
+    expect((await s.download('m/model.bin')).equals(bytes)).toBe(true);
+    expect(await s.openUploads()).toBe(0);
+  });
+
+  it('gives up on a part after its tries, aborts the upload and leaves no object and no parts', async () => {
+    const { file } = fileOf(3 * PART);
+    const s = await storeWithFault(async (input) => {
+      if (input.PartNumber === 2) throw networkDrop();
+    });
+    await expect(s.store.uploadFile('m/model.bin', file)).rejects.toThrow(
+      /uploading .*model\.bin to s3:\/\/.*\/m\/model\.bin: part 2 failed after 3 tries: socket hang up/,
+    );
+    expect(s.tries.get(2)).toBe(3);
+    expect(s.tries.get(3) ?? 0).toBeLessThanOrEqual(1);
+    expect(await s.openUploads()).toBe(0);
+    await expect(
+      s.client.send(new HeadObjectCommand({ Bucket: s.bucket, Key: 'm/model.bin' })),
+    ).rejects.toThrow();
+  });
+
+  it('does not retry what S3 refused, and says why', async () => {
+    const { file } = fileOf(2 * PART);
+    const s = await storeWithFault(async (input) => {
+      if (input.PartNumber === 1)
+        throw Object.assign(new Error('Access Denied'), {
+          name: 'AccessDenied',
+          $metadata: { httpStatusCode: 403 },
+        });
+    });
+    await expect(s.store.uploadFile('m/model.bin', file)).rejects.toThrow(/access denied by AWS.*iam-policy/);
+    expect(s.tries.get(1)).toBe(1);
+    expect(await s.openUploads()).toBe(0);
+  });
+
+  it('fails when S3 reports a different checksum for the finished object than the parts add up to', async () => {
+    const { file } = fileOf(2 * PART);
+    const s = await storeWithFault();
+    s.client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const r = await next(args);
+        if (context.commandName === 'CompleteMultipartUploadCommand')
+          (r.output as { ChecksumCRC32?: string }).ChecksumCRC32 = 'AAAAAA==-2';
+        return r;
+      },
+      { step: 'initialize' },
+    );
+    await expect(s.store.uploadFile('m/model.bin', file)).rejects.toThrow(
+      /S3 reports checksum AAAAAA==-2 for the object, but the parts sent add up to .+-2/,
+    );
+  });
+});

@@ -1,0 +1,52 @@
+import {
+  compositeCrc32,
+  isRetryablePartError,
+  sameCompositeChecksum,
+} from '../../src/adapters/aws/file-upload';
+
+const withStatus = (name: string, httpStatusCode: number): object => ({
+  name,
+  $metadata: { httpStatusCode },
+});
+
+describe('isRetryablePartError', () => {
+  it.each([
+    [
+      'a dropped connection (no HTTP status)',
+      Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }),
+      true,
+    ],
+    ['500 InternalError', withStatus('InternalError', 500), true],
+    ['503 SlowDown', withStatus('SlowDown', 503), true],
+    ['400 RequestTimeout', withStatus('RequestTimeout', 400), true],
+    ['429 throttling', withStatus('TooManyRequests', 429), true],
+    [
+      'an error the SDK marks retryable',
+      { name: 'X', $retryable: {}, $metadata: { httpStatusCode: 400 } },
+      true,
+    ],
+    ['403 AccessDenied', withStatus('AccessDenied', 403), false],
+    ['404 NoSuchUpload', withStatus('NoSuchUpload', 404), false],
+    ['400 BadDigest (the bytes changed)', withStatus('BadDigest', 400), false],
+    ['our own abort', Object.assign(new Error('aborted'), { name: 'AbortError' }), false],
+  ])('%s -> %s', (_what, err, retry) => {
+    expect(isRetryablePartError(err)).toBe(retry);
+  });
+});
+
+describe('compositeCrc32', () => {
+  // values from Python's binascii.crc32: crc32(b"123456789") = cbf43926, crc32(b"abc") = 352441c2,
+  // and the CRC32 of those 8 bytes joined
+  it('is the CRC32 of the part CRC32s, with the part count', () => {
+    expect(compositeCrc32(['y/Q5Jg==', 'NSRBwg=='])).toBe('25ItdA==-2');
+  });
+
+  it.each([
+    ['25ItdA==-2', '25ItdA==-2', true],
+    ['25ItdA==', '25ItdA==-2', true],
+    ['25ItdA==-3', '25ItdA==-2', false],
+    ['y/Q5Jg==-2', '25ItdA==-2', false],
+  ])('reported %s vs sent %s -> %s', (reported, expected, same) => {
+    expect(sameCompositeChecksum(reported, expected)).toBe(same);
+  });
+});
