@@ -47,6 +47,7 @@ export function createStore(options: Options, cwd: string): ObjectStore {
     bucket,
     region: options.string('region') ?? 'us-east-1',
     endpoint: options.string('s3-endpoint'),
+    upload: { checksums: options.bool('s3-checksums') },
   });
 }
 

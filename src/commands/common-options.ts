@@ -53,6 +53,14 @@ export const COMMON_OPTIONS: readonly OptionSpec[] = [
     env: ['MODEL_PIPELINE_S3_ENDPOINT', 'AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL'],
   },
   {
+    name: 's3-checksums',
+    description:
+      'Send a CRC32 with every uploaded file and part, which S3 verifies; turn off only for S3-compatible stores that reject x-amz-checksum headers.',
+    type: 'boolean',
+    default: 'true',
+    env: ['MODEL_PIPELINE_S3_CHECKSUMS'],
+  },
+  {
     name: 'store-prefix',
     description: 'Key prefix under which model folders `<version>-<sha7>/` live in the store.',
     type: 'string',
