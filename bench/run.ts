@@ -47,8 +47,8 @@ const USAGE = `usage: npm run bench -- [options]
   --record / --no-record  write bench/results/*.json and bench/RESULTS.md (default: on, off with --smoke)
   --cli PATH              CLI entry for cold-start (default dist/cli/index.js)
   --upload-sizes MiB,...  upload sizes (default 1024,4096; smoke 8)
-  --part-size MiB --queue-size N   S3ObjectStore multipart settings for the upload comparison
-  --tune                  also try a grid of part sizes x queue sizes on the first upload size
+  --part-size MiB --concurrency N  S3ObjectStore multipart settings for the upload comparison
+  --tune                  also try a grid of part sizes x parts in flight on the first upload size
   --rotate-objects N --rotate-prefixes N   (default 100000 / 1000; smoke 2000 / 20)
   --no-ssh                skip the SSH variant of train`;
 
@@ -60,7 +60,7 @@ function parseArgs(argv: string[]): Map<string, string> {
     'cli',
     'upload-sizes',
     'part-size',
-    'queue-size',
+    'concurrency',
     'rotate-objects',
     'rotate-prefixes',
   ]);

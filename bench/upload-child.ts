@@ -1,6 +1,6 @@
 /**
  * One upload through S3ObjectStore in its own process, so the upload benchmark can read this process's
- * peak memory alone. Argument: JSON {endpoint, bucket, key, file, partSize?, queueSize?}.
+ * peak memory alone. Argument: JSON {endpoint, bucket, key, file, partSize?, concurrency?}.
  * Prints JSON {ms, size, maxRssMb} on stdout.
  */
 import { S3ObjectStore } from '../src/adapters/aws/s3-store';
@@ -11,7 +11,7 @@ interface Job {
   key: string;
   file: string;
   partSize?: number;
-  queueSize?: number;
+  concurrency?: number;
 }
 
 async function main(): Promise<void> {
@@ -20,8 +20,7 @@ async function main(): Promise<void> {
     bucket: job.bucket,
     region: 'us-east-1',
     endpoint: job.endpoint,
-    partSize: job.partSize,
-    queueSize: job.queueSize,
+    upload: { partSize: job.partSize, concurrency: job.concurrency },
   });
   const t0 = process.hrtime.bigint();
   const r = await store.uploadFile(job.key, job.file);

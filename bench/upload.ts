@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { s3ClientConfig } from '../src/adapters/aws/s3-store';
+import { DEFAULT_UPLOAD_SETTINGS } from '../src/adapters/aws/file-upload';
 import {
   childEnv,
   GiB,
@@ -20,19 +21,15 @@ import {
   type Verdict,
 } from './lib';
 
-/** S3ObjectStore's defaults, repeated here only to label the rows. */
-const DEFAULT_PART = 16 * MiB;
-const DEFAULT_QUEUE = 4;
-
-/** partSize MiB x queueSize tried by --tune, on the first size. */
+/** part size MiB x parts in flight tried by --tune, on the first size. */
 const TUNE_GRID: [number, number][] = [
+  [5, 8],
   [8, 4],
   [8, 8],
+  [8, 16],
   [16, 4],
   [16, 8],
   [32, 4],
-  [64, 4],
-  [8, 16],
 ];
 
 /**
@@ -76,16 +73,16 @@ export async function upload(ctx: BenchContext): Promise<BenchOutput> {
       ? [8 * MiB]
       : [1 * GiB, 4 * GiB];
   const partSize = ctx.flags.get('part-size') ? Number(ctx.flags.get('part-size')) * MiB : undefined;
-  const queueSize = ctx.flags.get('queue-size') ? Number(ctx.flags.get('queue-size')) : undefined;
-  const ourLabel = `ours (part ${(partSize ?? DEFAULT_PART) / MiB} MiB x ${queueSize ?? DEFAULT_QUEUE})`;
+  const concurrency = ctx.flags.get('concurrency') ? Number(ctx.flags.get('concurrency')) : undefined;
+  const ourLabel = `ours (part ${(partSize ?? DEFAULT_UPLOAD_SETTINGS.partSize) / MiB} MiB x ${concurrency ?? DEFAULT_UPLOAD_SETTINGS.concurrency})`;
 
   const bucket = `bench-upload-${randomBytes(4).toString('hex')}`;
   const s3 = new S3Client(s3ClientConfig({ bucket, region: 'us-east-1', endpoint: ctx.endpoint }));
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   const env = childEnv();
 
-  const ours = async (file: string, key: string, part?: number, queue?: number): Promise<UploadRun> => {
-    const job = { endpoint: ctx.endpoint, bucket, key, file, partSize: part, queueSize: queue };
+  const ours = async (file: string, key: string, part?: number, inFlight?: number): Promise<UploadRun> => {
+    const job = { endpoint: ctx.endpoint, bucket, key, file, partSize: part, concurrency: inFlight };
     const r = mustSucceed(
       await runProc(process.execPath, [child, JSON.stringify(job)], { env, measureRss: true }),
       'upload-child',
@@ -130,7 +127,7 @@ export async function upload(ctx: BenchContext): Promise<BenchOutput> {
         for (const who of order) {
           const key = `${who}/${label.replace(' ', '')}-${i}`;
           if (who === 'aws') a.push(await aws(file, key));
-          else o.push(await ours(file, key, partSize, queueSize));
+          else o.push(await ours(file, key, partSize, concurrency));
           await verifyAndDrop(key, bytes);
         }
         log(
@@ -183,18 +180,18 @@ export async function upload(ctx: BenchContext): Promise<BenchOutput> {
           series.push(
             {
               bench: 'upload-tune',
-              name: `${label} part ${p} MiB x queue ${q}`,
+              name: `${label} part ${p} MiB x ${q} in flight`,
               unit: 'MiB/s',
               samples: t.map((r) => mibps(r.ms)),
             },
             {
               bench: 'upload-tune',
-              name: `${label} part ${p} MiB x queue ${q} peak RSS`,
+              name: `${label} part ${p} MiB x ${q} in flight peak RSS`,
               unit: 'MB',
               samples: t.map((r) => r.peakRssMb ?? NaN),
             },
           );
-          log(`upload tune ${p} MiB x ${q}: ${mibps(median(t.map((r) => r.ms))).toFixed(0)} MiB/s`);
+          log(`upload tune ${p} MiB x ${q} in flight: ${mibps(median(t.map((r) => r.ms))).toFixed(0)} MiB/s`);
         }
       }
     } finally {
