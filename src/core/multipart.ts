@@ -31,6 +31,8 @@ export interface PartPlan {
 export function planParts(size: number, wantedPartSize: number, limits = S3_LIMITS): PartPlan {
   if (!Number.isSafeInteger(size) || size < 0)
     throw new Error(`file size must be a whole number, got ${size}`);
+  if (!(wantedPartSize > 0) || !Number.isFinite(wantedPartSize))
+    throw new Error(`part size must be a positive number of bytes, got ${wantedPartSize}`);
   if (size > limits.maxObjectSize) {
     throw new UserError(
       `the file is ${size} bytes; S3 stores at most ${limits.maxObjectSize} bytes (5 TiB) in one object`,

@@ -205,4 +205,27 @@ describe('S3ObjectStore.uploadFile (moto_server)', () => {
       /S3 reports checksum AAAAAA==-2 for the object, but the parts sent add up to .+-2/,
     );
   });
+
+  it('keeps the default 8 MiB parts for settings given as undefined', async () => {
+    const { file, bytes } = fileOf(8 * MiB + 1);
+    const bucket = await newBucket('upload');
+    const client = new S3Client(s3ClientConfig({ bucket, region: 'us-east-1', endpoint: motoEndpoint() }));
+    const parts: number[] = [];
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'UploadPartCommand')
+          parts.push((args.input as UploadPartCommandInput).PartNumber!);
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    const store = new S3ObjectStore(
+      { bucket, endpoint: motoEndpoint(), upload: { partSize: undefined, concurrency: undefined } },
+      client,
+    );
+    await store.uploadFile('m/model.bin', file);
+    expect(parts.sort()).toEqual([1, 2]);
+    const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key: 'm/model.bin' }));
+    expect(Buffer.from(await r.Body!.transformToByteArray()).equals(bytes)).toBe(true);
+  });
 });

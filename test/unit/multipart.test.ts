@@ -64,6 +64,10 @@ describe('planParts', () => {
     expect(() => planParts(-1, 8 * MiB)).toThrow(/whole number/);
     expect(() => planParts(1.5, 8 * MiB)).toThrow(/whole number/);
   });
+
+  it.each([NaN, 0, -1, Infinity, undefined as unknown as number])('refuses part size %p', (partSize) => {
+    expect(() => planParts(GiB, partSize)).toThrow(/part size must be a positive number/);
+  });
 });
 
 describe('planProblems (the checker above)', () => {

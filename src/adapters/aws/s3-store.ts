@@ -77,7 +77,9 @@ export class S3ObjectStore implements ObjectStore {
   constructor(o: S3StoreOptions, client?: S3Client) {
     this.bucket = o.bucket;
     this.client = client ?? new S3Client(s3ClientConfig(o));
-    this.upload = { ...DEFAULT_UPLOAD_SETTINGS, ...o.upload };
+    // a setting left undefined keeps its default (a plain spread would overwrite it with undefined)
+    const given = Object.entries(o.upload ?? {}).filter(([, v]) => v !== undefined);
+    this.upload = { ...DEFAULT_UPLOAD_SETTINGS, ...Object.fromEntries(given) };
   }
 
   uri(key: string): string {
