@@ -46,7 +46,7 @@ const USAGE = `usage: npm run bench -- [options]
   --runs N                runs per benchmark (default: 15 cold-start, 3 upload, 3 rotate, 7 train, 8 poll-delay)
   --record / --no-record  write bench/results/*.json and bench/RESULTS.md (default: on, off with --smoke)
   --cli PATH              CLI entry for cold-start (default dist/cli/index.js)
-  --upload-sizes MiB,...  upload sizes (default 1024,4096; smoke 8)
+  --upload-sizes MiB,...  upload sizes (default 1024,4096; smoke 20)
   --part-size MiB --concurrency N  S3ObjectStore multipart settings for the upload comparison
   --tune                  also try a grid of part sizes x parts in flight on the first upload size
   --rotate-objects N --rotate-prefixes N   (default 100000 / 1000; smoke 2000 / 20)

@@ -70,7 +70,7 @@ export async function upload(ctx: BenchContext): Promise<BenchOutput> {
         .split(',')
         .map((s) => Number(s) * MiB)
     : ctx.smoke
-      ? [8 * MiB]
+      ? [20 * MiB] // past one 8 MiB part, so the smoke run takes the multipart path
       : [1 * GiB, 4 * GiB];
   const partSize = ctx.flags.get('part-size') ? Number(ctx.flags.get('part-size')) * MiB : undefined;
   const concurrency = ctx.flags.get('concurrency') ? Number(ctx.flags.get('concurrency')) : undefined;
