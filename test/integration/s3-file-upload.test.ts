@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { crc32 } from 'node:zlib';
-import { compositeCrc32 } from '../../src/adapters/aws/file-upload';
+import { compositeCrc32, type FileUploadSettings } from '../../src/adapters/aws/file-upload';
 import { s3ClientConfig, S3ObjectStore } from '../../src/adapters/aws/s3-store';
 import { motoEndpoint, newBucket } from '../helpers/aws';
 
@@ -37,9 +37,10 @@ type Fault = (input: UploadPartCommandInput, attempt: number, body: Readable) =>
 
 /**
  * An S3ObjectStore on moto whose client runs `fault` just before each UploadPart goes on the wire, with
- * the part's try number; it throws to simulate what the network or S3 would do.
+ * the part's try number; it throws to simulate what the network or S3 would do. `upload` overrides the
+ * small parts and quick retries set here.
  */
-async function storeWithFault(fault?: Fault, checksums = true) {
+async function storeWithFault(fault?: Fault, upload: Partial<FileUploadSettings> = {}) {
   const bucket = await newBucket('upload');
   const client = new S3Client(s3ClientConfig({ bucket, region: 'us-east-1', endpoint: motoEndpoint() }));
   const tries = new Map<number, number>();
@@ -66,8 +67,8 @@ async function storeWithFault(fault?: Fault, checksums = true) {
         partSize: PART,
         concurrency: 2,
         partAttempts: 3,
-        checksums,
         sleep: async (ms) => void sleeps.push(ms),
+        ...upload,
       },
     },
     client,
@@ -126,7 +127,7 @@ describe('S3ObjectStore.uploadFile (moto_server)', () => {
   it('sends no checksum headers when checksums are off', async () => {
     const { file, bytes } = fileOf(PART + 3);
     const sent: string[] = [];
-    const s = await storeWithFault(undefined, false);
+    const s = await storeWithFault(undefined, { checksums: false });
     s.client.middlewareStack.add(
       (next) => async (args) => {
         const headers = (args.request as { headers: Record<string, string> }).headers;
@@ -208,24 +209,9 @@ describe('S3ObjectStore.uploadFile (moto_server)', () => {
 
   it('keeps the default 8 MiB parts for settings given as undefined', async () => {
     const { file, bytes } = fileOf(8 * MiB + 1);
-    const bucket = await newBucket('upload');
-    const client = new S3Client(s3ClientConfig({ bucket, region: 'us-east-1', endpoint: motoEndpoint() }));
-    const parts: number[] = [];
-    client.middlewareStack.add(
-      (next, context) => async (args) => {
-        if (context.commandName === 'UploadPartCommand')
-          parts.push((args.input as UploadPartCommandInput).PartNumber!);
-        return next(args);
-      },
-      { step: 'initialize' },
-    );
-    const store = new S3ObjectStore(
-      { bucket, endpoint: motoEndpoint(), upload: { partSize: undefined, concurrency: undefined } },
-      client,
-    );
-    await store.uploadFile('m/model.bin', file);
-    expect(parts.sort()).toEqual([1, 2]);
-    const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key: 'm/model.bin' }));
-    expect(Buffer.from(await r.Body!.transformToByteArray()).equals(bytes)).toBe(true);
+    const s = await storeWithFault(undefined, { partSize: undefined, concurrency: undefined });
+    await s.store.uploadFile('m/model.bin', file);
+    expect([...s.tries.keys()].sort()).toEqual([1, 2]);
+    expect((await s.download('m/model.bin')).equals(bytes)).toBe(true);
   });
 });
