@@ -47,8 +47,9 @@ const USAGE = `usage: npm run bench -- [options]
   --record / --no-record  write bench/results/*.json and bench/RESULTS.md (default: on, off with --smoke)
   --cli PATH              CLI entry for cold-start (default dist/cli/index.js)
   --upload-sizes MiB,...  upload sizes (default 1024,4096; smoke 20)
+  --upload-peers a,b      stores to upload to: moto, sink (a checking S3 sink that keeps no bytes; default both)
   --part-size MiB --concurrency N  S3ObjectStore multipart settings for the upload comparison
-  --tune                  also try a grid of part sizes x parts in flight on the first upload size
+  --tune                  also try a grid of part sizes x parts in flight on the first size and store
   --rotate-objects N --rotate-prefixes N   (default 100000 / 1000; smoke 2000 / 20)
   --no-ssh                skip the SSH variant of train`;
 
@@ -59,6 +60,7 @@ function parseArgs(argv: string[]): Map<string, string> {
     'runs',
     'cli',
     'upload-sizes',
+    'upload-peers',
     'part-size',
     'concurrency',
     'rotate-objects',

@@ -4,6 +4,7 @@ import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { s3ClientConfig } from '../src/adapters/aws/s3-store';
 import { DEFAULT_UPLOAD_SETTINGS } from '../src/adapters/aws/file-upload';
+import { startS3Sink } from './s3-sink';
 import {
   childEnv,
   GiB,
@@ -57,6 +58,10 @@ interface UploadRun {
   innerMs?: number;
 }
 
+/** The stores both tools upload to, each in turn. */
+const PEERS = ['moto', 'sink'] as const;
+type Peer = (typeof PEERS)[number];
+
 export async function upload(ctx: BenchContext): Promise<BenchOutput> {
   const notes: string[] = [];
   const child = path.join(ctx.root, 'build/bench/upload-child.js');
@@ -72,17 +77,67 @@ export async function upload(ctx: BenchContext): Promise<BenchOutput> {
     : ctx.smoke
       ? [20 * MiB] // past one 8 MiB part, so the smoke run takes the multipart path
       : [1 * GiB, 4 * GiB];
+  const peers = (ctx.flags.get('upload-peers')?.split(',') ?? [...PEERS]) as Peer[];
+  for (const p of peers) if (!PEERS.includes(p)) throw new Error(`--upload-peers: unknown store "${p}"`);
   const partSize = ctx.flags.get('part-size') ? Number(ctx.flags.get('part-size')) * MiB : undefined;
   const concurrency = ctx.flags.get('concurrency') ? Number(ctx.flags.get('concurrency')) : undefined;
   const ourLabel = `ours (part ${(partSize ?? DEFAULT_UPLOAD_SETTINGS.partSize) / MiB} MiB x ${concurrency ?? DEFAULT_UPLOAD_SETTINGS.concurrency})`;
 
+  const sink = peers.includes('sink') ? await startS3Sink() : undefined;
+  try {
+    const series: Series[] = [];
+    const verdicts: Verdict[] = [];
+    for (const [index, bytes] of sizes.entries()) {
+      const file = path.join(ctx.tmp, `upload-${bytes}.bin`);
+      try {
+        log(`upload: writing ${sizeLabel(bytes)} test file`);
+        await makeFile(file, bytes);
+        for (const peer of peers) {
+          const endpoint = peer === 'sink' ? sink!.endpoint : ctx.endpoint;
+          const out = await compareOnPeer(ctx, {
+            peer,
+            endpoint,
+            child,
+            file,
+            bytes,
+            partSize,
+            concurrency,
+            ourLabel,
+          });
+          series.push(...out.series);
+          verdicts.push(...out.verdicts);
+          if (index === 0 && peer === peers[0] && ctx.flags.has('tune'))
+            series.push(...(await tune(ctx, { peer, endpoint, child, file, bytes })));
+        }
+      } finally {
+        await fs.rm(file, { force: true });
+      }
+    }
+    return { series, verdicts, notes };
+  } finally {
+    await sink?.stop();
+  }
+}
+
+interface Comparison {
+  peer: Peer;
+  endpoint: string;
+  child: string;
+  file: string;
+  bytes: number;
+  partSize?: number;
+  concurrency?: number;
+  ourLabel?: string;
+}
+
+/** One uploader per kind, bound to a fresh bucket on one store. */
+async function uploaders(ctx: BenchContext, endpoint: string, child: string) {
   const bucket = `bench-upload-${randomBytes(4).toString('hex')}`;
-  const s3 = new S3Client(s3ClientConfig({ bucket, region: 'us-east-1', endpoint: ctx.endpoint }));
+  const s3 = new S3Client(s3ClientConfig({ bucket, region: 'us-east-1', endpoint }));
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   const env = childEnv();
-
   const ours = async (file: string, key: string, part?: number, inFlight?: number): Promise<UploadRun> => {
-    const job = { endpoint: ctx.endpoint, bucket, key, file, partSize: part, concurrency: inFlight };
+    const job = { endpoint, bucket, key, file, partSize: part, concurrency: inFlight };
     const r = mustSucceed(
       await runProc(process.execPath, [child, JSON.stringify(job)], { env, measureRss: true }),
       'upload-child',
@@ -94,109 +149,125 @@ export async function upload(ctx: BenchContext): Promise<BenchOutput> {
     const r = mustSucceed(
       await runProc(
         'aws',
-        ['s3', 'cp', file, `s3://${bucket}/${key}`, '--endpoint-url', ctx.endpoint, '--only-show-errors'],
+        ['s3', 'cp', file, `s3://${bucket}/${key}`, '--endpoint-url', endpoint, '--only-show-errors'],
         { env, measureRss: true },
       ),
       'aws s3 cp',
     );
     return { ms: r.ms, peakRssMb: r.peakRssMb };
   };
-  // checks the upload landed whole, then frees moto's memory before the next run
+  // checks the upload landed whole, then frees the store's memory before the next run
   const verifyAndDrop = async (key: string, bytes: number): Promise<void> => {
     const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
     if (head.ContentLength !== bytes)
       throw new Error(`s3://${bucket}/${key} has ${head.ContentLength} bytes, expected ${bytes}`);
     await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
   };
+  return { ours, aws, verifyAndDrop };
+}
 
-  const series: Series[] = [];
-  const verdicts: Verdict[] = [];
+const PEER_LABEL: Record<Peer, string> = { moto: 'moto', sink: 'checking sink' };
+
+async function compareOnPeer(
+  ctx: BenchContext,
+  c: Comparison,
+): Promise<{ series: Series[]; verdicts: Verdict[] }> {
+  const { ours, aws, verifyAndDrop } = await uploaders(ctx, c.endpoint, c.child);
+  const label = sizeLabel(c.bytes);
+  const on = PEER_LABEL[c.peer];
+  const mibps = (ms: number): number => c.bytes / MiB / (ms / 1000);
   const runs = runsOf(ctx, 3);
-  for (const [index, bytes] of sizes.entries()) {
-    const label = sizeLabel(bytes);
-    const file = path.join(ctx.tmp, `upload-${bytes}.bin`);
-    try {
-      log(`upload: writing ${label} test file`);
-      await makeFile(file, bytes);
-      const mibps = (ms: number): number => bytes / MiB / (ms / 1000);
-      const o: UploadRun[] = [];
-      const a: UploadRun[] = [];
-      for (let i = 0; i < runs; i++) {
-        // alternate who goes first, so neither always meets a moto that just freed memory
-        const order = i % 2 === 0 ? ['aws', 'ours'] : ['ours', 'aws'];
-        for (const who of order) {
-          const key = `${who}/${label.replace(' ', '')}-${i}`;
-          if (who === 'aws') a.push(await aws(file, key));
-          else o.push(await ours(file, key, partSize, concurrency));
-          await verifyAndDrop(key, bytes);
-        }
-        log(
-          `upload ${label} run ${i + 1}/${runs}: ours ${mibps(o[i].ms).toFixed(0)} MiB/s, aws ${mibps(a[i].ms).toFixed(0)} MiB/s`,
-        );
-      }
-      const bench = 'upload';
-      series.push(
-        { bench, name: `${label} ${ourLabel}`, unit: 'MiB/s', samples: o.map((r) => mibps(r.ms)) },
-        { bench, name: `${label} aws s3 cp`, unit: 'MiB/s', samples: a.map((r) => mibps(r.ms)) },
-        {
-          bench,
-          name: `${label} ours, uploadFile only (no node start)`,
-          unit: 'MiB/s',
-          samples: o.map((r) => mibps(r.innerMs!)),
-        },
-        { bench, name: `${label} ours peak RSS`, unit: 'MB', samples: o.map((r) => r.peakRssMb ?? NaN) },
-        { bench, name: `${label} aws s3 cp peak RSS`, unit: 'MB', samples: a.map((r) => r.peakRssMb ?? NaN) },
-      );
-      const ratio = o.map((r, i) => a[i].ms / r.ms);
-      const rss = o.map((r) => r.peakRssMb ?? NaN);
-      verdicts.push(
-        {
-          bench,
-          name: `${label} throughput ours / aws s3 cp`,
-          samples: ratio,
-          unit: 'x',
-          target: '>= 1',
-          met: median(ratio) >= 1,
-        },
-        {
-          bench,
-          name: `${label} ours peak RSS`,
-          samples: rss,
-          unit: 'MB',
-          target: '< 300',
-          met: Math.max(...rss) < 300,
-          note: 'judged on the max',
-        },
-      );
-
-      if (index === 0 && ctx.flags.has('tune')) {
-        for (const [p, q] of TUNE_GRID) {
-          const t: UploadRun[] = [];
-          for (let i = 0; i < runs; i++) {
-            const key = `tune/${p}x${q}-${i}`;
-            t.push(await ours(file, key, p * MiB, q));
-            await verifyAndDrop(key, bytes);
-          }
-          series.push(
-            {
-              bench: 'upload-tune',
-              name: `${label} part ${p} MiB x ${q} in flight`,
-              unit: 'MiB/s',
-              samples: t.map((r) => mibps(r.ms)),
-            },
-            {
-              bench: 'upload-tune',
-              name: `${label} part ${p} MiB x ${q} in flight peak RSS`,
-              unit: 'MB',
-              samples: t.map((r) => r.peakRssMb ?? NaN),
-            },
-          );
-          log(`upload tune ${p} MiB x ${q} in flight: ${mibps(median(t.map((r) => r.ms))).toFixed(0)} MiB/s`);
-        }
-      }
-    } finally {
-      await fs.rm(file, { force: true });
+  const o: UploadRun[] = [];
+  const a: UploadRun[] = [];
+  for (let i = 0; i < runs; i++) {
+    // alternate who goes first, so neither always meets a store that just freed memory
+    const order = i % 2 === 0 ? ['aws', 'ours'] : ['ours', 'aws'];
+    for (const who of order) {
+      const key = `${who}/${label.replace(' ', '')}-${i}`;
+      if (who === 'aws') a.push(await aws(c.file, key));
+      else o.push(await ours(c.file, key, c.partSize, c.concurrency));
+      await verifyAndDrop(key, c.bytes);
     }
+    log(
+      `upload ${label} to ${on}, run ${i + 1}/${runs}: ours ${mibps(o[i].ms).toFixed(0)} MiB/s, aws ${mibps(a[i].ms).toFixed(0)} MiB/s`,
+    );
   }
-  return { series, verdicts, notes };
+  const bench = 'upload';
+  const series: Series[] = [
+    { bench, name: `${label} to ${on}: ${c.ourLabel}`, unit: 'MiB/s', samples: o.map((r) => mibps(r.ms)) },
+    { bench, name: `${label} to ${on}: aws s3 cp`, unit: 'MiB/s', samples: a.map((r) => mibps(r.ms)) },
+    {
+      bench,
+      name: `${label} to ${on}: ours, uploadFile only (no node start)`,
+      unit: 'MiB/s',
+      samples: o.map((r) => mibps(r.innerMs!)),
+    },
+    {
+      bench,
+      name: `${label} to ${on}: ours peak RSS`,
+      unit: 'MB',
+      samples: o.map((r) => r.peakRssMb ?? NaN),
+    },
+    {
+      bench,
+      name: `${label} to ${on}: aws s3 cp peak RSS`,
+      unit: 'MB',
+      samples: a.map((r) => r.peakRssMb ?? NaN),
+    },
+  ];
+  const ratio = o.map((r, i) => a[i].ms / r.ms);
+  const rss = o.map((r) => r.peakRssMb ?? NaN);
+  const verdicts: Verdict[] = [
+    {
+      bench,
+      name: `${label} to ${on}: throughput ours / aws s3 cp`,
+      samples: ratio,
+      unit: 'x',
+      target: '>= 1',
+      met: median(ratio) >= 1,
+    },
+    {
+      bench,
+      name: `${label} to ${on}: ours peak RSS`,
+      samples: rss,
+      unit: 'MB',
+      target: '< 300',
+      met: Math.max(...rss) < 300,
+      note: 'judged on the max',
+    },
+  ];
+  return { series, verdicts };
+}
+
+/** --tune: our uploader alone over a grid of part sizes x parts in flight. */
+async function tune(ctx: BenchContext, c: Comparison): Promise<Series[]> {
+  const { ours, verifyAndDrop } = await uploaders(ctx, c.endpoint, c.child);
+  const label = sizeLabel(c.bytes);
+  const on = PEER_LABEL[c.peer];
+  const mibps = (ms: number): number => c.bytes / MiB / (ms / 1000);
+  const series: Series[] = [];
+  for (const [p, q] of TUNE_GRID) {
+    const t: UploadRun[] = [];
+    for (let i = 0; i < runsOf(ctx, 3); i++) {
+      const key = `tune/${p}x${q}-${i}`;
+      t.push(await ours(c.file, key, p * MiB, q));
+      await verifyAndDrop(key, c.bytes);
+    }
+    series.push(
+      {
+        bench: 'upload-tune',
+        name: `${label} to ${on}: part ${p} MiB x ${q} in flight`,
+        unit: 'MiB/s',
+        samples: t.map((r) => mibps(r.ms)),
+      },
+      {
+        bench: 'upload-tune',
+        name: `${label} to ${on}: part ${p} MiB x ${q} in flight peak RSS`,
+        unit: 'MB',
+        samples: t.map((r) => r.peakRssMb ?? NaN),
+      },
+    );
+    log(`upload tune ${p} MiB x ${q} in flight: ${mibps(median(t.map((r) => r.ms))).toFixed(0)} MiB/s`);
+  }
+  return series;
 }
