@@ -5,7 +5,7 @@ import {
   S3Client,
   type UploadPartCommandInput,
 } from '@aws-sdk/client-s3';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, ReadStream, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -85,26 +85,6 @@ async function storeWithFault(fault?: Fault, upload: Partial<FileUploadSettings>
 const networkDrop = (): Error => Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
 
 describe('S3ObjectStore.uploadFile (moto_server)', () => {
-  it('sends a large file as ranged parts, each with its CRC32, and the object is the file', async () => {
-    const { file, bytes } = fileOf(2 * PART + 17);
-    const s = await storeWithFault();
-    const r = await s.store.uploadFile('m/model.bin', file);
-    expect(r.size).toBe(bytes.length);
-    expect([...s.tries.entries()].sort()).toEqual([
-      [1, 1],
-      [2, 1],
-      [3, 1],
-    ]);
-    expect((await s.download('m/model.bin')).equals(bytes)).toBe(true);
-    const head = await s.client.send(
-      new HeadObjectCommand({ Bucket: s.bucket, Key: 'm/model.bin', ChecksumMode: 'ENABLED' }),
-    );
-    const partCrcs = [0, 1, 2].map((i) => crc32Of(bytes.subarray(i * PART, (i + 1) * PART)));
-    // moto leaves out the `-3` suffix real S3 adds
-    expect(head.ChecksumCRC32?.replace(/-3$/, '')).toBe(compositeCrc32(partCrcs).replace(/-3$/, ''));
-    expect(await s.openUploads()).toBe(0);
-  });
-
   it('sends a file of at most one part in one PutObject with its CRC32', async () => {
     const { file, bytes } = fileOf(PART);
     const s = await storeWithFault();
@@ -139,25 +119,6 @@ describe('S3ObjectStore.uploadFile (moto_server)', () => {
     await s.store.uploadFile('m/plain.bin', file);
     expect(sent).toEqual([]);
     expect((await s.download('m/plain.bin')).equals(bytes)).toBe(true);
-  });
-
-  it('re-reads a part from disk when its connection drops half-way, and the object is still the file', async () => {
-    const { file, bytes } = fileOf(2 * PART + 17);
-    const s = await storeWithFault(async (input, n, body) => {
-      if (input.PartNumber === 2 && n === 1) {
-        // the first chunk goes out, then the connection drops: the stream is used up
-        for await (const chunk of body) {
-          void chunk;
-          break;
-        }
-        throw networkDrop();
-      }
-    });
-    await s.store.uploadFile('m/model.bin', file);
-    expect(s.tries.get(2)).toBe(2);
-    expect(s.sleeps).toHaveLength(1);
-    expect((await s.download('m/model.bin')).equals(bytes)).toBe(true);
-    expect(await s.openUploads()).toBe(0);
   });
 
   it('gives up on a part after its tries, aborts the upload and leaves no object and no parts', async () => {
@@ -213,5 +174,75 @@ describe('S3ObjectStore.uploadFile (moto_server)', () => {
     await s.store.uploadFile('m/model.bin', file);
     expect([...s.tries.keys()].sort()).toEqual([1, 2]);
     expect((await s.download('m/model.bin')).equals(bytes)).toBe(true);
+  });
+});
+
+// Parts are read into reused buffers while they fit partBufferBudget, and streamed from disk beyond it.
+describe.each([
+  ['read into reused buffers', {}, false],
+  ['streamed from disk', { partBufferBudget: 0 }, true],
+] as const)('S3ObjectStore.uploadFile, parts %s (moto_server)', (_how, reading, streamed) => {
+  it('sends a large file as ranged parts, each with its CRC32, and the object is the file', async () => {
+    const { file, bytes } = fileOf(2 * PART + 17);
+    const s = await storeWithFault(undefined, reading);
+    const r = await s.store.uploadFile('m/model.bin', file);
+    expect(r.size).toBe(bytes.length);
+    expect([...s.tries.entries()].sort()).toEqual([
+      [1, 1],
+      [2, 1],
+      [3, 1],
+    ]);
+    expect((await s.download('m/model.bin')).equals(bytes)).toBe(true);
+    const head = await s.client.send(
+      new HeadObjectCommand({ Bucket: s.bucket, Key: 'm/model.bin', ChecksumMode: 'ENABLED' }),
+    );
+    const partCrcs = [0, 1, 2].map((i) => crc32Of(bytes.subarray(i * PART, (i + 1) * PART)));
+    // moto leaves out the `-3` suffix real S3 adds
+    expect(head.ChecksumCRC32?.replace(/-3$/, '')).toBe(compositeCrc32(partCrcs).replace(/-3$/, ''));
+    expect(await s.openUploads()).toBe(0);
+  });
+
+  it('re-reads a part from disk when its connection drops half-way, and the object is still the file', async () => {
+    const { file, bytes } = fileOf(2 * PART + 17);
+    const s = await storeWithFault(async (input, n, body) => {
+      if (input.PartNumber === 2 && n === 1) {
+        // the first chunk goes out, then the connection drops: the stream is used up
+        for await (const chunk of body) {
+          void chunk;
+          break;
+        }
+        throw networkDrop();
+      }
+    }, reading);
+    await s.store.uploadFile('m/model.bin', file);
+    expect(s.tries.get(2)).toBe(2);
+    expect(s.sleeps).toHaveLength(1);
+    expect((await s.download('m/model.bin')).equals(bytes)).toBe(true);
+    expect(await s.openUploads()).toBe(0);
+  });
+
+  it('sends each part the way its budget allows', async () => {
+    const { file } = fileOf(2 * PART);
+    const bodies: boolean[] = [];
+    const s = await storeWithFault(
+      async (_input, _n, body) => void bodies.push(body instanceof ReadStream),
+      reading,
+    );
+    await s.store.uploadFile('m/model.bin', file);
+    expect(bodies).toEqual([streamed, streamed]);
+  });
+
+  it('stops, aborts the upload and says so when the file shrinks under it', async () => {
+    const { file } = fileOf(3 * PART);
+    const s = await storeWithFault(
+      async (input, n) => {
+        if (input.PartNumber === 1 && n === 1) truncateSync(file, PART + 10);
+      },
+      { ...reading, concurrency: 1 },
+    );
+    await expect(s.store.uploadFile('m/model.bin', file)).rejects.toThrow(
+      /the file shrank while it was being uploaded \(at byte \d+\)/,
+    );
+    expect(await s.openUploads()).toBe(0);
   });
 });

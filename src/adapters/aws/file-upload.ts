@@ -9,6 +9,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { createReadStream, promises as fs } from 'node:fs';
+import { Readable } from 'node:stream';
 import type { FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { planParts, type PartRange } from '../../core/multipart';
@@ -22,6 +23,12 @@ export interface FileUploadSettings {
   partAttempts: number;
   /** Send CRC32 checksums S3 verifies per part; off for S3-compatible stores that reject them. */
   checksums: boolean;
+  /**
+   * Bytes of part buffers one upload may hold. While parts in flight x part size fits, each part is read
+   * once into a reused buffer; beyond it (very large files have large parts) parts are streamed from disk,
+   * which costs a second read for the checksum and about 40% more CPU, but no memory.
+   */
+  partBufferBudget: number;
   /** Waits between part tries; injectable so tests need not sleep. */
   sleep?: (ms: number) => Promise<void>;
 }
@@ -31,6 +38,7 @@ export const DEFAULT_UPLOAD_SETTINGS: FileUploadSettings = {
   concurrency: 8,
   partAttempts: 4,
   checksums: true,
+  partBufferBudget: 128 * 1024 * 1024,
 };
 
 const READ_CHUNK = 1024 * 1024;
@@ -41,8 +49,13 @@ function crc32Base64(value: number): string {
   return b.toString('base64');
 }
 
-/** CRC32 of bytes [start, start+length) of an open file, read through `chunk`. */
-async function rangeCrc32(fh: FileHandle, range: PartRange, chunk: Buffer): Promise<string> {
+function shrank(at: number): Error {
+  return new Error(`the file shrank while it was being uploaded (at byte ${at})`);
+}
+
+/** CRC32 of bytes [start, start+length) of an open file. */
+async function rangeCrc32(fh: FileHandle, range: PartRange): Promise<string> {
+  const chunk = Buffer.allocUnsafe(Math.min(READ_CHUNK, range.length));
   let value = 0;
   for (let done = 0; done < range.length;) {
     const { bytesRead } = await fh.read(
@@ -51,8 +64,7 @@ async function rangeCrc32(fh: FileHandle, range: PartRange, chunk: Buffer): Prom
       Math.min(chunk.length, range.length - done),
       range.start + done,
     );
-    if (bytesRead === 0)
-      throw new Error(`the file shrank while it was being uploaded (at byte ${range.start + done})`);
+    if (bytesRead === 0) throw shrank(range.start + done);
     value = crc32(chunk.subarray(0, bytesRead), value);
     done += bytesRead;
   }
@@ -88,10 +100,11 @@ export function isRetryablePartError(err: unknown): boolean {
 const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * Uploads a file to s3://bucket/key. Large files go up as a multipart upload: each part is streamed from
- * its own range of the file (the file is never held in memory: about 2 MiB of buffers per part in
- * flight), carries a CRC32 that S3 checks, and is retried from disk on network and server errors. On
- * failure the multipart upload is aborted, so no invisible parts are left to be billed.
+ * Uploads a file to s3://bucket/key. Large files go up as a multipart upload: each part is read from its
+ * own range of the file into one of a few reused buffers (the file is never held in memory: one part per
+ * part in flight, within `partBufferBudget`, else streamed), carries a CRC32 that S3 checks, and is
+ * re-read from disk and retried on network and server errors. On failure the multipart upload is
+ * aborted, so no invisible parts are left to be billed.
  */
 export async function uploadFileToS3(
   client: S3Client,
@@ -165,12 +178,55 @@ export async function uploadFileToS3(
   return { etag: done.ETag, size };
 }
 
+/** A worker's part buffer, reused from part to part; none when parts are streamed. */
+interface BufferSlot {
+  buffer?: Buffer;
+}
+
 interface UploadTarget {
   bucket: string;
   key: string;
   uploadId: string;
   file: string;
   fh: FileHandle;
+}
+
+interface PartBody {
+  body: Readable;
+  checksum?: string;
+}
+
+/**
+ * The part read once into `buffer`. The body is a stream over the buffer, not the buffer itself: the SDK
+ * would hash a buffer body with SHA-256 to sign it, which S3 does not need (the CRC32 covers the bytes).
+ */
+async function bufferedPart(
+  fh: FileHandle,
+  part: PartRange,
+  buffer: Buffer,
+  checksums: boolean,
+): Promise<PartBody> {
+  for (let done = 0; done < part.length;) {
+    const { bytesRead } = await fh.read(buffer, done, part.length - done, part.start + done);
+    if (bytesRead === 0) throw shrank(part.start + done);
+    done += bytesRead;
+  }
+  const bytes = buffer.subarray(0, part.length);
+  return {
+    body: Readable.from([bytes], { objectMode: false }),
+    checksum: checksums ? crc32Base64(crc32(bytes)) : undefined,
+  };
+}
+
+/** The part streamed from disk, after a first read for its checksum. */
+async function streamedPart(target: UploadTarget, part: PartRange, checksums: boolean): Promise<PartBody> {
+  const checksum = checksums ? await rangeCrc32(target.fh, part) : undefined;
+  const body = createReadStream(target.file, {
+    start: part.start,
+    end: part.start + part.length - 1,
+    highWaterMark: READ_CHUNK,
+  });
+  return { body, checksum };
 }
 
 /** Runs `settings.concurrency` workers over the parts; the first failure stops the others taking more. */
@@ -184,21 +240,22 @@ async function uploadParts(
   const completed: CompletedPart[] = new Array<CompletedPart>(parts.length);
   let next = 0;
   let failure: { err: unknown } | undefined;
+  const workers = Math.max(1, Math.min(settings.concurrency, parts.length));
+  const partSize = parts[0].length; // only the last part may be shorter
+  const buffered = workers * partSize <= settings.partBufferBudget;
   const worker = async (): Promise<void> => {
-    const chunk = Buffer.allocUnsafe(READ_CHUNK);
+    const slot: BufferSlot = { buffer: buffered ? Buffer.allocUnsafeSlow(partSize) : undefined };
     while (!failure && next < parts.length) {
       const part = parts[next++];
       try {
-        completed[part.number - 1] = await uploadPart(client, target, part, chunk, settings, stop.signal);
+        completed[part.number - 1] = await uploadPart(client, target, part, slot, settings, stop.signal);
       } catch (err) {
         failure ??= { err };
         stop.abort();
       }
     }
   };
-  await Promise.all(
-    Array.from({ length: Math.max(1, Math.min(settings.concurrency, parts.length)) }, worker),
-  );
+  await Promise.all(Array.from({ length: workers }, worker));
   if (failure) throw failure.err;
   return completed;
 }
@@ -207,19 +264,16 @@ async function uploadPart(
   client: S3Client,
   target: UploadTarget,
   part: PartRange,
-  chunk: Buffer,
+  slot: BufferSlot,
   settings: FileUploadSettings,
   signal: AbortSignal,
 ): Promise<CompletedPart> {
   const sleep = settings.sleep ?? defaultSleep;
   for (let attempt = 1; ; attempt++) {
     // read per try: a retry must send the bytes on disk, from a fresh stream
-    const checksum = settings.checksums ? await rangeCrc32(target.fh, part, chunk) : undefined;
-    const body = createReadStream(target.file, {
-      start: part.start,
-      end: part.start + part.length - 1,
-      highWaterMark: READ_CHUNK,
-    });
+    const { body, checksum } = slot.buffer
+      ? await bufferedPart(target.fh, part, slot.buffer, settings.checksums)
+      : await streamedPart(target, part, settings.checksums);
     try {
       const r = await client.send(
         new UploadPartCommand({
@@ -248,6 +302,8 @@ async function uploadPart(
           },
         );
       }
+      // the failed request may still be writing from the buffer: the next try reads into a new one
+      if (slot.buffer) slot.buffer = Buffer.allocUnsafeSlow(slot.buffer.length);
       await sleep(Math.min(200 * 2 ** (attempt - 1), 5000) * (0.5 + Math.random() / 2));
     } finally {
       body.destroy();
