@@ -12,7 +12,8 @@ unless \`--record\`). \`npm run bench -- --help\` lists the options.
 
 - cold-start: \`node dist/cli/index.js needs-model --json\` (fresh process, model already built) vs
   \`aws s3api head-object\`; target ratio < 1.
-- upload: \`S3ObjectStore.uploadFile\` of 1 GiB and 4 GiB in a child process vs \`aws s3 cp\`; targets
+- upload: \`S3ObjectStore.uploadFile\` of 1 GiB and 4 GiB in a child process vs \`aws s3 cp\`, each to moto
+  and to a checking S3 sink that keeps no bytes (bench/s3-sink.ts: the clients' own speed); targets
   throughput ratio >= 1, peak RSS < 300 MB.
 - rotate: the rotate command (dry-run false) over 100k objects in 1k model folders; S3 requests counted by a
   client middleware vs the lower bound ceil(N/1000) list + ceil(deleted/1000) delete calls.
