@@ -26,7 +26,7 @@ export interface FileUploadSettings {
   /**
    * Bytes of part buffers one upload may hold. While parts in flight x part size fits, each part is read
    * once into a reused buffer; beyond it (very large files have large parts) parts are streamed from disk,
-   * which costs a second read for the checksum and about 40% more CPU, but no memory.
+   * which costs a second read for the checksum and almost twice the CPU per byte, but no buffers.
    */
   partBufferBudget: number;
   /** Waits between part tries; injectable so tests need not sleep. */
@@ -101,8 +101,8 @@ const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => set
 
 /**
  * Uploads a file to s3://bucket/key. Large files go up as a multipart upload: each part is read from its
- * own range of the file into one of a few reused buffers (the file is never held in memory: one part per
- * part in flight, within `partBufferBudget`, else streamed), carries a CRC32 that S3 checks, and is
+ * own range of the file into a reused buffer (the file is never held in memory: one buffer per part in
+ * flight, within `partBufferBudget`, else the part is streamed), carries a CRC32 that S3 checks, and is
  * re-read from disk and retried on network and server errors. On failure the multipart upload is
  * aborted, so no invisible parts are left to be billed.
  */
