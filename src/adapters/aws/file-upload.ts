@@ -49,24 +49,25 @@ function crc32Base64(value: number): string {
   return b.toString('base64');
 }
 
-function shrank(at: number): Error {
-  return new Error(`the file shrank while it was being uploaded (at byte ${at})`);
+/** Fills `into` with the file's bytes from `position` on; a file that ends first has shrunk under us. */
+async function readFully(fh: FileHandle, into: Buffer, position: number): Promise<void> {
+  for (let done = 0; done < into.length;) {
+    const { bytesRead } = await fh.read(into, done, into.length - done, position + done);
+    if (bytesRead === 0)
+      throw new Error(`the file shrank while it was being uploaded (at byte ${position + done})`);
+    done += bytesRead;
+  }
 }
 
-/** CRC32 of bytes [start, start+length) of an open file. */
+/** CRC32 of bytes [start, start+length) of an open file, read a chunk at a time. */
 async function rangeCrc32(fh: FileHandle, range: PartRange): Promise<string> {
   const chunk = Buffer.allocUnsafe(Math.min(READ_CHUNK, range.length));
   let value = 0;
   for (let done = 0; done < range.length;) {
-    const { bytesRead } = await fh.read(
-      chunk,
-      0,
-      Math.min(chunk.length, range.length - done),
-      range.start + done,
-    );
-    if (bytesRead === 0) throw shrank(range.start + done);
-    value = crc32(chunk.subarray(0, bytesRead), value);
-    done += bytesRead;
+    const bytes = chunk.subarray(0, Math.min(chunk.length, range.length - done));
+    await readFully(fh, bytes, range.start + done);
+    value = crc32(bytes, value);
+    done += bytes.length;
   }
   return crc32Base64(value);
 }
@@ -206,12 +207,8 @@ async function bufferedPart(
   buffer: Buffer,
   checksums: boolean,
 ): Promise<PartBody> {
-  for (let done = 0; done < part.length;) {
-    const { bytesRead } = await fh.read(buffer, done, part.length - done, part.start + done);
-    if (bytesRead === 0) throw shrank(part.start + done);
-    done += bytesRead;
-  }
   const bytes = buffer.subarray(0, part.length);
+  await readFully(fh, bytes, part.start);
   return {
     body: Readable.from([bytes], { objectMode: false }),
     checksum: checksums ? crc32Base64(crc32(bytes)) : undefined,
