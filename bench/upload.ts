@@ -131,7 +131,7 @@ interface Comparison {
 }
 
 /** One uploader per kind, bound to a fresh bucket on one store. */
-async function uploaders(ctx: BenchContext, endpoint: string, child: string) {
+async function uploaders(endpoint: string, child: string) {
   const bucket = `bench-upload-${randomBytes(4).toString('hex')}`;
   const s3 = new S3Client(s3ClientConfig({ bucket, region: 'us-east-1', endpoint }));
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
@@ -172,7 +172,7 @@ async function compareOnPeer(
   ctx: BenchContext,
   c: Comparison,
 ): Promise<{ series: Series[]; verdicts: Verdict[] }> {
-  const { ours, aws, verifyAndDrop } = await uploaders(ctx, c.endpoint, c.child);
+  const { ours, aws, verifyAndDrop } = await uploaders(c.endpoint, c.child);
   const label = sizeLabel(c.bytes);
   const on = PEER_LABEL[c.peer];
   const mibps = (ms: number): number => c.bytes / MiB / (ms / 1000);
@@ -241,7 +241,7 @@ async function compareOnPeer(
 
 /** --tune: our uploader alone over a grid of part sizes x parts in flight. */
 async function tune(ctx: BenchContext, c: Comparison): Promise<Series[]> {
-  const { ours, verifyAndDrop } = await uploaders(ctx, c.endpoint, c.child);
+  const { ours, verifyAndDrop } = await uploaders(c.endpoint, c.child);
   const label = sizeLabel(c.bytes);
   const on = PEER_LABEL[c.peer];
   const mibps = (ms: number): number => c.bytes / MiB / (ms / 1000);

@@ -1,5 +1,6 @@
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
+import { crc32 } from 'node:zlib';
 import { s3ClientConfig } from '../../src/adapters/aws/s3-store';
 
 /** Fake credentials moto accepts; set before any SDK client is built. */
@@ -26,4 +27,11 @@ export async function newBucket(label = 'test'): Promise<string> {
   const name = `${label}-${randomBytes(6).toString('hex')}`.toLowerCase();
   await s3Client().send(new CreateBucketCommand({ Bucket: name }));
   return name;
+}
+
+/** The base64 CRC32 S3 puts in x-amz-checksum-crc32, computed here apart from the code under test. */
+export function crc32Of(bytes: Buffer): string {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(crc32(bytes));
+  return b.toString('base64');
 }

@@ -8,21 +8,14 @@ import {
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { crc32 } from 'node:zlib';
 import { startS3Sink, type S3Sink } from '../../bench/s3-sink';
 import { compositeCrc32 } from '../../src/adapters/aws/file-upload';
 import { s3ClientConfig, S3ObjectStore } from '../../src/adapters/aws/s3-store';
-import '../helpers/aws'; // fake credentials for the SDK
+import { crc32Of } from '../helpers/aws'; // also sets fake credentials for the SDK
 
 // The upload benchmark's verdict on the sink is only as good as the sink's checks, so they are tested here.
 
 const MiB = 1024 * 1024;
-
-function crc32Of(bytes: Buffer): string {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(crc32(bytes));
-  return b.toString('base64');
-}
 
 describe('bench S3 sink', () => {
   let sink: S3Sink;

@@ -9,19 +9,12 @@ import { mkdtempSync, ReadStream, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
-import { crc32 } from 'node:zlib';
 import { compositeCrc32, type FileUploadSettings } from '../../src/adapters/aws/file-upload';
 import { s3ClientConfig, S3ObjectStore } from '../../src/adapters/aws/s3-store';
-import { motoEndpoint, newBucket } from '../helpers/aws';
+import { crc32Of, motoEndpoint, newBucket } from '../helpers/aws';
 
 const MiB = 1024 * 1024;
 const PART = 5 * MiB;
-
-function crc32Of(bytes: Buffer): string {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(crc32(bytes));
-  return b.toString('base64');
-}
 
 /** Bytes that differ in every part, so a part sent twice or out of order changes the object. */
 function fileOf(size: number): { file: string; bytes: Buffer } {
