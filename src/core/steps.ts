@@ -340,3 +340,55 @@ export function unpackOutputsCommand(outputs: readonly string[], archive: string
   const rm = outputs.length ? `rm -rf -- ${outputs.map(shellQuote).join(' ')} && ` : '';
   return `${rm}tar -xzf ${shellQuote(archive)} && rm -f ${shellQuote(archive)}`;
 }
+
+function escapeAttr(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/"/g, '&quot;');
+}
+
+const SUITE = /<testsuite\b(?:[^>]*\/>|[\s\S]*?<\/testsuite>)/g;
+
+function countOf(openTag: string, attr: string): number {
+  const m = new RegExp(`\\s${attr}="(\\d+)"`).exec(openTag);
+  return m ? Number(m[1]) : 0;
+}
+
+/**
+ * One JUnit document of the benchmark report's suites and those of validate steps' JUnit files, with the
+ * totals summed on `<testsuites>`. A file without a `<testsuite>` becomes a suite with one error, so an
+ * unreadable report is seen rather than lost.
+ */
+export function mergeJunit(
+  base: string | undefined,
+  extra: readonly { step: string; xml: string }[],
+): string {
+  const suites: string[] = [];
+  const take = (xml: string): number => {
+    const found = xml.match(SUITE) ?? [];
+    suites.push(...found);
+    return found.length;
+  };
+  if (base) take(base);
+  for (const e of extra) {
+    if (take(e.xml) === 0)
+      suites.push(
+        `<testsuite name="${escapeAttr(`validate step ${e.step}`)}" tests="1" failures="0" errors="1">` +
+          `<testcase name="junit" classname="steps.${escapeAttr(e.step)}"><error message="the step's JUnit file holds no testsuite"/></testcase></testsuite>`,
+      );
+  }
+  let tests = 0;
+  let failures = 0;
+  let errors = 0;
+  for (const s of suites) {
+    const open = /^<testsuite\b[^>]*>/.exec(s)?.[0] ?? '';
+    tests += countOf(open, 'tests');
+    failures += countOf(open, 'failures');
+    errors += countOf(open, 'errors');
+  }
+  return [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    `<testsuites name="model-pipeline" tests="${tests}" failures="${failures}" errors="${errors}">`,
+    ...suites.map((s) => '  ' + s),
+    '</testsuites>',
+    '',
+  ].join('\n');
+}

@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import { UserError } from './errors';
 import { manifestSchema, MANIFEST_FILE, MODEL_FILE, type Manifest, type ManifestFile } from './manifest';
 import { shellQuote } from './shell-quote';
+import type { StepRecord } from './steps';
 
 /** The pure half of `train`: which steps run, which files come back, what the command line and manifest are. */
 
@@ -121,6 +122,8 @@ export interface ManifestInput {
   metrics?: { file: string; text: string };
   /** The benchmark report's verdict; wins over a `passed` key in the metrics file. */
   benchmark?: { passed: boolean; file: string };
+  /** The config's steps, when it has a pipeline. */
+  steps?: StepRecord[];
 }
 
 /** `passed` of a metrics file, when it says so (`{"passed": true}`); otherwise nothing is claimed. */
@@ -158,6 +161,7 @@ export function buildTrainManifest(i: ManifestInput): Manifest {
       finishedAt: i.build.finishedAt.toISOString(),
     }),
     ...(passed !== undefined ? { benchmark: { passed, file: benchmarkFile } } : {}),
+    ...(i.steps && i.steps.length > 0 ? { steps: i.steps } : {}),
   };
   return manifestSchema.parse(manifest);
 }
