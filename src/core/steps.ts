@@ -392,3 +392,52 @@ export function mergeJunit(
     '',
   ].join('\n');
 }
+
+export interface StepCachePlanEntry {
+  key: string;
+  action: 'delete' | 'keep';
+  reason: string;
+  bytes: number;
+  /** The cache's objects, step.json first: a half-deleted entry is never a cache hit. */
+  objectKeys: string[];
+}
+
+/**
+ * Rotation of step caches: a cache is garbage once no kept model's manifest records its key and it is older
+ * than the grace period (so the caches of a failed run stay for its rerun to resume from).
+ */
+export function planStepCaches(o: {
+  objects: Iterable<{ key: string; size: number; lastModified: Date }>;
+  root: string;
+  referenced: ReadonlySet<string>;
+  now: Date;
+  graceDays: number;
+}): StepCachePlanEntry[] {
+  const byKey = new Map<string, { key: string; size: number; lastModified: Date }[]>();
+  for (const obj of o.objects) {
+    const k = stepKeyOfObject(o.root, obj.key);
+    if (!k) continue;
+    const list = byKey.get(k);
+    if (list) list.push(obj);
+    else byKey.set(k, [obj]);
+  }
+  const cutoff = o.now.getTime() - o.graceDays * 24 * 60 * 60 * 1000;
+  return [...byKey.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([key, objs]) => {
+      const bytes = objs.reduce((n, x) => n + x.size, 0);
+      const newest = Math.max(...objs.map((x) => x.lastModified.getTime()));
+      const objectKeys = objs
+        .map((x) => x.key)
+        .sort((a, b) => Number(b.endsWith('/' + STEP_RECORD)) - Number(a.endsWith('/' + STEP_RECORD)));
+      const base = { key, bytes, objectKeys };
+      if (o.referenced.has(key)) return { ...base, action: 'keep', reason: 'recorded by a kept model' };
+      if (newest > cutoff)
+        return {
+          ...base,
+          action: 'keep',
+          reason: `written within the grace period (${o.graceDays} days): a failed run may resume from it`,
+        };
+      return { ...base, action: 'delete', reason: 'no kept model records it' };
+    });
+}

@@ -10,6 +10,7 @@ import {
   packOutputsCommand,
   parseHashLines,
   parseSteps,
+  planStepCaches,
   runOrder,
   stepCacheFolder,
   stepKey,
@@ -327,5 +328,35 @@ describe('host commands', () => {
     sh(unpackOutputsCommand(['out', 'j.xml'], '.mp/k.tgz'));
     expect(sh('cat out/m.zip; ls out; ls .mp | wc -l')).toBe('modelm.zip\n0\n');
     expect(() => sh(packOutputsCommand(['out', 'gone'], '.mp/k2.tgz'))).toThrow(/MP-MISSING gone|44/);
+  });
+});
+
+describe('planStepCaches', () => {
+  const now = new Date('2026-06-01T00:00:00Z');
+  const days = (n: number): Date => new Date(now.getTime() - n * 86_400_000);
+  const k = (c: string): string => c.repeat(64);
+  const objects = [
+    { key: `m/_steps/${k('a')}/outputs.tar.gz`, size: 10, lastModified: days(30) },
+    { key: `m/_steps/${k('a')}/step.json`, size: 1, lastModified: days(30) },
+    { key: `m/_steps/${k('b')}/step.json`, size: 1, lastModified: days(30) },
+    { key: `m/_steps/${k('c')}/step.json`, size: 1, lastModified: days(2) },
+    { key: `m/1.0.0-abcdef1/model.zip`, size: 5, lastModified: days(30) },
+  ];
+
+  it('deletes old caches no kept model records, step.json first; keeps recorded and recent ones', () => {
+    const plan = planStepCaches({ objects, root: 'm', referenced: new Set([k('b')]), now, graceDays: 14 });
+    expect(plan.map((e) => [e.key[0], e.action])).toEqual([
+      ['a', 'delete'],
+      ['b', 'keep'],
+      ['c', 'keep'],
+    ]);
+    expect(plan[0].objectKeys).toEqual([`m/_steps/${k('a')}/step.json`, `m/_steps/${k('a')}/outputs.tar.gz`]);
+    expect(plan[0].bytes).toBe(11);
+    expect(plan[2].reason).toMatch(/grace period/);
+  });
+
+  it('with no grace every unrecorded cache goes', () => {
+    const plan = planStepCaches({ objects, root: 'm', referenced: new Set(), now, graceDays: 0 });
+    expect(plan.every((e) => e.action === 'delete')).toBe(true);
   });
 });
