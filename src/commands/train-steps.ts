@@ -207,9 +207,8 @@ export async function runSteps(r: StepRunRequest): Promise<StepsOutcome> {
     const folder = stepCacheFolder(r.storeRoot, key);
     if (step.outputs.length > 0) {
       const local = path.join(r.work, 'cache', `${key}.tar.gz`);
-      await hostLines('packing the outputs', packOutputsCommand(step.outputs, archiveOnHost(key)));
+      // packed when the outputs were checked; the repository copy (and the archive in it) is replaced next run
       await r.shell.pullFile(path.posix.join(r.repoDir, archiveOnHost(key)), local);
-      await hostLines('removing the archive', `rm -f ${shellQuote(archiveOnHost(key))}`);
       await r.store.uploadFile(folder + STEP_OUTPUTS, local);
       await fs.rm(local, { force: true });
     }
@@ -226,13 +225,10 @@ export async function runSteps(r: StepRunRequest): Promise<StepsOutcome> {
     });
   };
 
-  const missingOutputs = async (step: Step): Promise<string[]> => {
+  /** Outputs that are not there; when all are, they are packed for the cache in the same round trip. */
+  const missingOutputs = async (step: Step, key: string): Promise<string[]> => {
     if (step.outputs.length === 0) return [];
-    const probe = step.outputs.map(shellQuote).join(' ');
-    const x = await hostLines(
-      'checking the outputs',
-      `for p in ${probe}; do [ -e "$p" ] || printf 'MP-MISSING %s\\n' "$p"; done; true`,
-    );
+    const x = await hostLines('packing the outputs', packOutputsCommand(step.outputs, archiveOnHost(key)));
     return parseHashLines(x.lines).missing;
   };
 
@@ -322,7 +318,7 @@ export async function runSteps(r: StepRunRequest): Promise<StepsOutcome> {
       };
       return;
     }
-    const missing = await missingOutputs(step);
+    const missing = await missingOutputs(step, key);
     if (missing.length > 0) {
       row.status = 'failed';
       row.detail = `no ${missing.join(', ')}`;

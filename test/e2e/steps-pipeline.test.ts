@@ -271,4 +271,45 @@ junit = "reports/j.xml"
     expect(xml).toContain('<testsuite name="validate" tests="1" failures="0" errors="0">');
     expect(xml).toMatch(/<testsuite name="benchmark pipeline\//);
   });
+
+  it('the compile example: download -> compile -> validate -> upload; new compiler settings keep the download', () => {
+    const repo = new TempRepo('mp-steps-compile-');
+    cpSync(path.join(ROOT, 'examples/compile-pipeline'), repo.dir, { recursive: true });
+    repo.commit('compile pipeline');
+    mkdirSync(path.join(repo.dir, '.model-store/uncompiled'), { recursive: true });
+    writeFileSync(
+      path.join(repo.dir, '.model-store/uncompiled/model.bin'),
+      'uncompiled weights\n'.repeat(100),
+    );
+    const TRAIN_COMPILE = ['train', '--local', '--config', 'compile-config.toml', '--output-dir', 'upload'];
+    const first = mp(repo.dir, ...TRAIN_COMPILE, '--data-key', 'none');
+    expect(first.status).toBe(0);
+    expect(first.stderr).toContain(
+      'running 4 step(s) in 4 level(s): download -> compile -> validate -> upload',
+    );
+    const [folder] = modelFolders(repo.dir, 'compiled');
+    const m1 = manifestOf(repo.dir, `compiled/${folder}`);
+    expect(m1.steps!.map((s) => s.name)).toEqual(['download', 'compile', 'validate', 'upload']);
+    expect(
+      readFileSync(path.join(repo.dir, '.model-store/compiled', folder, 'benchmark_results.xml'), 'utf8'),
+    ).toContain('<testsuite name="regression" tests="2" failures="0" errors="0">');
+
+    repo.write('compile.env', 'COMPILE_TARGET=cpu-avx2\nCOMPILE_LEVEL=9\n');
+    const second = mp(repo.dir, ...TRAIN_COMPILE, '--data-key', 'none', '--sha', sha('4'));
+    expect(second.status).toBe(0);
+    const m2 = manifestOf(repo.dir, 'compiled/1.0.0-4444444');
+    expect(m2.steps!.map((s) => [s.name, s.cacheHit])).toEqual([
+      ['download', true],
+      ['compile', false],
+      ['validate', false],
+      ['upload', false],
+    ]);
+
+    // a regression test failing stops the pipeline at validate: no model, nothing uploaded
+    repo.write('tests/target.sh', 'exit 1\n');
+    const third = mp(repo.dir, ...TRAIN_COMPILE, '--data-key', 'none', '--sha', sha('5'));
+    expect(third.status).toBe(1);
+    expect(third.stderr).toMatch(/validate step validate .* Not run: upload\./);
+    expect(modelFolders(repo.dir, 'compiled').sort()).toEqual([folder, '1.0.0-4444444'].sort());
+  });
 });
