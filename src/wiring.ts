@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { FsObjectStore } from './adapters/local/fs-store';
 import { GitCli } from './adapters/git/git-cli';
 import { systemClock } from './adapters/system/clock';
-import { UnzipArchives } from './adapters/system/unzip';
+import { ZipArchives } from './adapters/system/zip';
 import { LocalCompute } from './adapters/local/local-compute';
 import { LocalShell } from './adapters/local/local-shell';
 import { imageDeps } from './wiring-images';
@@ -107,7 +107,7 @@ export function createDeps(options: Options, io: DepsIo): Deps {
     compute: getCompute,
     shell: (instance, access = {}) => createShell(options, getCompute(), instance, access, io.logger),
     ...imageDeps(options, { ...io, cwd }),
-    archives: new UnzipArchives(),
+    archives: new ZipArchives(),
     git: new GitCli(cwd),
     clock: systemClock,
     logger: io.logger,

@@ -1,13 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  readdirSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
@@ -19,11 +11,12 @@ import { TEST_AWS_ENV } from '../helpers/aws';
 import { putModel, snapshot } from '../helpers/models';
 import { storeBackends, type StoreBackend } from '../helpers/backends';
 import { MemoryLogger } from '../helpers/memory-logger';
+import { buildZip, maliciousZips } from '../helpers/zip';
 
 const backends = storeBackends('fetch');
 
-/** A real zip of the given files (and symlinks), built with the zip CLI. */
-function makeZip(files: Record<string, string>, links: Record<string, string> = {}): Buffer {
+/** A real zip of the given files, built with the zip CLI. */
+function makeZip(files: Record<string, string>): Buffer {
   const dir = mkdtempSync(path.join(tmpdir(), 'mp-zip-'));
   const src = path.join(dir, 'src');
   mkdirSync(src);
@@ -31,7 +24,6 @@ function makeZip(files: Record<string, string>, links: Record<string, string> = 
     mkdirSync(path.dirname(path.join(src, name)), { recursive: true });
     writeFileSync(path.join(src, name), content);
   }
-  for (const [name, target] of Object.entries(links)) symlinkSync(target, path.join(src, name));
   execFileSync('zip', ['-qry', path.join(dir, 'out.zip'), '.'], { cwd: src });
   return readFileSync(path.join(dir, 'out.zip'));
 }
@@ -212,15 +204,50 @@ describe.each(backends)('fetch-model and benchmark-report: %s', (_name, make) =>
     expect(await deployments('staging')).toEqual([]);
   });
 
-  it('refuses a zip with a symbolic link and a dest it did not write', async () => {
+  it.each(maliciousZips().map((m) => [m.label, m] as const))(
+    'fetch-model and download refuse a model.zip with %s: a clear error, nothing written, no record',
+    async (_label, m) => {
+      // cwd sits alone in a folder of its own, so anything written beside or above it shows
+      const outer = mkdtempSync(path.join(tmpdir(), 'mp-fetch-outer-'));
+      const inner = path.join(outer, 'cwd');
+      mkdirSync(inner);
+      writeFileSync(path.join(inner, 'search-config.toml'), CONFIG('1.2.1'));
+      cwd = inner;
+      await putModel(b.store, DEV, {
+        model: m.zip,
+        config: { path: 'search-config.toml', content: CONFIG('1.2.1') },
+      });
+      const err = await fetch('development', { dest: 'out/model' }).catch((e: Error) => e);
+      expect(err).toBeInstanceOf(PipelineError);
+      expect((err as Error).message).toMatch(
+        /model\.zip is not safe to unpack, nothing was written to .*out\/model: /,
+      );
+      expect((err as Error).message).toMatch(m.reason);
+      expect(readdirSync(outer)).toEqual(['cwd']);
+      expect(readdirSync(inner).sort()).toEqual(['out', 'search-config.toml']);
+      expect(readdirSync(path.join(inner, 'out'))).toEqual([]);
+      expect(await deployments('development')).toEqual([]);
+
+      const dl = await run('download', { 'model-prefix': DEV, dest: 'dl' }).catch((e: Error) => e);
+      expect(dl).toBeInstanceOf(PipelineError);
+      expect((dl as Error).message).toMatch(/model\.zip is not safe to unpack, it was not downloaded: /);
+      expect((dl as Error).message).toMatch(m.reason);
+      expect(readdirSync(outer)).toEqual(['cwd']);
+      expect(readdirSync(path.join(inner, 'dl'))).toEqual([]);
+    },
+  );
+
+  it('fetch-model keeps .model-pipeline/ for itself and refuses a dest it did not write', async () => {
     await putModel(b.store, DEV, {
-      model: makeZip({ 'ok.txt': 'ok' }, { escape: '/etc/passwd' }),
+      model: buildZip([
+        { name: 'weights.bin', data: 'w' },
+        { name: '.model-pipeline/manifest.json', data: '{"forged":true}' },
+      ]),
     });
     await expect(fetch('development', { dest: 'out' })).rejects.toThrow(
-      /entries that could land outside .*escape \(symbolic link\)/,
+      /".model-pipeline\/manifest.json" \(.model-pipeline is reserved for model-pipeline\)/,
     );
     expect(existsSync(path.join(cwd, 'out'))).toBe(false);
-    expect(await deployments('development')).toEqual([]);
 
     await putModel(b.store, DEV, { model: model('1.2.1') });
     mkdirSync(path.join(cwd, 'mine'));
