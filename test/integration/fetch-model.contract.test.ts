@@ -1,5 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
@@ -236,6 +245,42 @@ describe.each(backends)('fetch-model and benchmark-report: %s', (_name, make) =>
       expect(readdirSync(path.join(inner, 'dl'))).toEqual([]);
     },
   );
+
+  it('download never writes through a link in dest, and refuses manifest names that leave it', async () => {
+    const outside = mkdtempSync(path.join(tmpdir(), 'mp-outside-'));
+    writeFileSync(path.join(outside, 'victim'), 'keep');
+    mkdirSync(path.join(cwd, 'dl'));
+    symlinkSync(path.join(outside, 'victim'), path.join(cwd, 'dl', 'model.zip'));
+    await putModel(b.store, DEV, { model: model('1.2.1') });
+    await run('download', { 'model-prefix': DEV, dest: 'dl' });
+    expect(readFileSync(path.join(outside, 'victim'), 'utf8')).toBe('keep');
+    expect(lstatSync(path.join(cwd, 'dl', 'model.zip')).isSymbolicLink()).toBe(false);
+
+    // a folder of dest that is a link to elsewhere
+    await putModel(b.store, 'models/2.0.0-ddddddd/', {
+      model: model('2.0.0'),
+      config: { path: 'conf/search-config.toml', content: CONFIG('2.0.0') },
+    });
+    const m = JSON.parse((await b.store.get('models/2.0.0-ddddddd/manifest.json'))!.body.toString('utf8'));
+    m.files[1].name = 'sub/search-config.toml';
+    await b.store.put('models/2.0.0-ddddddd/sub/search-config.toml', CONFIG('2.0.0'));
+    await b.store.put('models/2.0.0-ddddddd/manifest.json', JSON.stringify(m));
+    mkdirSync(path.join(cwd, 'dl2'));
+    symlinkSync(outside, path.join(cwd, 'dl2', 'sub'));
+    await expect(run('download', { 'model-prefix': 'models/2.0.0-ddddddd/', dest: 'dl2' })).rejects.toThrow(
+      /dl2\/sub exists and is not a folder \(a link\?\); refusing to write through it/,
+    );
+    expect(readdirSync(outside)).toEqual(['victim']);
+
+    for (const bad of ['../escape.txt', '/tmp/escape.txt', 'a\\b.txt']) {
+      m.files[1].name = bad;
+      await b.store.put('models/2.0.0-ddddddd/manifest.json', JSON.stringify(m));
+      await expect(run('download', { 'model-prefix': 'models/2.0.0-ddddddd/', dest: 'dl3' })).rejects.toThrow(
+        /names files outside the model folder|manifest file .* is refused \(backslash in the name\); nothing was downloaded/,
+      );
+      expect(existsSync(path.join(cwd, 'dl3'))).toBe(false);
+    }
+  });
 
   it('fetch-model keeps .model-pipeline/ for itself and refuses a dest it did not write', async () => {
     await putModel(b.store, DEV, {
