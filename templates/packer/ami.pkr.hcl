@@ -30,6 +30,12 @@ variable "subnet_id" {
   description = "Subnet of the builder instance; empty: the default VPC."
 }
 
+variable "security_group_id" {
+  type        = string
+  default     = ""
+  description = "Security group of the builder (port 22 from your runners only); empty: Packer makes a temporary one."
+}
+
 variable "ami_name_prefix" {
   type    = string
   default = "model-pipeline-training"
@@ -101,7 +107,9 @@ source "amazon-ebs" "training" {
   source_ami    = var.base_ami
   instance_type = var.instance_type
   subnet_id     = var.subnet_id
-  ami_name      = "${var.ami_name_prefix}-${var.ami_version}-${local.stamp}"
+
+  security_group_id = var.security_group_id
+  ami_name          = "${var.ami_name_prefix}-${var.ami_version}-${local.stamp}"
 
   # a builder left behind by a killed CI job must not live on: it powers off (watchdog) and terminates
   shutdown_behavior = "terminate"
@@ -116,13 +124,13 @@ source "amazon-ebs" "training" {
     "model-pipeline"      = "true"
     "model-pipeline:role" = "ami-builder"
   }
+  # no "model-pipeline" tag here: Packer tags the AMI after creating it, and the IAM policy lets the role tag
+  # an image after creation only while it is not yet marked; build-ami marks it (docs/iam.md)
   tags = {
-    "model-pipeline"             = "true"
     "model-pipeline:ami-version" = var.ami_version
     "Name"                       = "${var.ami_name_prefix}-${var.ami_version}"
   }
   snapshot_tags = {
-    "model-pipeline"             = "true"
     "model-pipeline:ami-version" = var.ami_version
   }
 

@@ -148,15 +148,27 @@ export class Ec2ImageRegistry implements ImageRegistry {
     try {
       let newId: string | undefined;
       try {
+        // tagged while created (ec2:CreateAction = CopyImage): the IAM policy allows no other way for a copy
+        const Tags = Object.entries(request.tags).map(([Key, Value]) => ({ Key, Value }));
         const out = await target.client.send(
-          new CopyImageCommand({ SourceImageId: id, SourceRegion: this.o.region, Name: request.name }),
+          new CopyImageCommand({
+            SourceImageId: id,
+            SourceRegion: this.o.region,
+            Name: request.name,
+            TagSpecifications: [
+              { ResourceType: 'image', Tags },
+              { ResourceType: 'snapshot', Tags },
+            ],
+          }),
         );
         newId = out.ImageId;
       } catch (err) {
         throw describeAwsError(err, `copying AMI ${id} to ${region}`);
       }
       if (!newId) throw new PipelineError(`copying AMI ${id} to ${region}: EC2 returned no image id`);
-      await target.tag(newId, request.tags);
+      // an EC2-compatible endpoint that ignored the tag specification: tag it now (the copy has no marker yet)
+      const got = (await target.describe(newId))?.tags ?? {};
+      if (Object.entries(request.tags).some(([k, v]) => got[k] !== v)) await target.tag(newId, request.tags);
       return newId;
     } finally {
       target.client.destroy();
