@@ -175,10 +175,10 @@ export interface RemoteShell {
     command: string,
     options: { timeoutSeconds?: number; signal?: AbortSignal; onOutput?: (line: string) => void },
   ): Promise<ExecResult>;
-  /** Copies a local folder to the remote (rsync), honouring exclude patterns. */
-  pushDir(localDir: string, remoteDir: string, excludes: string[]): Promise<void>;
-  pushFile(localFile: string, remotePath: string): Promise<void>;
-  pullFile(remotePath: string, localFile: string): Promise<void>;
+  /** Copies a local folder to the remote (rsync), honouring exclude patterns; the signal stops the copy. */
+  pushDir(localDir: string, remoteDir: string, excludes: string[], signal?: AbortSignal): Promise<void>;
+  pushFile(localFile: string, remotePath: string, signal?: AbortSignal): Promise<void>;
+  pullFile(remotePath: string, localFile: string, signal?: AbortSignal): Promise<void>;
   /** Removes what the shell keeps locally (key file, known_hosts); safe to call twice. */
   close?(): Promise<void>;
 }
