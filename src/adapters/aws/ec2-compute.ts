@@ -334,7 +334,8 @@ export class Ec2Compute implements Compute {
   async consoleHostKeys(id: string): Promise<HostKeys | undefined> {
     let text: string;
     try {
-      const out = await this.client.send(new GetConsoleOutputCommand({ InstanceId: id }));
+      // Latest: the newest output (Nitro instances buffer the rest, which can arrive after the boot timeout)
+      const out = await this.client.send(new GetConsoleOutputCommand({ InstanceId: id, Latest: true }));
       text = out.Output ? Buffer.from(out.Output, 'base64').toString('utf8') : '';
     } catch (err) {
       throw describeAwsError(err, `reading the console output of ${id}`);
