@@ -1,3 +1,4 @@
+import { MODEL_SOURCES_OPTION } from './model-context';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { PipelineError, UserError } from '../core/errors';
@@ -36,6 +37,7 @@ const OPTIONS: readonly OptionSpec[] = [
     default: 'false',
     env: ['MODEL_PIPELINE_WITH_INPUTS'],
   },
+  MODEL_SOURCES_OPTION,
 ];
 
 /** Downloads beside the target, checks size and hash, and only then renames into place. */
@@ -75,7 +77,7 @@ function inside(root: string, rel: string, what: string): string {
 
 async function run(ctx: CommandContext): Promise<CommandResult> {
   const store = ctx.deps.store();
-  const ref = await modelRefFrom(ctx, { alias: true, environment: true });
+  const ref = await modelRefFrom(ctx, { alias: true, environment: true, config: true });
   const manifest = await readManifest(store, ref);
   const dest = path.resolve(ctx.deps.cwd, ctx.options.string('dest') || ref.id.name);
   const base = store.uri('');

@@ -1,3 +1,4 @@
+import { MODEL_SOURCES_OPTION } from './model-context';
 import { compare as semverCompare } from 'semver';
 import { BENCHMARK_JSON, extractMetrics, headline } from '../core/benchmark';
 import { PipelineError } from '../core/errors';
@@ -9,7 +10,7 @@ import { pointedFolders } from './rotate';
 import { listAll, mapLimit, MODEL_NAME_OPTION, readPointer, scopeOf, storeRoot } from './registry-context';
 import type { CommandContext, CommandDef, CommandResult } from './types';
 
-const OPTIONS: readonly OptionSpec[] = [MODEL_NAME_OPTION];
+const OPTIONS: readonly OptionSpec[] = [MODEL_NAME_OPTION, MODEL_SOURCES_OPTION];
 
 /** `status --environment E`: the one folder deploy jobs need, from the pointer (markers only as a fallback). */
 async function currentOf(ctx: CommandContext, env: Environment): Promise<CommandResult> {
