@@ -68,6 +68,30 @@ export async function fetchVerified(
   await fs.rename(part, dest);
 }
 
+/** Moves a verified staging folder into dest: a rename when dest is absent or empty, else file by file. */
+async function moveInto(stage: string, dest: string): Promise<void> {
+  const existing = await fs.readdir(dest).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    if (err.code === 'ENOTDIR') throw new UserError(`dest ${dest} is a file, not a folder`);
+    throw err;
+  });
+  if (existing === undefined || existing.length === 0) {
+    if (existing) await fs.rmdir(dest);
+    await fs.rename(stage, dest);
+    return;
+  }
+  const walk = async (rel: string): Promise<void> => {
+    for (const e of await fs.readdir(path.join(stage, rel), { withFileTypes: true })) {
+      const r = path.join(rel, e.name);
+      if (e.isDirectory()) {
+        await fs.mkdir(path.join(dest, r), { recursive: true });
+        await walk(r);
+      } else await fs.rename(path.join(stage, r), path.join(dest, r));
+    }
+  };
+  await walk('');
+}
+
 function inside(root: string, rel: string, what: string): string {
   const full = path.resolve(root, rel);
   if (full !== root && !full.startsWith(root + path.sep))
@@ -93,19 +117,28 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
       inputs.push({ ...i, key: key.replace(/^\/+/, '') });
     }
   }
-  await fs.mkdir(dest, { recursive: true });
-  for (const f of manifest.files) {
-    const target = inside(dest, f.name, 'manifest file');
-    await fs.mkdir(path.dirname(target), { recursive: true });
-    await fetchVerified(store, ref.folder + f.name, target, f);
-  }
-  await fs.writeFile(path.join(dest, MANIFEST_FILE), JSON.stringify(manifest, null, 2));
-  const inputsDir = path.join(dest, 'inputs');
-  for (const i of inputs) {
-    const target = inside(inputsDir, i.key, 'input key');
-    await fs.mkdir(path.dirname(target), { recursive: true });
-    await fetchVerified(store, i.key, target, i);
-    if (!i.sha256) ctx.deps.logger.warn(`input ${i.key} has no hash in the manifest: downloaded unverified`);
+  // every file is verified into a staging folder next to dest (same filesystem) and moved into place only
+  // when all matched: a failure leaves nothing new in dest
+  const parent = path.dirname(dest);
+  await fs.mkdir(parent, { recursive: true });
+  const stage = await fs.mkdtemp(path.join(parent, `.${path.basename(dest)}.download-`));
+  try {
+    for (const f of manifest.files) {
+      const target = inside(stage, f.name, 'manifest file');
+      await fs.mkdir(path.dirname(target), { recursive: true });
+      await fetchVerified(store, ref.folder + f.name, target, f);
+    }
+    await fs.writeFile(path.join(stage, MANIFEST_FILE), JSON.stringify(manifest, null, 2));
+    const inputsDir = path.join(stage, 'inputs');
+    for (const i of inputs) {
+      const target = inside(inputsDir, i.key, 'input key');
+      await fs.mkdir(path.dirname(target), { recursive: true });
+      await fetchVerified(store, i.key, target, i);
+      if (!i.sha256) ctx.deps.logger.warn(`input ${i.key} has no hash in the manifest: downloaded unverified`);
+    }
+    await moveInto(stage, dest);
+  } finally {
+    await fs.rm(stage, { recursive: true, force: true });
   }
   const count = manifest.files.length + inputs.length;
   return {

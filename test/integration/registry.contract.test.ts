@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { MemoryState } from '../../src/adapters/system/console-logger';
@@ -336,6 +336,21 @@ describe.each(backends)('registry commands: %s', (_name, make) => {
     writeFileSync(path.join(cwd, 'search-config.toml'), 'version = "1.0.0"\n');
     const f = await run('find', { 'same-config': 'search-config.toml' });
     expect(JSON.parse(f.outputs['model-prefixes'])).toEqual([A]);
+  });
+
+  it('download leaves nothing new in dest when a later file fails verification (defect 5)', async () => {
+    // model.zip verifies; search-config.toml (listed after it) was changed in the store
+    await b.store.put(B + 'search-config.toml', 'version = "9.9.9"\n');
+    for (const dest of ['fresh', 'existing']) {
+      if (dest === 'existing') writeFileSync(path.join(cwd, 'keep.txt'), 'x');
+      const target = dest === 'existing' ? cwd : path.join(cwd, dest);
+      const before = existsSync(target) ? readdirSync(target).sort() : undefined;
+      await expect(
+        run('download', { 'model-prefix': B, dest: dest === 'existing' ? '.' : dest }),
+      ).rejects.toThrow(/search-config\.toml does not match its manifest/);
+      expect(existsSync(target) ? readdirSync(target).sort() : undefined).toEqual(before);
+    }
+    expect(readdirSync(cwd).filter((n) => n.startsWith('.'))).toEqual([]);
   });
 
   it('download --with-inputs fetches and verifies referenced data keys', async () => {
