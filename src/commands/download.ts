@@ -134,7 +134,8 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
       const target = inside(inputsDir, i.key, 'input key');
       await fs.mkdir(path.dirname(target), { recursive: true });
       await fetchVerified(store, i.key, target, i);
-      if (!i.sha256) ctx.deps.logger.warn(`input ${i.key} has no hash in the manifest: downloaded unverified`);
+      if (!i.sha256)
+        ctx.deps.logger.warn(`input ${i.key} has no hash in the manifest: downloaded unverified`);
     }
     await moveInto(stage, dest);
   } finally {
