@@ -201,7 +201,7 @@ function planTable(entries: RotationEntry[], markdown: boolean, limit: number): 
       e.created.toISOString().slice(0, 10),
       e.reasons.join('; '),
     ]);
-  const header = ['action', 'model folder', 'size', 'created', 'why'];
+  const header = ['action', 'model folder', 'folder size', 'created', 'why'];
   const more = entries.length > limit ? `\n… and ${entries.length - limit} more` : '';
   return (markdown ? markdownTable(header, rows) : textTable(header, rows)) + more;
 }

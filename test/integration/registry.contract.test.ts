@@ -303,8 +303,15 @@ describe.each(backends)('registry commands: %s', (_name, make) => {
       current: ['staging'],
     });
     expect(r.text).toMatch(
-      /models\/1.0.0-aaaaaaa\/\s+1.0.0\s+aaaaaaa\s+.*development, staging\*\s+top1=0.9 loss=0.3/,
+      /models\/1.0.0-aaaaaaa\/\s+1.0.0\s+aaaaaaa\s+.*development, staging\*\s+passed: top1=0.9 loss=0.3/,
     );
+    // sizes say what they count: model.zip alone and the whole folder
+    expect(r.text).toMatch(/^prefix\s+version\s+sha\s+model\.zip\s+folder\s+created/);
+    // the same verdict describe shows (defect 2: status said "-" where describe said passed)
+    const described = await run('describe', { 'model-prefix': A });
+    expect(described.text).toMatch(/benchmark\s+passed/);
+    expect(models[2].benchmark).toMatch(/^passed: /);
+    expect(models[2].modelSize).toBeLessThan(models[2].folderSize);
     expect(r.summary).toMatch(/\| models\/1.1.0-bbbbbbb\/ \| 1.1.0 \| bbbbbbb \|/);
     await expect(run('status', { environment: 'production' })).rejects.toThrow(/no model is in production/);
   });
