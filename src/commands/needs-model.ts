@@ -61,6 +61,17 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
       'model-version': r.target.id.version,
       'model-sha': r.target.id.sha7,
     }));
+  // every model of this commit that has a folder (a stored one serves it) or gets one (it is built): what
+  // promote jobs iterate over, so main promotes the model reviewed on the branch without a train job
+  const promoteMatrix = rows
+    .filter((r) => r.needsModel || ['this-commit', 'ancestor', 'newest'].includes(r.rule))
+    .map((r) => ({
+      name: r.target.modelName ?? r.target.id.name,
+      'config-path': r.target.config.path,
+      'model-prefix': r.folder,
+      'needs-model': String(r.needsModel),
+      rule: r.rule,
+    }));
   const single = !glob && rows.length === 1 ? rows[0] : undefined;
   const singleId = single
     ? parseModelName(single.folder.replace(/\/$/, '').split('/').pop() ?? '')
@@ -75,6 +86,7 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
     'model-sha': singleId?.sha7 ?? single?.target.id.sha7 ?? '',
     'model-uri': single?.uri ?? '',
     matrix: JSON.stringify(matrix),
+    'promote-matrix': JSON.stringify(promoteMatrix),
   };
   const table = markdownTable(
     ['model', 'config', 'needs model', 'rule', 'reason'],
@@ -108,6 +120,11 @@ export const needsModelCommand: CommandDef = {
     { name: 'model-sha', description: 'Short sha (7) in the name of the model-prefix folder.' },
     { name: 'model-uri', description: 'Full URI of the model-prefix folder (s3:// or file://).' },
     { name: 'matrix', description: 'JSON list of the models that need building (for `strategy.matrix`).' },
+    {
+      name: 'promote-matrix',
+      description:
+        'JSON list of every model of this commit that has a folder or gets one (name, config-path, model-prefix, needs-model, rule): the `strategy.matrix` of promote jobs, so main promotes the folder reviewed on the branch without training.',
+    },
   ],
   run,
 };

@@ -126,6 +126,15 @@ describe('the action bundle (dist/main) as the GitHub runner runs it', () => {
           'model-sha': sha7,
         },
       ]),
+      'promote-matrix': JSON.stringify([
+        {
+          name: `1.1.0-${sha7}`,
+          'config-path': 'search-config.toml',
+          'model-prefix': `1.1.0-${sha7}/`,
+          'needs-model': 'true',
+          rule: 'version-bump',
+        },
+      ]),
     });
     expect(r.state).toEqual({ command: 'needs-model' });
     expect(r.summary).toContain(`### needs-model (base main (merge-base ${main.slice(0, 7)}))`);
