@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { valid as semverValid } from 'semver';
 import { PipelineError, UserError } from '../core/errors';
-import { joinKey, modelId, modelPrefix } from '../core/identity';
+import { modelId, modelPrefix } from '../core/identity';
 import { MANIFEST_FILE, MODEL_FILE, type Manifest, type ManifestFile } from '../core/manifest';
 import type { OptionSpec } from '../core/options';
 import type { ArchiveEntry, ObjectStore } from '../core/ports';
@@ -16,14 +16,7 @@ import {
   type ModelRef,
 } from '../core/registry';
 import { DEST_OPTION, fetchVerified } from './download';
-import {
-  folderState,
-  MODEL_SOURCES_OPTION,
-  modelOfCommit,
-  readConfigFile,
-  resolveSha,
-  singleTarget,
-} from './model-context';
+import { folderState, MODEL_SOURCES_OPTION, modelOfCommit, resolveSha, singleTarget } from './model-context';
 import {
   actorOf,
   ALLOW_FAILED_BENCHMARK_OPTION,
@@ -31,7 +24,7 @@ import {
   putOnce,
   readManifest,
   readPointer,
-  scopeOf,
+  configScope,
   storeRoot,
 } from './registry-context';
 import type { CommandContext, CommandDef, CommandResult } from './types';
@@ -71,23 +64,6 @@ function wantedVersion(ctx: CommandContext): string | undefined {
   return v;
 }
 
-/** Scope of the registry for staging / production: model-name, else the config's `name`, else the root. */
-async function registryScope(ctx: CommandContext): Promise<string> {
-  if (ctx.options.string('model-name')) return scopeOf(ctx);
-  const configPath = ctx.options.string('config-path');
-  if (configPath && !/[*?[{]/.test(configPath)) {
-    const exists = await fs
-      .access(path.resolve(ctx.deps.cwd, configPath))
-      .then(() => true)
-      .catch(() => false);
-    if (exists) {
-      const config = await readConfigFile(ctx.deps.cwd, configPath);
-      if (config.name) return joinKey(storeRoot(ctx), config.name) + '/';
-    }
-  }
-  return scopeOf(ctx);
-}
-
 async function developmentCandidate(ctx: CommandContext, version: string | undefined): Promise<Candidate> {
   const store = ctx.deps.store();
   const target = await singleTarget(ctx);
@@ -116,7 +92,7 @@ async function pointedCandidate(
   version: string | undefined,
 ): Promise<Candidate> {
   const store = ctx.deps.store();
-  const scope = await registryScope(ctx);
+  const scope = await configScope(ctx);
   const { pointer } = await readPointer(store, scope, env);
   if (!pointer)
     throw new PipelineError(

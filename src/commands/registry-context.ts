@@ -21,7 +21,7 @@ import {
   type ModelRef,
 } from '../core/registry';
 import { fileMismatches, unsafeFileNames, type ActualFile } from '../core/gates';
-import { modelOfCommit } from './model-context';
+import { modelOfCommit, readConfigFile } from './model-context';
 import type { CommandContext } from './types';
 
 /** Options shared by the registry commands; one object each, so every command declares them identically. */
@@ -152,6 +152,19 @@ export function scopeOf(ctx: CommandContext): string {
   const name = ctx.options.string('model-name');
   const key = joinKey(storeRoot(ctx), name ?? '');
   return key ? key + '/' : '';
+}
+
+/**
+ * The registry scope of the model config-path names: model-name, else the config's `name` (train stores a
+ * named model under it), else the store prefix. Used where no model-prefix names the folder.
+ */
+export async function configScope(ctx: CommandContext): Promise<string> {
+  if (ctx.options.string('model-name')) return scopeOf(ctx);
+  if (await configExists(ctx)) {
+    const config = await readConfigFile(ctx.deps.cwd, ctx.options.string('config-path')!);
+    if (config.name) return joinKey(storeRoot(ctx), config.name) + '/';
+  }
+  return scopeOf(ctx);
 }
 
 export function actorOf(ctx: CommandContext): string {

@@ -345,6 +345,18 @@ describe.each(backends)('registry commands: %s', (_name, make) => {
     expect(JSON.parse(f.outputs['model-prefixes'])).toEqual([A]);
   });
 
+  it("demote without model-prefix finds the environment of config-path's named model", async () => {
+    const first = 'models/search/2.0.0-aaaaaa2/';
+    const second = 'models/search/2.1.0-bbbbbb2/';
+    await putModel(b.store, first);
+    await putModel(b.store, second);
+    await promote(first, 'development');
+    await promote(second, 'development');
+    writeFileSync(path.join(cwd, 'search-config.toml'), 'name = "search"\nversion = "2.1.0"\n');
+    const r = await run('demote', { environment: 'development' });
+    expect(r.outputs).toMatchObject({ 'model-prefix': first, 'previous-prefix': second });
+  });
+
   it('download leaves nothing new in dest when a later file fails verification (defect 5)', async () => {
     // model.zip verifies; search-config.toml (listed after it) was changed in the store
     await b.store.put(B + 'search-config.toml', 'version = "9.9.9"\n');
