@@ -266,7 +266,7 @@ junit = "reports/j.xml"
     const [folder] = modelFolders(repo.dir, 'pipeline');
     const m = manifestOf(repo.dir, `pipeline/${folder}`);
     expect(m.steps!.map((s) => s.name)).toEqual(['prepare', 'train', 'validate']);
-    expect(m.benchmark).toEqual({ passed: true, file: 'benchmark_results.xml' });
+    expect(m.benchmark).toEqual({ passed: true, file: 'metrics.json', report: 'benchmark_results.xml' });
     const xml = readFileSync(path.join(up, 'pipeline', folder, 'benchmark_results.xml'), 'utf8');
     expect(xml).toContain('<testsuite name="validate" tests="1" failures="0" errors="0">');
     expect(xml).toMatch(/<testsuite name="benchmark pipeline\//);
