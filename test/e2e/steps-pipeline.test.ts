@@ -140,7 +140,7 @@ describe('step pipelines through the CLI bundle (local backend)', () => {
     expect(mp(repo.dir, ...TRAIN).status).toBe(0);
     expect(ran()).toEqual(['a', 'b', 'c']);
 
-    const again = mp(repo.dir, ...TRAIN, '--sha', sha('1'));
+    const again = mp(repo.dir, ...TRAIN, '--force', '--sha', sha('1'));
     expect(again.status).toBe(0);
     expect(ran()).toEqual(['a', 'b', 'c']);
     expect(again.stderr.match(/cache hit/g)).toHaveLength(3);
@@ -148,7 +148,7 @@ describe('step pipelines through the CLI bundle (local backend)', () => {
     const keys = manifestOf(repo.dir, '1.0.0-1111111').steps!.map((s) => s.key);
 
     repo.write('data.txt', 'abd\n');
-    const changed = mp(repo.dir, ...TRAIN, '--sha', sha('2'));
+    const changed = mp(repo.dir, ...TRAIN, '--force', '--sha', sha('2'));
     expect(changed.status).toBe(0);
     expect(ran()).toEqual(['a', 'b', 'c', 'a', 'b', 'c']);
     const m = manifestOf(repo.dir, '1.0.0-2222222');
@@ -156,7 +156,7 @@ describe('step pipelines through the CLI bundle (local backend)', () => {
     expect(m.steps!.map((s) => s.key).filter((k) => keys.includes(k))).toEqual([]);
     expect(readFileSync(path.join(repo.dir, '.model-store/1.0.0-2222222/model.zip'), 'utf8')).toBe('ABD\n');
 
-    const forced = mp(repo.dir, ...TRAIN, '--sha', sha('3'), '--no-cache');
+    const forced = mp(repo.dir, ...TRAIN, '--force', '--sha', sha('3'), '--no-cache');
     expect(forced.status).toBe(0);
     expect(ran()).toHaveLength(9);
     expect(manifestOf(repo.dir, '1.0.0-3333333').steps!.map((s) => s.key)).toEqual(
@@ -183,7 +183,16 @@ describe('step pipelines through the CLI bundle (local backend)', () => {
     expect(lines()).toEqual(['start p1', 'end p1', 'start p2', 'end p2', 'join']);
 
     rmSync(log);
-    const parallel = mp(repo.dir, ...TRAIN, '--sha', sha('1'), '--no-cache', '--parallel-steps', '2');
+    const parallel = mp(
+      repo.dir,
+      ...TRAIN,
+      '--force',
+      '--sha',
+      sha('1'),
+      '--no-cache',
+      '--parallel-steps',
+      '2',
+    );
     expect(parallel.status).toBe(0);
     const l = lines();
     expect(l.slice(0, 2).sort()).toEqual(['start p1', 'start p2']);
@@ -295,7 +304,7 @@ junit = "reports/j.xml"
     ).toContain('<testsuite name="regression" tests="2" failures="0" errors="0">');
 
     repo.write('compile.env', 'COMPILE_TARGET=cpu-avx2\nCOMPILE_LEVEL=9\n');
-    const second = mp(repo.dir, ...TRAIN_COMPILE, '--data-key', 'none', '--sha', sha('4'));
+    const second = mp(repo.dir, ...TRAIN_COMPILE, '--data-key', 'none', '--force', '--sha', sha('4'));
     expect(second.status).toBe(0);
     const m2 = manifestOf(repo.dir, 'compiled/1.0.0-4444444');
     expect(m2.steps!.map((s) => [s.name, s.cacheHit])).toEqual([
@@ -307,7 +316,7 @@ junit = "reports/j.xml"
 
     // a regression test failing stops the pipeline at validate: no model, nothing uploaded
     repo.write('tests/target.sh', 'exit 1\n');
-    const third = mp(repo.dir, ...TRAIN_COMPILE, '--data-key', 'none', '--sha', sha('5'));
+    const third = mp(repo.dir, ...TRAIN_COMPILE, '--data-key', 'none', '--force', '--sha', sha('5'));
     expect(third.status).toBe(1);
     expect(third.stderr).toMatch(/validate step validate .* Not run: upload\./);
     expect(modelFolders(repo.dir, 'compiled').sort()).toEqual([folder, '1.0.0-4444444'].sort());

@@ -61,6 +61,8 @@ outputs = ["model.zip"]
       'data-key': 'none',
       sha: sha.repeat(40),
       'store-prefix': 'models',
+      // a rerun at another commit would otherwise reuse the model of the same inputs
+      force: 'true',
     });
     const ran = (): string[] => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : []);
     const stepCaches = async (): Promise<string[]> =>
