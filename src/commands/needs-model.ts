@@ -12,12 +12,14 @@ import {
   type ModelTarget,
 } from './model-context';
 import type { CommandContext, CommandDef, CommandResult } from './types';
+import { liveLease } from './folder-lease';
 
 const OPTIONS: readonly OptionSpec[] = [BASE_REF_OPTION, FORCE_OPTION];
 
 interface Row {
   target: ModelTarget;
   needsModel: boolean;
+  training?: string;
   reason: string;
   uri: string;
 }
@@ -35,7 +37,9 @@ async function decide(ctx: CommandContext, target: ModelTarget, baseRef: string 
     }
   }
   const state = await folderState(store, target.prefix);
+  const lease = await liveLease(store, target.prefix, ctx.deps.clock.now());
   const d = decideNeedsModel({
+    training: lease && `run ${lease.run} holds the lease until ${lease.expiresAt}`,
     id: target.id,
     baseVersion,
     baseRef: await baseRefLabel(ctx, baseRef),
@@ -75,11 +79,19 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
   };
   const table = markdownTable(
     ['model', 'config', 'needs model', 'reason'],
-    rows.map((r) => [r.target.prefix, r.target.config.path, r.needsModel ? 'yes' : 'no', r.reason]),
+    rows.map((r) => [
+      r.target.prefix,
+      r.target.config.path,
+      (r.needsModel ? 'yes' : 'no') + (r.training ? ' (training)' : ''),
+      r.reason,
+    ]),
   );
   const summary = `### needs-model (base ${shortBase})\n\n${table}\n`;
   const text = rows
-    .map((r) => `${r.target.prefix}: ${r.needsModel ? 'needs a model' : 'no build'}: ${r.reason}`)
+    .map(
+      (r) =>
+        `${r.target.prefix}: ${r.needsModel ? 'needs a model' : 'no build'}${r.training ? ' (training)' : ''}: ${r.reason}`,
+    )
     .join('\n');
   return { outputs, summary, text };
 }

@@ -8,6 +8,8 @@ import { STATUS_HEADER, statusCells, statusRows } from '../core/status';
 import { pointedFolders } from './rotate';
 import { listAll, mapLimit, MODEL_NAME_OPTION, readPointer, scopeOf, storeRoot } from './registry-context';
 import type { CommandContext, CommandDef, CommandResult } from './types';
+import { folderOfRegistryKey } from '../core/lease';
+import { liveLease } from './folder-lease';
 
 const OPTIONS: readonly OptionSpec[] = [MODEL_NAME_OPTION];
 
@@ -50,6 +52,21 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
     if (p.kind === 'registry') scopes.add(p.scope);
   }
   const pointed = await pointedFolders(store, scopes);
+  // folders under a live lease are being trained now, even before their first file lands
+  const training = new Map<string, string>();
+  const now = ctx.deps.clock.now();
+  await mapLimit(
+    registry.map((k) => folderOfRegistryKey(k, 'leases')).filter((f): f is string => !!f),
+    8,
+    async (folder) => {
+      const lease = await liveLease(store, folder, now);
+      if (!lease) return;
+      training.set(folder, `run ${lease.run}`);
+      const place = placeOf(folder + 'x', root);
+      if (place.kind === 'model' && !folders.has(folder))
+        folders.set(folder, { scope: place.scope, folder, id: place.id, objects: [], markers: new Set() });
+    },
+  );
   const benchmarks = new Map<string, string>();
   const withResults = [...folders.values()].filter((f) => f.objects.some((o) => o.name === BENCHMARK_JSON));
   await mapLimit(withResults, 8, async (f) => {
@@ -61,7 +78,7 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
       benchmarks.set(f.folder, 'unreadable results');
     }
   });
-  const rows = statusRows(folders.values(), root, pointed, benchmarks);
+  const rows = statusRows(folders.values(), root, pointed, benchmarks, training);
   const cells = rows.map(statusCells);
   const where = store.uri(listPrefix);
   const text = rows.length === 0 ? `no models under ${where}` : textTable(STATUS_HEADER, cells);

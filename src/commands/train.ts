@@ -27,6 +27,7 @@ import {
   type TransferMode,
 } from '../core/train';
 import { backendOf } from '../wiring';
+import { acquireFolderLease, runLabel, type HeldLease } from './folder-lease';
 import { folderState, loadTargets, resolveSha, type ModelTarget } from './model-context';
 import { TRAIN_OPTIONS } from './train-options';
 import { benchmarkArtifacts, emitAnnotations } from './benchmark-report';
@@ -259,6 +260,37 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
       `training data ${s.dataKey} is not in the store (${store.uri(s.dataKey)}): upload it, or set data-key ("none" for no input data)`,
     );
   }
+  // the lease comes before anything in the folder is touched: a live run's uploads are not leftovers
+  const lease = await acquireFolderLease(store, ctx.deps.clock, log, target.prefix, runLabel(ctx.deps.ci));
+  try {
+    return await trainHoldingLease(ctx, s, target, configRel, step, lease, startedAt);
+  } finally {
+    await lease
+      .release()
+      .catch((err) => log.warn(`could not release the lease ${store.uri(lease.key)}: ${messageOf(err)}`));
+  }
+}
+
+async function trainHoldingLease(
+  parent: CommandContext,
+  s: Settings,
+  target: ModelTarget,
+  configRel: string,
+  step: (id: TrainStepId) => void,
+  lease: HeldLease,
+  startedAt: Date,
+): Promise<CommandResult> {
+  // losing the lease stops the run like a cancellation does
+  const ctx: CommandContext = { ...parent, signal: AbortSignal.any([parent.signal, lease.lost]) };
+  const log = ctx.deps.logger;
+  const store = ctx.deps.store();
+  const uri = store.uri(target.prefix);
+  const state = await folderState(store, target.prefix);
+  if (state.complete) {
+    throw new PipelineError(
+      `model ${target.prefix} was completed by another run at ${uri} just now; its model stands`,
+    );
+  }
   if (state.partial) {
     const leftovers: string[] = [];
     for await (const obj of store.list(target.prefix)) leftovers.push(obj.key);
@@ -466,6 +498,8 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
     }
 
     step('manifest');
+    // proof, right before the model becomes complete, that the folder is still this run's
+    await lease.confirm();
     const finishedAt = ctx.deps.clock.now();
     const manifest = buildTrainManifest({
       model: { name: target.modelName ?? target.id.name, version: target.id.version, sha },
@@ -526,7 +560,11 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
   } finally {
     await shell?.close?.().catch(() => undefined);
     const problems: string[] = [];
-    if (failure !== undefined && uploaded.length > 0) {
+    if (failure !== undefined && uploaded.length > 0 && lease.lost.aborted) {
+      log.warn(
+        `the lease on ${target.prefix} was lost: its files now belong to the run holding it; left alone`,
+      );
+    } else if (failure !== undefined && uploaded.length > 0) {
       try {
         await ctx.deps.store().deleteMany(uploaded.map((u) => u.key));
         log.info(`removed the ${uploaded.length} file(s) this failed run had uploaded`);
@@ -555,7 +593,7 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
     if (failure === undefined && problems.length > 0) failure = new PipelineError(problems.join('; '));
     else for (const p of problems) log.error(p);
   }
-  if (failure !== undefined) throw explain(ctx, failure, instanceId);
+  if (failure !== undefined) throw explain(ctx, lease, failure, instanceId);
   return result!;
 }
 
@@ -598,7 +636,13 @@ async function onInstance(
 }
 
 /** An interrupted run says so, and what it left behind; other failures pass through unchanged. */
-function explain(ctx: CommandContext, err: unknown, instanceId: string | undefined): unknown {
+function explain(
+  ctx: CommandContext,
+  lease: HeldLease,
+  err: unknown,
+  instanceId: string | undefined,
+): unknown {
+  if (lease.lost.aborted && !(err instanceof UserError)) return lease.lost.reason as unknown;
   if (!ctx.signal.aborted || err instanceof UserError) return err;
   const reason = ctx.signal.reason instanceof Error ? ctx.signal.reason.message : 'cancelled';
   return new PipelineError(

@@ -12,11 +12,15 @@ export interface NeedsModelFacts {
   /** Some files exist under the prefix but not a complete model (an interrupted run). */
   partialInStore: boolean;
   force: boolean;
+  /** Another run holds a live lease on the folder: it is training this model now (who, until when). */
+  training?: string;
 }
 
 export interface NeedsModelDecision {
   needsModel: boolean;
   reason: string;
+  /** Set when another run is training the model now (the folder is under lease). */
+  training?: string;
 }
 
 /**
@@ -25,6 +29,13 @@ export interface NeedsModelDecision {
  * so a re-run or a parallel job does not train twice.
  */
 export function decideNeedsModel(f: NeedsModelFacts): NeedsModelDecision {
+  const d = decideByVersion(f);
+  if (!f.training || f.completeInStore) return d;
+  // the decision stays: if the other run fails, this one's train takes over once the lease expires
+  return { ...d, training: f.training, reason: `training: ${f.training}; ${d.reason}` };
+}
+
+function decideByVersion(f: NeedsModelFacts): NeedsModelDecision {
   const { id } = f;
   if (f.completeInStore) {
     return { needsModel: false, reason: `a complete model ${id.name} is already in the store` };

@@ -17,6 +17,8 @@ export interface StatusRow {
   environments: Environment[];
   current: Environment[];
   benchmark: string;
+  /** Another run holds a live lease on the folder and is training it now: who. */
+  training?: string;
 }
 
 export function formatBytes(n: number): string {
@@ -36,6 +38,7 @@ export function statusRows(
   root: string,
   pointed: ReadonlyMap<string, readonly Environment[]>,
   benchmarks: ReadonlyMap<string, string>,
+  training: ReadonlyMap<string, string> = new Map(),
 ): StatusRow[] {
   const base = root === '' ? '' : root.replace(/\/*$/, '/');
   const rows = [...folders].map((f): StatusRow => {
@@ -54,6 +57,7 @@ export function statusRows(
       environments: ENVIRONMENTS.filter((e) => f.markers.has(e)),
       current: ENVIRONMENTS.filter((e) => (pointed.get(f.folder) ?? []).includes(e)),
       benchmark: benchmarks.get(f.folder) ?? '',
+      training: training.get(f.folder),
     };
   });
   return rows.sort(
@@ -76,7 +80,7 @@ export function statusCells(r: StatusRow): string[] {
     r.sha,
     formatBytes(r.size),
     r.created.replace(/\.\d{3}Z$/, 'Z'),
-    envs.join(', ') || (r.complete ? '-' : 'incomplete'),
+    envs.join(', ') || (r.complete ? '-' : r.training ? `training (${r.training})` : 'incomplete'),
     r.benchmark || '-',
   ];
 }
