@@ -3,10 +3,24 @@ import { MANIFEST_FILE, parseManifest } from '../core/manifest';
 import { markdownTable, textTable } from '../core/markdown';
 import type { OptionSpec } from '../core/options';
 import type { Git, ObjectStore } from '../core/ports';
-import { ENVIRONMENTS, groupListing, placeOf, type Environment, type ModelFolder } from '../core/registry';
+import {
+  aliasSchema,
+  ENVIRONMENTS,
+  groupListing,
+  parseJsonAs,
+  placeOf,
+  REGISTRY_DIR,
+  registryKeys,
+  type AliasRecord,
+  type Environment,
+  type ModelFolder,
+} from '../core/registry';
 import { planRotation, type Liveness, type RotationEntry, type RotationPlan } from '../core/rotation';
 import { formatBytes } from '../core/status';
-import { listAll, mapLimit, readPointer, storeRoot } from './registry-context';
+import { listAll, mapLimit, putOnce, readPointer, storeRoot } from './registry-context';
+import { liveLease, runLabel } from './folder-lease';
+import { folderOfRegistryKey, retiringKey, STALE_RETIRING_SECONDS } from '../core/lease';
+import { joinKey } from '../core/identity';
 import { DRY_RUN_OPTION } from './model-context';
 import type { CommandContext, CommandDef, CommandResult } from './types';
 
@@ -43,6 +57,70 @@ export async function pointedFolders(
     }
   }
   return pointed;
+}
+
+/** Every alias of every scope, as folder -> alias names. */
+export async function aliasedFolders(
+  store: ObjectStore,
+  scopes: Iterable<string>,
+): Promise<Map<string, string[]>> {
+  const aliased = new Map<string, string[]>();
+  for (const scope of scopes) {
+    for (const o of await listAll(store, registryKeys.aliasDir(scope))) {
+      const got = await store.get(o.key);
+      if (!got) continue;
+      let record: AliasRecord;
+      try {
+        record = parseJsonAs(aliasSchema, got.body.toString('utf8'), store.uri(o.key));
+      } catch {
+        continue; // a damaged alias names no folder it could protect
+      }
+      const folder = record.prefix.endsWith('/') ? record.prefix : record.prefix + '/';
+      aliased.set(folder, [...(aliased.get(folder) ?? []), record.alias]);
+    }
+  }
+  return aliased;
+}
+
+/** Folders a promote, demote or alias is about to reference (fresh claims), as folder -> what. */
+async function claimedFolders(
+  store: ObjectStore,
+  scopes: Iterable<string>,
+  now: Date,
+): Promise<Map<string, string>> {
+  const cutoff = now.getTime() - STALE_RETIRING_SECONDS * 1000;
+  const claimed = new Map<string, string>();
+  for (const scope of scopes) {
+    for (const o of await listAll(store, joinKey(scope, REGISTRY_DIR, 'claims') + '/')) {
+      const folder = folderOfRegistryKey(o.key, 'claims');
+      if (!folder || o.lastModified.getTime() < cutoff) continue; // a claim that old is a dead run's
+      claimed.set(folder, 'referenced (a promote, demote or alias is writing)');
+    }
+  }
+  return claimed;
+}
+
+/**
+ * Retiring markers of a rotate that died before it finished, on folders this rotate keeps: after an hour
+ * they only block promotions, so they go.
+ */
+async function clearStaleRetiring(
+  ctx: CommandContext,
+  store: ObjectStore,
+  scopes: Iterable<string>,
+  doomed: ReadonlySet<string>,
+): Promise<void> {
+  const cutoff = ctx.deps.clock.now().getTime() - STALE_RETIRING_SECONDS * 1000;
+  const stale: string[] = [];
+  for (const scope of scopes) {
+    for (const o of await listAll(store, joinKey(scope, REGISTRY_DIR, 'retiring') + '/')) {
+      const folder = folderOfRegistryKey(o.key, 'retiring');
+      if (!folder || doomed.has(folder) || o.lastModified.getTime() > cutoff) continue;
+      ctx.deps.logger.warn(`${folder} was marked retiring by a rotate that did not finish: marker removed`);
+      stale.push(o.key);
+    }
+  }
+  if (stale.length > 0) await store.deleteMany(stale);
 }
 
 /**
@@ -215,20 +293,48 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
 
   let deleted = 0;
   let requests = 0;
+  if (!dryRun) {
+    await clearStaleRetiring(ctx, store, scopes, new Set(doomed.map((e) => e.folder)));
+  }
   if (!dryRun && doomed.length > 0) {
-    // a promotion may have landed since the listing: never delete what an environment points at now
+    // mark first: from here on promote, demote and alias refuse these folders (or undo their write)
+    const record = { schemaVersion: 1, run: runLabel(ctx.deps.ci), at: ctx.deps.clock.now().toISOString() };
+    const marked = new Set<string>();
+    await mapLimit(doomed, 8, async (e) => {
+      const body = JSON.stringify({ ...record, folder: e.folder }, null, 2);
+      if (await putOnce(store, retiringKey(e.folder), body)) marked.add(e.folder);
+    });
+    // then read again what references them: a promotion or alias that landed before the mark wins
+    const now = ctx.deps.clock.now();
+    const claimed = await claimedFolders(store, scopes, now);
     const pointedNow = await pointedFolders(store, scopes);
-    const racing = doomed.filter((e) => pointedNow.has(e.folder));
-    for (const e of racing) ctx.deps.logger.warn(`${e.folder} was promoted during rotation: kept`);
+    const aliasedNow = await aliasedFolders(store, scopes);
+    const racing: { folder: string; why: string }[] = [];
+    await mapLimit(doomed, 8, async (e) => {
+      const why = claimed.has(e.folder)
+        ? `is being ${claimed.get(e.folder)}`
+        : pointedNow.has(e.folder)
+          ? `was promoted to ${pointedNow.get(e.folder)!.join(', ')}`
+          : aliasedNow.has(e.folder)
+            ? `was given alias ${aliasedNow.get(e.folder)!.join(', ')}`
+            : (await liveLease(store, e.folder, now))
+              ? 'is being trained'
+              : undefined;
+      if (why) racing.push({ folder: e.folder, why });
+    });
     if (racing.length > 0) {
-      const skip = new Set(racing.map((e) => e.folder));
+      for (const r of racing) ctx.deps.logger.warn(`${r.folder} ${r.why} during rotation: kept`);
+      const skip = new Set(racing.map((r) => r.folder));
       doomed = doomed.filter((e) => !skip.has(e.folder));
+      await store.deleteMany(racing.filter((r) => marked.has(r.folder)).map((r) => retiringKey(r.folder)));
     }
     const doomedKeys = new Set(doomed.flatMap((e) => e.keys));
     const keys = plan.deleteKeys.filter((k) => doomedKeys.has(k));
     const r = await store.deleteMany(keys);
     deleted = r.deleted;
     requests = r.requests;
+    // the folders are gone (manifests first): a late claim now finds no manifest and writes nothing
+    await store.deleteMany(doomed.map((e) => retiringKey(e.folder)));
   }
 
   const bytes = doomed.reduce((n, e) => n + e.bytes, 0);

@@ -38,9 +38,22 @@ export function retiringKey(folder: string): string {
   return joinKey(scope, REGISTRY_DIR, 'retiring', `${name}.json`);
 }
 
-/** The model folder a lease or retiring key is about (the inverse of leaseKey / retiringKey). */
-export function folderOfRegistryKey(key: string, kind: 'leases' | 'retiring'): string | undefined {
-  const m = new RegExp(`^(.*?)${REGISTRY_DIR}/${kind}/([^/]+)\\.json$`).exec(key);
+/**
+ * `<scope>_registry/claims/<name>/<nonce>.json`: a promote, demote or alias is about to reference
+ * `<scope><name>/`; rotate keeps a claimed folder.
+ */
+export function claimKey(folder: string, nonce: string): string {
+  const { scope, name } = splitFolder(folder);
+  return joinKey(scope, REGISTRY_DIR, 'claims', name, `${nonce}.json`);
+}
+
+/** The model folder a lease, retiring or claim key is about (the inverse of leaseKey, retiringKey, claimKey). */
+export function folderOfRegistryKey(key: string, kind: 'leases' | 'retiring' | 'claims'): string | undefined {
+  const re =
+    kind === 'claims'
+      ? new RegExp(`^(.*?)${REGISTRY_DIR}/claims/([^/]+)/[^/]+\\.json$`)
+      : new RegExp(`^(.*?)${REGISTRY_DIR}/${kind}/([^/]+)\\.json$`);
+  const m = re.exec(key);
   return m ? `${m[1]}${m[2]}/` : undefined;
 }
 
@@ -96,3 +109,20 @@ export function parseLease(text: string, where: string): Lease | undefined {
 export function describeLease(lease: Lease): string {
   return `run ${lease.run}, last heartbeat ${lease.heartbeatAt}, lease until ${lease.expiresAt}`;
 }
+
+/** What rotate writes (create-only) before it deletes a model folder. */
+export const retiringSchema = z
+  .object({
+    schemaVersion: z.literal(1),
+    folder: z.string(),
+    run: z.string(),
+    at: z.string(),
+  })
+  .passthrough();
+export type RetiringRecord = z.infer<typeof retiringSchema>;
+
+/**
+ * A retiring marker or claim older than this belongs to a run that died: the next rotate clears the marker
+ * and ignores the claim.
+ */
+export const STALE_RETIRING_SECONDS = 3600;
