@@ -6,7 +6,8 @@ import { DEFAULT_EXCLUDES } from '../adapters/ssh/argv';
 import { parseDuration, formatDuration } from '../core/duration';
 import { messageOf, PipelineError, PreconditionFailedError, UserError } from '../core/errors';
 import { parseHostKeyOption } from '../core/host-keys';
-import { trainInstanceTags } from '../core/instance-tags';
+import { TAG_LAUNCH_TOKEN, trainInstanceTags } from '../core/instance-tags';
+import { ciRunOf } from '../core/ci-env';
 import { MANIFEST_FILE, type ManifestFile } from '../core/manifest';
 import type { Compute, HostKeys, InstanceInfo, LaunchRequest, RemoteShell } from '../core/ports';
 import {
@@ -90,6 +91,7 @@ async function benchmarkReport(
 /** State names the action's post step reads to clean up after a cancelled or crashed run. */
 export const STATE_INSTANCE_ID = 'instance-id';
 export const STATE_KEY_NAME = 'ephemeral-key-name';
+export const STATE_LAUNCH_TOKEN = 'launch-token';
 
 const GONE = new Set(['terminated', 'shutting-down']);
 
@@ -166,12 +168,15 @@ async function launchRequest(
   target: ModelTarget,
   s: Settings,
   keyName: string | undefined,
+  launchToken: string,
 ): Promise<LaunchRequest> {
   const o = ctx.options;
   const tags = trainInstanceTags({
     modelPrefix: target.prefix,
     repo: ctx.deps.ci.repository,
     runUrl: ctx.deps.ci.runUrl,
+    ci: { run: ciRunOf(ctx.deps.ci), attempt: ctx.deps.ci.runAttempt, job: ctx.deps.ci.job },
+    launchToken,
   });
   const req: LaunchRequest = {
     imageId: o.string('ami-id') ?? '',
@@ -184,6 +189,7 @@ async function launchRequest(
     maxRuntimeSeconds: s.maxRuntime,
     tags,
     instanceProfile: o.string('instance-profile') || undefined,
+    clientToken: launchToken,
   };
   if (compute.resolveLaunchTargets) {
     const resolved = await compute.resolveLaunchTargets({
@@ -304,6 +310,7 @@ async function trainHoldingLease(
   const work = await fs.mkdtemp(path.join(tmpdir(), 'mp-train-'));
   const uploaded: Uploaded[] = [];
   let instanceId: string | undefined;
+  let launchToken: string | undefined;
   let keyName = ctx.options.string('key-name') || undefined;
   let privateKey = ctx.options.string('ssh-private-key') || undefined;
   let ephemeralKey: string | undefined;
@@ -326,7 +333,10 @@ async function trainHoldingLease(
     }
 
     step('launch');
-    const req = await launchRequest(ctx, compute, target, s, keyName);
+    launchToken = randomBytes(12).toString('hex');
+    const req = await launchRequest(ctx, compute, target, s, keyName, launchToken);
+    // saved before the request: if its answer never comes, the instance is still found by this token
+    ctx.deps.state.save(STATE_LAUNCH_TOKEN, launchToken);
     const launched = await compute.launch(req, ctx.signal);
     instanceId = launched.id;
     // saved before anything else can fail, so the post step can terminate it whatever happens next
@@ -574,10 +584,12 @@ async function trainHoldingLease(
         );
       }
     }
-    if (instanceId) {
+    if (instanceId || launchToken) {
       step('terminate');
       try {
-        await terminate(ctx, compute, instanceId);
+        if (instanceId) await terminate(ctx, compute, instanceId);
+        // a launch whose answer was lost, or an instance launched twice: whatever carries this run's token
+        if (launchToken) await terminateByToken(ctx, compute, launchToken, instanceId);
       } catch (err) {
         problems.push(messageOf(err));
       }
@@ -650,13 +662,33 @@ function explain(
   );
 }
 
+/** Terminates every live instance tagged with the launch token (but `except`, already handled). */
+async function terminateByToken(
+  ctx: CommandContext,
+  compute: Compute,
+  token: string,
+  except?: string,
+): Promise<void> {
+  const found = await compute.findByTags({ [TAG_LAUNCH_TOKEN]: token });
+  for (const i of found) {
+    if (i.id === except || GONE.has(i.state)) continue;
+    ctx.deps.logger.warn(
+      `instance ${i.id} carries this run's launch token and is ${i.state}: terminating it`,
+    );
+    await terminate(ctx, compute, i.id);
+  }
+}
+
 /** The post step: the instance and key pair of a run that could not clean up itself (cancelled, crashed). */
 async function cleanup(ctx: CommandContext): Promise<void> {
   const id = ctx.deps.state.get(STATE_INSTANCE_ID);
   const keyName = ctx.deps.state.get(STATE_KEY_NAME);
-  if (!id && !keyName) return;
+  const token = ctx.deps.state.get(STATE_LAUNCH_TOKEN);
+  if (!id && !keyName && !token) return;
   const compute = ctx.deps.compute();
   const log = ctx.deps.logger;
+  // killed between the launch request and its answer: only the token knows the instance
+  if (token) await terminateByToken(ctx, compute, token, id || undefined);
   if (id) {
     const info = await compute.describe(id);
     if (info && !GONE.has(info.state)) {

@@ -1,3 +1,5 @@
+import type { CiRunRef } from './instance-tags';
+
 /** What the CI system tells us about the run, read from its environment variables. */
 export interface CiContext {
   provider: 'github' | 'circleci' | 'local';
@@ -25,6 +27,14 @@ export function ciRunLabel(ci: CiContext): string | undefined {
   if (!ci.runId) return undefined;
   const parts = [ci.provider === 'github' ? ci.repository : undefined, ci.runId, ci.runAttempt, ci.job];
   return `${ci.provider}:${parts.filter((p) => p).join('/')}`;
+}
+
+/** The CI run this job belongs to, as instance tags name it; undefined outside CI. */
+export function ciRunOf(ci: CiContext): CiRunRef | undefined {
+  if (!ci.runId) return undefined;
+  if (ci.provider === 'github') return { provider: 'github', repository: ci.repository, runId: ci.runId };
+  if (ci.provider === 'circleci') return { provider: 'circleci', runId: ci.runId };
+  return undefined;
 }
 
 export function readCiContext(env: Record<string, string | undefined>): CiContext {

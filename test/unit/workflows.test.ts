@@ -21,6 +21,7 @@ interface Step {
   with?: Record<string, unknown>;
 }
 interface Workflow {
+  on?: Record<string, unknown>;
   concurrency?: { group: string; 'cancel-in-progress': boolean };
   jobs: Record<string, { steps?: Step[]; environment?: string; if?: string; strategy?: { matrix: unknown } }>;
 }
@@ -29,7 +30,12 @@ interface Workflow {
 function actionSteps(wf: Workflow): Step[] {
   return Object.values(wf.jobs)
     .flatMap((j) => j.steps ?? [])
-    .filter((s) => s.uses === './' || s.uses?.startsWith('model-pipeline/model-pipeline@'));
+    .filter(
+      (s) =>
+        s.uses === './' ||
+        s.uses?.startsWith('model-pipeline/model-pipeline@') ||
+        s.uses?.startsWith('org/model-pipeline-action@'),
+    );
 }
 
 describe('action.yml and workflows validate (@action-validator/core)', () => {
@@ -92,5 +98,12 @@ describe('the workflows do what the README promises', () => {
     expect(wf.jobs['promote-production'].environment).toBe('production');
     const commands = actionSteps(wf).map((s) => s.with?.command);
     expect(commands).toEqual(expect.arrayContaining(['needs-model', 'train', 'promote', 'sweep']));
+  });
+
+  it('sweep.yml: a scheduled sweep that asks GitHub which runs have finished', () => {
+    const wf = load('examples/workflows/sweep.yml');
+    expect(JSON.stringify(wf.on?.schedule)).toMatch(/cron/);
+    const [step] = actionSteps(wf);
+    expect(step.with).toMatchObject({ command: 'sweep', 'github-token': '${{ github.token }}' });
   });
 });
