@@ -131,15 +131,17 @@ export class Ec2Compute implements Compute {
       throw new UserError(`root-volume-gib must be between 1 and 16384, got ${req.rootVolumeGiB}`);
     // one token per launch, tagged on the instance; each attempt's ClientToken derives from it
     const token = req.clientToken ?? randomBytes(12).toString('hex');
+    const launchedAt = this.clock.now();
     const tags = normalizeTags({
       ...req.tags,
       [TAG_LAUNCH_TOKEN]: token,
-      ...markerTags(req.maxRuntimeSeconds, this.clock.now()),
+      ...markerTags(req.maxRuntimeSeconds, launchedAt),
     });
     let attemptNo = 0;
-    const userData = Buffer.from(buildUserData(req.maxRuntimeSeconds, req.userData), 'utf8').toString(
-      'base64',
-    );
+    const userData = Buffer.from(
+      buildUserData(req.maxRuntimeSeconds, launchedAt, req.userData),
+      'utf8',
+    ).toString('base64');
     const attempts = planLaunchAttempts(req.instanceTypes, req.subnetIds, req.spot);
 
     const base: RunInstancesCommandInput = {
