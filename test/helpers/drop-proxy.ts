@@ -11,12 +11,14 @@ export interface DropProxy {
   actions: string[];
   /** Decides per request (by its EC2 Action) whether moto's answer is dropped. */
   drop: (action: string) => boolean;
+  /** Milliseconds to hold each answer of this action (EC2 Action, else the HTTP method) before sending it. */
+  delay: (action: string) => number;
   close(): Promise<void>;
 }
 
 export async function startDropProxy(target: string, drop: (action: string) => boolean): Promise<DropProxy> {
   const upstream = new URL(target);
-  const proxy: DropProxy = { url: '', actions: [], drop, close: async () => undefined };
+  const proxy: DropProxy = { url: '', actions: [], drop, delay: () => 0, close: async () => undefined };
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -35,7 +37,9 @@ export async function startDropProxy(target: string, drop: (action: string) => b
         (up) => {
           const parts: Buffer[] = [];
           up.on('data', (c: Buffer) => parts.push(c));
-          up.on('end', () => {
+          up.on('end', async () => {
+            const hold = proxy.delay(action);
+            if (hold > 0) await new Promise((r) => setTimeout(r, hold));
             if (proxy.drop(action)) {
               req.socket.destroy();
               return;
