@@ -6,12 +6,14 @@ import {
   PIPELINE_TAG,
   sweepVerdict,
   TAG_CI_ATTEMPT,
+  TAG_CI_JOB,
   TAG_CI_RUN,
   type SweepVerdict,
 } from '../core/instance-tags';
 import { markdownTable } from '../core/markdown';
 import type { OptionSpec } from '../core/options';
 import type { CiRunStatus, InstanceInfo } from '../core/ports';
+import { ciRunOf } from '../core/ci-env';
 
 const GONE = new Set(['shutting-down', 'terminated']);
 import { TRAIN_OPTIONS } from './train-options';
@@ -39,6 +41,14 @@ const OPTIONS: readonly OptionSpec[] = [
       "sweep: terminate every instance of this CI run (GitHub `github.run_id`, CircleCI `$CIRCLE_WORKFLOW_ID`), whatever its deadline. Use it after the whole workflow: it also ends the run's other jobs' instances.",
     type: 'string',
     env: ['MODEL_PIPELINE_RUN_ID'],
+  },
+  {
+    name: 'own-job',
+    description:
+      'sweep: also terminate instances launched by this very CI job (same run, attempt and job), for a cleanup step after train in the same job (the orb train job does this).',
+    type: 'boolean',
+    default: 'false',
+    env: ['MODEL_PIPELINE_OWN_JOB'],
   },
   {
     name: 'github-token',
@@ -76,6 +86,15 @@ async function ownerVerdict(
       : undefined;
   if (!run) return undefined;
   const attempt = instance.tags[TAG_CI_ATTEMPT];
+  const own = ciRunOf(ctx.deps.ci);
+  if (
+    ctx.options.bool('own-job') &&
+    own &&
+    formatCiRun(own) === formatCiRun(run) &&
+    (attempt ?? '') === (ctx.deps.ci.runAttempt ?? '') &&
+    (instance.tags[TAG_CI_JOB] ?? '') === (ctx.deps.ci.job ?? '')
+  )
+    return { expired: true, reason: 'launched by this job, whose train step has ended (own-job)' };
   const key = `${formatCiRun(run)}#${run.provider === 'github' ? (attempt ?? '') : ''}`;
   if (!asked.has(key))
     asked.set(key, ctx.deps.ciRuns().status(run, run.provider === 'github' ? attempt : undefined));

@@ -9,7 +9,13 @@ import { FetchCiRuns } from '../../src/adapters/ci/ci-runs';
 import { ec2ClientConfig, Ec2Compute } from '../../src/adapters/aws/ec2-compute';
 import { MemoryState } from '../../src/adapters/system/console-logger';
 import { sweepCommand } from '../../src/commands/sweep';
-import { formatCiRun, TAG_CI_ATTEMPT, TAG_CI_RUN, type CiRunRef } from '../../src/core/instance-tags';
+import {
+  formatCiRun,
+  TAG_CI_ATTEMPT,
+  TAG_CI_JOB,
+  TAG_CI_RUN,
+  type CiRunRef,
+} from '../../src/core/instance-tags';
 import type { CiRuns, CiRunStatus, Compute, LaunchRequest } from '../../src/core/ports';
 import { buildContext } from '../../src/runner';
 import { motoEndpoint } from '../helpers/aws';
@@ -43,7 +49,7 @@ function scoped(c: Ec2Compute): Compute {
 }
 
 let imageId: string;
-async function launch(ciRun: string | undefined, attempt?: string): Promise<string> {
+async function launch(ciRun: string | undefined, attempt?: string, job?: string): Promise<string> {
   const req: LaunchRequest = {
     imageId,
     instanceTypes: ['t3.micro'],
@@ -56,17 +62,18 @@ async function launch(ciRun: string | undefined, attempt?: string): Promise<stri
       'owner-test': run,
       ...(ciRun ? { [TAG_CI_RUN]: ciRun } : {}),
       ...(attempt ? { [TAG_CI_ATTEMPT]: attempt } : {}),
+      ...(job ? { [TAG_CI_JOB]: job } : {}),
     },
   };
   return (await real().launch(req)).id;
 }
 
-async function sweep(inputs: Record<string, string>, ciRuns: CiRuns) {
+async function sweep(inputs: Record<string, string>, ciRuns: CiRuns, env: Record<string, string> = {}) {
   const logger = new MemoryLogger();
   const ctx = await buildContext(sweepCommand, {
     command: 'sweep',
     inputs: { backend: 'aws', 'ec2-endpoint': motoEndpoint(), region: 'us-east-1', ...inputs },
-    env: {},
+    env,
     cwd: mkdtempSync(path.join(tmpdir(), 'mp-sweep-owner-')),
     logger,
     state: new MemoryState(),
@@ -116,6 +123,22 @@ describe('sweep ends instances whose CI run has finished', () => {
     expect(JSON.parse(byRun.outputs.terminated)).toEqual([rerun]);
     expect(await state(runningGh)).toBe('running');
     for (const id of [runningGh, runningCc, noRun]) await real().terminate(id);
+  });
+});
+
+describe('sweep own-job: the cleanup step after train in the same CircleCI job', () => {
+  it('terminates the instances of this job only, while its workflow still runs', async () => {
+    const wf = '9d3e0f5e-1111-2222-3333-444455556666';
+    const mine = await launch(`circleci:${wf}`, '55', 'train');
+    const sibling = await launch(`circleci:${wf}`, '56', 'train');
+    const env = { CIRCLECI: 'true', CIRCLE_WORKFLOW_ID: wf, CIRCLE_BUILD_NUM: '55', CIRCLE_JOB: 'train' };
+    const without = await sweep({}, new FakeCiRuns(new Map()), env);
+    expect(JSON.parse(without.outputs.terminated)).toEqual([]);
+    const r = await sweep({ 'own-job': 'true' }, new FakeCiRuns(new Map()), env);
+    expect(JSON.parse(r.outputs.terminated)).toEqual([mine]);
+    expect(await state(mine)).toMatch(gone);
+    expect(await state(sibling)).toBe('running');
+    await real().terminate(sibling);
   });
 });
 
