@@ -5,23 +5,24 @@ import type { OptionSpec } from '../core/options';
 import type { Git, ObjectStore } from '../core/ports';
 import {
   aliasSchema,
+  deploymentRecordSchema,
   ENVIRONMENTS,
   groupListing,
   parseJsonAs,
   placeOf,
   REGISTRY_DIR,
   registryKeys,
-  type AliasRecord,
   type Environment,
   type ModelFolder,
 } from '../core/registry';
+import { parseModelConfig } from '../core/config';
+import { joinKey, modelId, modelPrefix } from '../core/identity';
+import { folderOfRegistryKey, retiringKey, STALE_RETIRING_SECONDS } from '../core/lease';
+import { liveLease, runLabel } from './folder-lease';
 import { planRotation, type Liveness, type RotationEntry, type RotationPlan } from '../core/rotation';
 import { formatBytes } from '../core/status';
 import { listAll, mapLimit, putOnce, readPointer, storeRoot } from './registry-context';
-import { liveLease, runLabel } from './folder-lease';
-import { folderOfRegistryKey, retiringKey, STALE_RETIRING_SECONDS } from '../core/lease';
-import { joinKey } from '../core/identity';
-import { DRY_RUN_OPTION } from './model-context';
+import { DRY_RUN_OPTION, MODEL_SOURCES_OPTION, resolveTarget } from './model-context';
 import type { CommandContext, CommandDef, CommandResult } from './types';
 
 const OPTIONS: readonly OptionSpec[] = [
@@ -40,6 +41,7 @@ const OPTIONS: readonly OptionSpec[] = [
     env: ['MODEL_PIPELINE_KEEP_PER_VERSION'],
   },
   DRY_RUN_OPTION,
+  MODEL_SOURCES_OPTION,
 ];
 
 /** Every environment pointer of every scope, as folder -> environments. */
@@ -59,27 +61,27 @@ export async function pointedFolders(
   return pointed;
 }
 
-/** Every alias of every scope, as folder -> alias names. */
+/** Every alias of every scope, as folder -> alias names; a damaged alias record is warned about and skipped. */
 export async function aliasedFolders(
+  ctx: CommandContext,
   store: ObjectStore,
   scopes: Iterable<string>,
 ): Promise<Map<string, string[]>> {
-  const aliased = new Map<string, string[]>();
+  const out = new Map<string, string[]>();
   for (const scope of scopes) {
     for (const o of await listAll(store, registryKeys.aliasDir(scope))) {
       const got = await store.get(o.key);
       if (!got) continue;
-      let record: AliasRecord;
       try {
-        record = parseJsonAs(aliasSchema, got.body.toString('utf8'), store.uri(o.key));
-      } catch {
-        continue; // a damaged alias names no folder it could protect
+        const a = parseJsonAs(aliasSchema, got.body.toString('utf8'), store.uri(o.key));
+        const folder = a.prefix.endsWith('/') ? a.prefix : a.prefix + '/';
+        out.set(folder, [...(out.get(folder) ?? []), a.alias]);
+      } catch (err) {
+        ctx.deps.logger.warn(`${(err as Error).message}: this alias protects nothing`);
       }
-      const folder = record.prefix.endsWith('/') ? record.prefix : record.prefix + '/';
-      aliased.set(folder, [...(aliased.get(folder) ?? []), record.alias]);
     }
   }
-  return aliased;
+  return out;
 }
 
 /** Folders a promote, demote or alias is about to reference (fresh claims), as folder -> what. */
@@ -121,6 +123,74 @@ async function clearStaleRetiring(
     }
   }
   if (stale.length > 0) await store.deleteMany(stale);
+}
+
+/**
+ * Deployment records written within the grace period, as folder -> records. Record keys start with their
+ * time, so only those newer than the cutoff are read.
+ */
+async function recentDeployments(
+  ctx: CommandContext,
+  store: ObjectStore,
+  scopes: Iterable<string>,
+  cutoff: Date,
+): Promise<Map<string, { environment: string; at: Date }[]>> {
+  const out = new Map<string, { environment: string; at: Date }[]>();
+  const stamp = (d: Date): string =>
+    d
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.(\d{3})Z$/, '$1Z');
+  for (const scope of scopes) {
+    for (const env of ENVIRONMENTS) {
+      const dir = registryKeys.deploymentDir(scope, env);
+      const recent = (await listAll(store, dir)).filter((o) => o.key.slice(dir.length) >= stamp(cutoff));
+      await mapLimit(recent, 8, async (o) => {
+        const got = await store.get(o.key);
+        if (!got) return;
+        try {
+          const r = parseJsonAs(deploymentRecordSchema, got.body.toString('utf8'), store.uri(o.key));
+          const folder = r.prefix.endsWith('/') ? r.prefix : r.prefix + '/';
+          out.set(folder, [...(out.get(folder) ?? []), { environment: r.environment, at: new Date(r.at) }]);
+        } catch (err) {
+          ctx.deps.logger.warn(`${(err as Error).message}: skipped`);
+        }
+      });
+    }
+  }
+  return out;
+}
+
+/**
+ * The model of the default branch's head (and of HEAD) by the resolution rule: after a squash or rebase the
+ * branch's folder is what main's commits resolve to, although the branch is gone.
+ */
+async function modelsOfHeads(ctx: CommandContext): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  const git = ctx.deps.git;
+  const refs = [await git.defaultBranch().catch(() => undefined), 'HEAD'].filter((r): r is string => !!r);
+  const configPath = ctx.options.string('config-path');
+  if (!configPath || /[*?[{]/.test(configPath)) return out;
+  const seen = new Set<string>();
+  for (const ref of refs) {
+    try {
+      const sha = await git.revParse(ref);
+      if (seen.has(sha)) continue;
+      seen.add(sha);
+      const text = await git.showFile(sha, configPath);
+      if (text === undefined) continue;
+      const config = parseModelConfig(text, `${ref}:${configPath}`);
+      const modelName = config.name;
+      const id = modelId(config.version, sha);
+      const target = { config, modelName, id, prefix: modelPrefix(storeRoot(ctx), id, modelName) };
+      const { resolution } = await resolveTarget(ctx, target, sha);
+      if (resolution.found)
+        out.set(resolution.folder, [...(out.get(resolution.folder) ?? []), `${ref} (${sha.slice(0, 7)})`]);
+    } catch (err) {
+      ctx.deps.logger.debug(`no model of ${ref} to protect: ${(err as Error).message}`);
+    }
+  }
+  return out;
 }
 
 /**
@@ -233,6 +303,15 @@ export async function buildPlan(
     if (p.kind === 'registry') scopes.add(p.scope);
   }
   const pointed = await pointedFolders(store, scopes);
+  const now = ctx.deps.clock.now();
+  const aliases = await aliasedFolders(ctx, store, scopes);
+  const deployments = await recentDeployments(
+    ctx,
+    store,
+    scopes,
+    new Date(now.getTime() - graceDays * 24 * 3600 * 1000),
+  );
+  const servesCommits = await modelsOfHeads(ctx);
   const oracle = new LivenessOracle(ctx.deps.git, (m) => ctx.deps.logger.info(m));
   const liveness = new Map<string, Liveness>();
   const references = new Map<string, string[]>();
@@ -241,9 +320,12 @@ export async function buildPlan(
     pointed,
     liveness,
     references,
-    now: ctx.deps.clock.now(),
+    now,
     graceDays,
     keepPerVersion,
+    aliases,
+    deployments,
+    servesCommits,
   });
   let plan = planRotation(facts());
   for (let round = 0; plan.needLiveness.length > 0 || plan.needManifests.length > 0; round++) {
@@ -277,9 +359,10 @@ function planTable(entries: RotationEntry[], markdown: boolean, limit: number): 
       e.folder,
       formatBytes(e.bytes),
       e.created.toISOString().slice(0, 10),
-      e.reasons.join('; '),
+      e.action === 'keep' ? e.reasons.join('; ') : '-',
+      e.action === 'delete' ? e.reasons.join('; ') : '-',
     ]);
-  const header = ['action', 'model folder', 'size', 'created', 'why'];
+  const header = ['action', 'model folder', 'folder size', 'created', 'kept because', 'deleted because'];
   const more = entries.length > limit ? `\n… and ${entries.length - limit} more` : '';
   return (markdown ? markdownTable(header, rows) : textTable(header, rows)) + more;
 }
@@ -297,18 +380,18 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
     await clearStaleRetiring(ctx, store, scopes, new Set(doomed.map((e) => e.folder)));
   }
   if (!dryRun && doomed.length > 0) {
-    // mark first: from here on promote, demote and alias refuse these folders (or undo their write)
+    // mark first: from here on promote, demote and alias refuse these folders
     const record = { schemaVersion: 1, run: runLabel(ctx.deps.ci), at: ctx.deps.clock.now().toISOString() };
     const marked = new Set<string>();
     await mapLimit(doomed, 8, async (e) => {
       const body = JSON.stringify({ ...record, folder: e.folder }, null, 2);
       if (await putOnce(store, retiringKey(e.folder), body)) marked.add(e.folder);
     });
-    // then read again what references them: a promotion or alias that landed before the mark wins
+    // then read again what references them: a claim, promotion or alias that landed before the mark wins
     const now = ctx.deps.clock.now();
     const claimed = await claimedFolders(store, scopes, now);
     const pointedNow = await pointedFolders(store, scopes);
-    const aliasedNow = await aliasedFolders(store, scopes);
+    const aliasedNow = await aliasedFolders(ctx, store, scopes);
     const racing: { folder: string; why: string }[] = [];
     await mapLimit(doomed, 8, async (e) => {
       const why = claimed.has(e.folder)

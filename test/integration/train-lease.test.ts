@@ -119,7 +119,7 @@ describe.each(storeBackends('lease'))('train holds a lease on its model folder: 
 
     // needs-model and status show the folder as training meanwhile
     const needs = await runOn(needsModelCommand, store, repo.dir, { 'config-path': 'search-config.toml' });
-    expect(needs.result!.text).toMatch(/needs a model \(training\): training: run local:/);
+    expect(needs.result!.text).toMatch(/needs a model \(training\) \(new-model\): training: run local:/);
     const status = await runOn(statusCommand, store, repo.dir, {});
     expect(status.result!.text).toMatch(/training \(run local:/);
 
