@@ -597,8 +597,8 @@ async function trainHoldingLease(
       step('terminate');
       try {
         if (instanceId) await terminate(ctx, compute, instanceId);
-        // a launch whose answer was lost, or an instance launched twice: whatever carries this run's token
-        if (launchToken) await terminateByToken(ctx, compute, launchToken, instanceId);
+        // a launch whose answer never came: whatever carries this run's token
+        if (launchToken && !instanceId) await terminateByToken(ctx, compute, launchToken);
       } catch (err) {
         problems.push(messageOf(err));
       }
