@@ -7,6 +7,7 @@ import { LocalCompute } from './adapters/local/local-compute';
 import { LocalShell } from './adapters/local/local-shell';
 import { imageDeps } from './wiring-images';
 import { readCiContext } from './core/ci-env';
+import { FetchCiRuns } from './adapters/ci/ci-runs';
 import { UserError } from './core/errors';
 import type { Options } from './core/options';
 import type { Compute, InstanceInfo, Logger, ObjectStore, RemoteShell, StateStore } from './core/ports';
@@ -121,6 +122,14 @@ export function createDeps(options: Options, io: DepsIo): Deps {
     logger: io.logger,
     state: io.state,
     ci: readCiContext(io.env),
+    ciRuns: () =>
+      new FetchCiRuns({
+        githubToken: options.string('github-token') || undefined,
+        githubApiUrl: io.env.GITHUB_API_URL || undefined,
+        circleToken: options.string('circleci-token') || undefined,
+        circleApiUrl: io.env.MODEL_PIPELINE_CIRCLECI_API_URL || undefined,
+        log: (m) => io.logger.warn(m),
+      }),
     cwd,
     env: io.env,
   };

@@ -16,6 +16,7 @@ import {
   scopeOf,
 } from './registry-context';
 import type { CommandContext, CommandDef, CommandResult } from './types';
+import { whileClaimed } from './retiring';
 
 const OPTIONS: readonly OptionSpec[] = [ALIAS_OPTION, MODEL_PREFIX_OPTION, MODEL_NAME_OPTION, REASON_OPTION];
 
@@ -36,9 +37,12 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
       actor: actorOf(ctx),
       reason: ctx.options.string('reason'),
     };
-    await store.put(registryKeys.alias(ref.scope, alias), JSON.stringify(record, null, 2), {
-      contentType: 'application/json',
-    });
+    // under a claim: rotate either sees it and keeps the folder, or this run sees rotate's mark and stops
+    await whileClaimed(store, ref.folder, `set alias ${alias} to`, ctx.deps.clock.now(), () =>
+      store.put(registryKeys.alias(ref.scope, alias), JSON.stringify(record, null, 2), {
+        contentType: 'application/json',
+      }),
+    );
     return {
       outputs: { alias, 'model-prefix': ref.folder, 'model-uri': store.uri(ref.folder) },
       text: `alias ${alias} -> ${ref.folder}`,

@@ -37,6 +37,7 @@ import {
   verifyModelFiles,
 } from './registry-context';
 import type { CommandContext, CommandDef, CommandResult } from './types';
+import { whileClaimed } from './retiring';
 
 const OPTIONS: readonly OptionSpec[] = [
   MODEL_PREFIX_OPTION,
@@ -78,7 +79,6 @@ export async function movePointer(
   current: { pointer?: EnvironmentPointer; etag?: string },
   makeRecord: (seq: number, previous: string | undefined) => PromotionRecord,
 ): Promise<MoveResult> {
-  const pointerKey = registryKeys.pointer(ref.scope, env);
   if (current.pointer?.prefix === ref.folder) {
     await finishMove(store, ref, env, current.pointer.record);
     return {
@@ -91,6 +91,21 @@ export async function movePointer(
   }
   const seq = (current.pointer?.seq ?? 0) + 1;
   const record = makeRecord(seq, current.pointer?.prefix);
+  // under a claim: rotate either sees it and keeps the folder, or this run sees rotate's mark and stops
+  return whileClaimed(store, ref.folder, `point ${env} at`, new Date(record.at), () =>
+    writePointer(store, ref, env, current, record),
+  );
+}
+
+async function writePointer(
+  store: ObjectStore,
+  ref: ModelRef,
+  env: Environment,
+  current: { pointer?: EnvironmentPointer; etag?: string },
+  record: PromotionRecord,
+): Promise<MoveResult> {
+  const pointerKey = registryKeys.pointer(ref.scope, env);
+  const seq = record.seq;
   const pointer: EnvironmentPointer = { schemaVersion: 1, environment: env, prefix: ref.folder, seq, record };
   try {
     await store.put(pointerKey, JSON.stringify(pointer, null, 2), {

@@ -6,7 +6,8 @@ import { DEFAULT_EXCLUDES } from '../adapters/ssh/argv';
 import { parseDuration, formatDuration } from '../core/duration';
 import { messageOf, PipelineError, PreconditionFailedError, UserError } from '../core/errors';
 import { parseHostKeyOption } from '../core/host-keys';
-import { trainInstanceTags } from '../core/instance-tags';
+import { TAG_LAUNCH_TOKEN, trainInstanceTags } from '../core/instance-tags';
+import { ciRunOf } from '../core/ci-env';
 import { MANIFEST_FILE, type ManifestFile } from '../core/manifest';
 import type { Compute, HostKeys, InstanceInfo, LaunchRequest, RemoteShell } from '../core/ports';
 import {
@@ -27,6 +28,7 @@ import {
   type TransferMode,
 } from '../core/train';
 import { backendOf } from '../wiring';
+import { acquireFolderLease, runLabel, type HeldLease } from './folder-lease';
 import {
   FORCE_OPTION,
   folderState,
@@ -42,7 +44,7 @@ import { benchmarkArtifacts, emitAnnotations } from './benchmark-report';
 import { THRESHOLDS_OPTION } from './registry-context';
 import { parseEnvironment } from '../core/registry';
 import type { CommandContext, CommandDef, CommandResult } from './types';
-import { parseSteps } from '../core/steps';
+import { parseSteps, type StepGraph } from '../core/steps';
 import {
   checkStepInputs,
   mergedJunit,
@@ -107,6 +109,7 @@ async function benchmarkReport(
 /** State names the action's post step reads to clean up after a cancelled or crashed run. */
 export const STATE_INSTANCE_ID = 'instance-id';
 export const STATE_KEY_NAME = 'ephemeral-key-name';
+export const STATE_LAUNCH_TOKEN = 'launch-token';
 
 const GONE = new Set(['terminated', 'shutting-down']);
 
@@ -174,12 +177,15 @@ async function launchRequest(
   target: ModelTarget,
   s: Settings,
   keyName: string | undefined,
+  launchToken: string,
 ): Promise<LaunchRequest> {
   const o = ctx.options;
   const tags = trainInstanceTags({
     modelPrefix: target.prefix,
     repo: ctx.deps.ci.repository,
     runUrl: ctx.deps.ci.runUrl,
+    ci: { run: ciRunOf(ctx.deps.ci), attempt: ctx.deps.ci.runAttempt, job: ctx.deps.ci.job },
+    launchToken,
   });
   const req: LaunchRequest = {
     imageId: o.string('ami-id') ?? '',
@@ -192,6 +198,7 @@ async function launchRequest(
     maxRuntimeSeconds: s.maxRuntime,
     tags,
     instanceProfile: o.string('instance-profile') || undefined,
+    clientToken: launchToken,
   };
   if (compute.resolveLaunchTargets) {
     const resolved = await compute.resolveLaunchTargets({
@@ -278,6 +285,39 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
     );
   }
   if (graph) await checkStepInputs(graph, store, target.config.path);
+  // the lease comes before anything in the folder is touched: a live run's uploads are not leftovers
+  const lease = await acquireFolderLease(store, ctx.deps.clock, log, target.prefix, runLabel(ctx.deps.ci));
+  try {
+    return await trainHoldingLease(ctx, s, target, configRel, step, lease, startedAt, sources, graph);
+  } finally {
+    await lease
+      .release()
+      .catch((err) => log.warn(`could not release the lease ${store.uri(lease.key)}: ${messageOf(err)}`));
+  }
+}
+
+async function trainHoldingLease(
+  parent: CommandContext,
+  s: Settings,
+  target: ModelTarget,
+  configRel: string,
+  step: (id: TrainStepId) => void,
+  lease: HeldLease,
+  startedAt: Date,
+  sources: Readonly<Record<string, string>> | undefined,
+  graph: StepGraph | undefined,
+): Promise<CommandResult> {
+  // losing the lease stops the run like a cancellation does
+  const ctx: CommandContext = { ...parent, signal: AbortSignal.any([parent.signal, lease.lost]) };
+  const log = ctx.deps.logger;
+  const store = ctx.deps.store();
+  const uri = store.uri(target.prefix);
+  const state = await folderState(store, target.prefix);
+  if (state.complete) {
+    throw new PipelineError(
+      `model ${target.prefix} was completed by another run at ${uri} just now; its model stands`,
+    );
+  }
   if (state.partial) {
     const leftovers: string[] = [];
     for await (const obj of store.list(target.prefix)) leftovers.push(obj.key);
@@ -291,6 +331,7 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
   const work = await fs.mkdtemp(path.join(tmpdir(), 'mp-train-'));
   const uploaded: Uploaded[] = [];
   let instanceId: string | undefined;
+  let launchToken: string | undefined;
   let keyName = ctx.options.string('key-name') || undefined;
   let privateKey = ctx.options.string('ssh-private-key') || undefined;
   let ephemeralKey: string | undefined;
@@ -313,7 +354,10 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
     }
 
     step('launch');
-    const req = await launchRequest(ctx, compute, target, s, keyName);
+    launchToken = randomBytes(12).toString('hex');
+    const req = await launchRequest(ctx, compute, target, s, keyName, launchToken);
+    // saved before the request: if its answer never comes, the instance is still found by this token
+    ctx.deps.state.save(STATE_LAUNCH_TOKEN, launchToken);
     const launched = await compute.launch(req, ctx.signal);
     instanceId = launched.id;
     // saved before anything else can fail, so the post step can terminate it whatever happens next
@@ -508,6 +552,8 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
     }
 
     step('manifest');
+    // proof, right before the model becomes complete, that the folder is still this run's
+    await lease.confirm();
     const finishedAt = ctx.deps.clock.now();
     const manifest = buildTrainManifest({
       model: { name: target.modelName ?? target.id.name, version: target.id.version, sha },
@@ -571,7 +617,11 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
   } finally {
     await shell?.close?.().catch(() => undefined);
     const problems: string[] = [];
-    if (failure !== undefined && uploaded.length > 0) {
+    if (failure !== undefined && uploaded.length > 0 && lease.lost.aborted) {
+      log.warn(
+        `the lease on ${target.prefix} was lost: its files now belong to the run holding it; left alone`,
+      );
+    } else if (failure !== undefined && uploaded.length > 0) {
       try {
         await ctx.deps.store().deleteMany(uploaded.map((u) => u.key));
         log.info(`removed the ${uploaded.length} file(s) this failed run had uploaded`);
@@ -581,10 +631,12 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
         );
       }
     }
-    if (instanceId) {
+    if (instanceId || launchToken) {
       step('terminate');
       try {
-        await terminate(ctx, compute, instanceId);
+        if (instanceId) await terminate(ctx, compute, instanceId);
+        // a launch whose answer never came: whatever carries this run's token
+        if (launchToken && !instanceId) await terminateByToken(ctx, compute, launchToken);
       } catch (err) {
         problems.push(messageOf(err));
       }
@@ -600,7 +652,7 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
     if (failure === undefined && problems.length > 0) failure = new PipelineError(problems.join('; '));
     else for (const p of problems) log.error(p);
   }
-  if (failure !== undefined) throw explain(ctx, failure, instanceId);
+  if (failure !== undefined) throw explain(ctx, lease, failure, instanceId);
   return result!;
 }
 
@@ -643,7 +695,13 @@ async function onInstance(
 }
 
 /** An interrupted run says so, and what it left behind; other failures pass through unchanged. */
-function explain(ctx: CommandContext, err: unknown, instanceId: string | undefined): unknown {
+function explain(
+  ctx: CommandContext,
+  lease: HeldLease,
+  err: unknown,
+  instanceId: string | undefined,
+): unknown {
+  if (lease.lost.aborted && !(err instanceof UserError)) return lease.lost.reason as unknown;
   if (!ctx.signal.aborted || err instanceof UserError) return err;
   const reason = ctx.signal.reason instanceof Error ? ctx.signal.reason.message : 'cancelled';
   return new PipelineError(
@@ -651,13 +709,33 @@ function explain(ctx: CommandContext, err: unknown, instanceId: string | undefin
   );
 }
 
+/** Terminates every live instance tagged with the launch token (but `except`, already handled). */
+async function terminateByToken(
+  ctx: CommandContext,
+  compute: Compute,
+  token: string,
+  except?: string,
+): Promise<void> {
+  const found = await compute.findByTags({ [TAG_LAUNCH_TOKEN]: token });
+  for (const i of found) {
+    if (i.id === except || GONE.has(i.state)) continue;
+    ctx.deps.logger.warn(
+      `instance ${i.id} carries this run's launch token and is ${i.state}: terminating it`,
+    );
+    await terminate(ctx, compute, i.id);
+  }
+}
+
 /** The post step: the instance and key pair of a run that could not clean up itself (cancelled, crashed). */
 async function cleanup(ctx: CommandContext): Promise<void> {
   const id = ctx.deps.state.get(STATE_INSTANCE_ID);
   const keyName = ctx.deps.state.get(STATE_KEY_NAME);
-  if (!id && !keyName) return;
+  const token = ctx.deps.state.get(STATE_LAUNCH_TOKEN);
+  if (!id && !keyName && !token) return;
   const compute = ctx.deps.compute();
   const log = ctx.deps.logger;
+  // killed between the launch request and its answer: only the token knows the instance
+  if (token) await terminateByToken(ctx, compute, token, id || undefined);
   if (id) {
     const info = await compute.describe(id);
     if (info && !GONE.has(info.state)) {

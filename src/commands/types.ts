@@ -2,6 +2,7 @@ import type { CiContext } from '../core/ci-env';
 import type { Options, OptionSpec, OutputSpec } from '../core/options';
 import type {
   Archives,
+  CiRuns,
   Clock,
   Compute,
   Git,
@@ -45,6 +46,8 @@ export interface Deps {
   logger: Logger;
   state: StateStore;
   ci: CiContext;
+  /** The CI's API, asked whether a run has finished (sweep); built on first use. */
+  ciRuns(): CiRuns;
   /** The repository's working directory; relative paths in options are taken from here. */
   cwd: string;
   env: Record<string, string | undefined>;

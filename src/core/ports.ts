@@ -1,4 +1,5 @@
 import type { ArchiveLimits, PlannedEntry } from './archive';
+import type { CiRunRef } from './instance-tags';
 import type { LaunchTargetSpec, ResolvedLaunchTargets } from './launch-targets';
 
 /**
@@ -119,6 +120,11 @@ export interface LaunchRequest {
   tags: Record<string, string>;
   instanceProfile?: string;
   userData?: string;
+  /**
+   * Idempotency token of this launch (EC2 ClientToken, one per attempt derived from it), saved by the caller
+   * before the request: when the answer is lost, the instance is found by it. Generated when absent.
+   */
+  clientToken?: string;
 }
 
 export interface InstanceInfo {
@@ -156,6 +162,19 @@ export interface Compute {
   hostKeys?(id: string, timeoutSeconds: number, signal?: AbortSignal): Promise<HostKeys>;
   /** AMI (id, version tag or name), subnets (id or CIDR), security groups (id or name) to ids, in parallel. */
   resolveLaunchTargets?(spec: LaunchTargetSpec): Promise<ResolvedLaunchTargets>;
+}
+
+/** What the CI says about a run: finished (any conclusion) or not. */
+export interface CiRunStatus {
+  finished: boolean;
+  /** e.g. `completed (cancelled)`, `running`. */
+  detail: string;
+}
+
+/** The CI's API (GitHub Actions, CircleCI), asked by sweep whether the run that launched an instance ended. */
+export interface CiRuns {
+  /** Undefined when the CI cannot be asked (no token, unknown provider, API error): the instance is kept. */
+  status(run: CiRunRef, attempt?: string): Promise<CiRunStatus | undefined>;
 }
 
 /** Public key lines (`ssh-ed25519 AAAA…`) and/or `SHA256:` fingerprints a host must present. */

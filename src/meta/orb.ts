@@ -188,6 +188,8 @@ interface JobPlan {
   afterNeedsModel: false | 'build' | 'model';
   /** Commands run as cleanup (`when: always`). */
   always?: string[];
+  /** Parameters a command of this job always gets (not exposed as job parameters). */
+  fixed?: Record<string, Record<string, unknown>>;
   /** The job's default for report-dir, stored with store_test_results (JUnit benchmark reports). */
   reportDir?: string;
 }
@@ -208,9 +210,11 @@ function jobPlans(available: Set<string>): JobPlan[] {
     plans.push({
       name: 'train',
       description:
-        'Train the model on a temporary EC2 instance when needs-model said so (halts otherwise). A sweep step runs with `when: always` to terminate leftover instances; CircleCI skips always-steps when a job is cancelled, so the instance watchdog (max_runtime) is the real guarantee.',
+        'Train the model on a temporary EC2 instance when needs-model said so (halts otherwise). A sweep step runs with `when: always` to terminate the leftover instances of this job (own_job) and expired ones; CircleCI skips always-steps when a job is cancelled, so the instance watchdog (max_runtime) is the real guarantee.',
       commands: ['train', ...sweep],
       always: sweep,
+      // the train step is over when the sweep runs: an instance of this very job is a leftover
+      fixed: sweep.length > 0 ? { sweep: { own_job: true } } : undefined,
       afterNeedsModel: 'build',
       reportDir: 'test-results/model-pipeline',
     });
@@ -318,6 +322,10 @@ function orbJob(
     const names = [...optionsOf(c).map((s) => orbName(s.name)), 'cli_version'];
     const invocation: Record<string, unknown> = passThrough(names);
     if (plan.always?.includes(c.name)) invocation.when = 'always';
+    for (const [k, v] of Object.entries(plan.fixed?.[c.name] ?? {})) {
+      invocation[k] = v;
+      delete parameters[k];
+    }
     steps.push({ [orbName(c.name)]: invocation });
   }
   if (plan.reportDir && parameters.report_dir) {
