@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { FsObjectStore } from '../../src/adapters/local/fs-store';
 import { S3ObjectStore } from '../../src/adapters/aws/s3-store';
 import { PreconditionFailedError } from '../../src/core/errors';
+import { compareStored } from '../../src/core/gates';
 import type { ObjectStore } from '../../src/core/ports';
 import { motoEndpoint, newBucket } from '../helpers/aws';
 
@@ -112,6 +113,23 @@ describe.each(backends)('ObjectStore contract: %s', (_name, make) => {
     await store.downloadFile('files/model.zip', dest);
     expect(readFileSync(dest).equals(bytes)).toBe(true);
     await expect(store.downloadFile('files/none.zip', path.join(dir, 'x'))).rejects.toThrow(/does not exist/);
+  });
+
+  it('stat reports what uploadFile reported, and any later write of the key changes it', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'mp-stat-'));
+    const file = path.join(dir, 'model.bin');
+    writeFileSync(file, Buffer.alloc(4096, 1));
+    const up = await store.uploadFile('s/model.bin', file);
+    const now = await store.stat('s/model.bin');
+    expect(now?.size).toBe(4096);
+    expect(compareStored('model.bin', up, now)).toEqual({ verdict: 'same' });
+    expect(await store.stat('s/other.bin')).toBeUndefined();
+    // other bytes, same size: never "same"
+    writeFileSync(file, Buffer.alloc(4096, 2));
+    await store.uploadFile('s/model.bin', file);
+    expect(compareStored('model.bin', up, await store.stat('s/model.bin')).verdict).not.toBe('same');
+    await store.put('s/model.bin', Buffer.alloc(4096, 3));
+    expect(compareStored('model.bin', up, await store.stat('s/model.bin')).verdict).not.toBe('same');
   });
 
   it('deletes in batches of at most 1000 keys and ignores missing keys', async () => {

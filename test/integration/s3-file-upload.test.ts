@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { compositeCrc32, type FileUploadSettings } from '../../src/adapters/aws/file-upload';
 import { s3ClientConfig, S3ObjectStore } from '../../src/adapters/aws/s3-store';
+import { compareStored } from '../../src/core/gates';
 import { crc32Of, motoEndpoint, newBucket } from '../helpers/aws';
 
 const MiB = 1024 * 1024;
@@ -237,5 +238,28 @@ describe.each([
       /the file shrank while it was being uploaded \(at byte \d+\)/,
     );
     expect(await s.openUploads()).toBe(0);
+  });
+
+  it('returns the composite CRC32 with its part size, and HeadObject tells a replacement apart', async () => {
+    const s = await storeWithFault();
+    const { file, bytes } = fileOf(2 * PART + 123);
+    const up = await s.store.uploadFile('m/model.bin', file);
+    expect(up.checksum).toEqual({
+      algorithm: 'CRC32',
+      type: 'COMPOSITE',
+      value: compositeCrc32([
+        crc32Of(bytes.subarray(0, PART)),
+        crc32Of(bytes.subarray(PART, 2 * PART)),
+        crc32Of(bytes.subarray(2 * PART)),
+      ]),
+      partSize: PART,
+    });
+    expect(up.etag).toMatch(/-3"$/);
+    expect(compareStored('model.bin', up, await s.store.stat('m/model.bin'))).toEqual({ verdict: 'same' });
+    bytes[PART + 7] ^= 1;
+    writeFileSync(file, bytes);
+    await s.store.uploadFile('m/model.bin', file);
+    const v = compareStored('model.bin', up, await s.store.stat('m/model.bin'));
+    expect(v).toMatchObject({ verdict: 'changed', problem: expect.stringMatching(/it was replaced/) });
   });
 });

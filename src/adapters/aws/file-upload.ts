@@ -13,6 +13,7 @@ import { Readable } from 'node:stream';
 import type { FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { planParts, type PartRange } from '../../core/multipart';
+import type { StoredObject } from '../../core/ports';
 
 export interface FileUploadSettings {
   /** Wanted part size in bytes; files up to this size go in one PutObject. */
@@ -113,11 +114,12 @@ export async function uploadFileToS3(
   key: string,
   file: string,
   settings: FileUploadSettings,
-): Promise<{ etag?: string; size: number }> {
+): Promise<StoredObject> {
   const { size } = await fs.stat(file);
   const plan = planParts(size, settings.partSize);
   if (plan.parts.length <= 1) {
     const body = await fs.readFile(file);
+    const sent = settings.checksums ? crc32Base64(crc32(body)) : undefined;
     const r = await client.send(
       new PutObjectCommand({
         Bucket: bucket,
@@ -125,10 +127,17 @@ export async function uploadFileToS3(
         Body: body,
         ContentLength: body.length,
         ChecksumAlgorithm: settings.checksums ? 'CRC32' : undefined,
-        ChecksumCRC32: settings.checksums ? crc32Base64(crc32(body)) : undefined,
+        ChecksumCRC32: sent,
       }),
     );
-    return { etag: r.ETag, size: body.length };
+    // S3 refuses a body whose CRC32 differs from the header, so the header is what it keeps
+    const value = r.ChecksumCRC32 ?? sent;
+    return {
+      size: body.length,
+      etag: r.ETag,
+      versionId: r.VersionId,
+      checksum: value ? { algorithm: 'CRC32', type: 'FULL_OBJECT', value } : undefined,
+    };
   }
 
   const created = await client.send(
@@ -169,14 +178,18 @@ export async function uploadFileToS3(
   } finally {
     await fh.close();
   }
-  if (settings.checksums && done.ChecksumCRC32) {
+  let checksum: StoredObject['checksum'];
+  if (settings.checksums) {
+    // S3 checked each part's CRC32 as it arrived, so the object's checksum is the composite of them
     const expected = compositeCrc32(completed.map((p) => p.ChecksumCRC32!));
-    if (!sameCompositeChecksum(done.ChecksumCRC32, expected))
+    if (done.ChecksumCRC32 && !sameCompositeChecksum(done.ChecksumCRC32, expected))
       throw new Error(
         `S3 reports checksum ${done.ChecksumCRC32} for the object, but the parts sent add up to ${expected}`,
       );
+    // recorded with its `-<parts>` suffix, as S3 reports it (some compatible stores leave it out)
+    checksum = { algorithm: 'CRC32', type: 'COMPOSITE', value: expected, partSize: plan.parts[0].length };
   }
-  return { etag: done.ETag, size };
+  return { size, etag: done.ETag, versionId: done.VersionId, checksum };
 }
 
 /** A worker's part buffer, reused from part to part; none when parts are streamed. */

@@ -3,7 +3,7 @@ import { promises as fs, createReadStream } from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PreconditionFailedError, UserError } from '../../core/errors';
-import type { ObjectInfo, ObjectStore, PutOptions } from '../../core/ports';
+import type { ObjectInfo, ObjectStore, PutOptions, StoredObject } from '../../core/ports';
 
 /** Work files live here, inside the store root, so renames stay on one filesystem; never listed. */
 const TMP_DIR = '.mp-tmp';
@@ -119,6 +119,24 @@ export class FsObjectStore implements ObjectStore {
     }
   }
 
+  /**
+   * The file's version without reading it: its inode and change time (ctime, which every write, rename
+   * and truncate sets and no tool can set back). Every write here goes to a new file renamed into place,
+   * so a rewrite gives a new version; so does an edit in place. A folder copied elsewhere gets new
+   * versions too, which only costs a hash of the bytes when it is checked. No etag: that needs the bytes.
+   */
+  async stat(key: string): Promise<StoredObject | undefined> {
+    try {
+      const st = await fs.stat(this.pathOf(key), { bigint: true });
+      if (!st.isFile()) return undefined;
+      return { size: Number(st.size), versionId: `${st.ino}.${st.ctimeNs}` };
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+      throw err;
+    }
+  }
+
   async get(key: string): Promise<{ body: Buffer; etag?: string } | undefined> {
     try {
       const body = await fs.readFile(this.pathOf(key));
@@ -200,7 +218,7 @@ export class FsObjectStore implements ObjectStore {
     await fs.rm(moved, { force: true });
   }
 
-  async uploadFile(key: string, file: string): Promise<{ etag?: string; size: number }> {
+  async uploadFile(key: string, file: string): Promise<StoredObject> {
     const target = this.pathOf(key);
     await fs.mkdir(path.dirname(target), { recursive: true });
     const tmp = await this.tmpFile();
@@ -210,8 +228,9 @@ export class FsObjectStore implements ObjectStore {
     } finally {
       await fs.rm(tmp, { force: true });
     }
-    const st = await fs.stat(target);
-    return { etag: await etagOfFile(target), size: st.size };
+    const stored = await this.stat(key);
+    if (!stored) throw new Error(`${this.uri(key)} disappeared right after it was written`);
+    return { ...stored, etag: await etagOfFile(target) };
   }
 
   async downloadFile(key: string, dest: string): Promise<{ size: number }> {
