@@ -11,6 +11,7 @@ import {
   HAVE_GNU_TIME,
   log,
   median,
+  peerBinary,
   MiB,
   mustSucceed,
   runProc,
@@ -136,8 +137,14 @@ async function uploaders(endpoint: string, child: string) {
   const s3 = new S3Client(s3ClientConfig({ bucket, region: 'us-east-1', endpoint }));
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   const env = childEnv();
-  const ours = async (file: string, key: string, part?: number, inFlight?: number): Promise<UploadRun> => {
-    const job = { endpoint, bucket, key, file, partSize: part, concurrency: inFlight };
+  const ours = async (
+    file: string,
+    key: string,
+    part?: number,
+    inFlight?: number,
+    hash?: 'shared' | 'separate',
+  ): Promise<UploadRun> => {
+    const job = { endpoint, bucket, key, file, partSize: part, concurrency: inFlight, hash };
     const r = mustSucceed(
       await runProc(process.execPath, [child, JSON.stringify(job)], { env, measureRss: true }),
       'upload-child',
@@ -145,10 +152,12 @@ async function uploaders(endpoint: string, child: string) {
     const out = JSON.parse(r.stdout) as { ms: number; maxRssMb: number };
     return { ms: r.ms, peakRssMb: r.peakRssMb ?? out.maxRssMb, innerMs: out.ms };
   };
+  const awsBin = peerBinary('aws');
   const aws = async (file: string, key: string): Promise<UploadRun> => {
+    if (!awsBin) throw new Error('the upload bench needs the aws CLI as its peer');
     const r = mustSucceed(
       await runProc(
-        'aws',
+        awsBin,
         ['s3', 'cp', file, `s3://${bucket}/${key}`, '--endpoint-url', endpoint, '--only-show-errors'],
         { env, measureRss: true },
       ),
@@ -179,13 +188,23 @@ async function compareOnPeer(
   const runs = runsOf(ctx, 3);
   const o: UploadRun[] = [];
   const a: UploadRun[] = [];
+  // train's upload path: the upload with its sha256 from the same read, and (before) a second read to hash
+  const shared: UploadRun[] = [];
+  const separate: UploadRun[] = [];
+  const orders = [
+    ['aws', 'ours', 'shared', 'separate'],
+    ['separate', 'shared', 'ours', 'aws'],
+  ];
   for (let i = 0; i < runs; i++) {
     // alternate who goes first, so neither always meets a store that just freed memory
-    const order = i % 2 === 0 ? ['aws', 'ours'] : ['ours', 'aws'];
-    for (const who of order) {
+    for (const who of orders[i % 2]) {
       const key = `${who}/${label.replace(' ', '')}-${i}`;
       if (who === 'aws') a.push(await aws(c.file, key));
-      else o.push(await ours(c.file, key, c.partSize, c.concurrency));
+      else if (who === 'ours') o.push(await ours(c.file, key, c.partSize, c.concurrency));
+      else {
+        const r = await ours(c.file, key, c.partSize, c.concurrency, who as 'shared' | 'separate');
+        (who === 'shared' ? shared : separate).push(r);
+      }
       await verifyAndDrop(key, c.bytes);
     }
     log(
@@ -204,6 +223,18 @@ async function compareOnPeer(
     },
     {
       bench,
+      name: `${label} to ${on}: train's path, uploadFile + sha256 from the same read`,
+      unit: 'MiB/s',
+      samples: shared.map((r) => mibps(r.innerMs!)),
+    },
+    {
+      bench,
+      name: `${label} to ${on}: train's path before, uploadFile + a separate sha256 read`,
+      unit: 'MiB/s',
+      samples: separate.map((r) => mibps(r.innerMs!)),
+    },
+    {
+      bench,
       name: `${label} to ${on}: ours peak RSS`,
       unit: 'MB',
       samples: o.map((r) => r.peakRssMb ?? NaN),
@@ -217,6 +248,7 @@ async function compareOnPeer(
   ];
   const ratio = o.map((r, i) => a[i].ms / r.ms);
   const rss = o.map((r) => r.peakRssMb ?? NaN);
+  const trainRatio = (runs: UploadRun[]) => runs.map((r, i) => o[i].innerMs! / r.innerMs!);
   const verdicts: Verdict[] = [
     {
       bench,
@@ -234,6 +266,22 @@ async function compareOnPeer(
       target: '< 300',
       met: Math.max(...rss) < 300,
       note: 'judged on the max',
+    },
+    {
+      bench,
+      name: `${label} to ${on}: train's path (upload + sha256) / uploadFile alone`,
+      samples: trainRatio(shared),
+      unit: 'x',
+      target: '>= 0.95',
+      met: median(trainRatio(shared)) >= 0.95,
+    },
+    {
+      bench,
+      name: `${label} to ${on}: train's path before (separate sha256 read) / uploadFile alone`,
+      samples: trainRatio(separate),
+      unit: 'x',
+      target: 'report',
+      met: undefined,
     },
   ];
   return { series, verdicts };

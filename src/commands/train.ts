@@ -449,10 +449,11 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
         throw new PipelineError(
           `${a.remotePath} on ${instanceId} was ${expectedSize} bytes but ${pulledSize} came back: does something still write it after the training command ended?`,
         );
-      const [h, stored] = await Promise.all([hashFile(local), store.uploadFile(key, local)]);
+      // one read of the file feeds the upload and its sha256 (hashed on a worker thread)
+      const h = await store.uploadFile(key, local, { sha256: true });
       uploaded.push({
         key,
-        entry: { name: a.name, size: h.size, sha256: h.sha256, stored: storedRecord(stored) },
+        entry: { name: a.name, size: h.size, sha256: h.sha256!, stored: storedRecord(h) },
       });
       log.info(`uploaded ${a.name} (${h.size} bytes) to ${store.uri(key)}`);
       if (a.remotePath === s.metricsFile) {
@@ -463,23 +464,20 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
     const benchmark = metricsLocal ? await benchmarkReport(ctx, target, metricsLocal, work) : undefined;
     if (benchmark?.xmlFile) {
       const key = target.prefix + BENCHMARK_XML;
-      const [h, stored] = await Promise.all([
-        hashFile(benchmark.xmlFile),
-        store.uploadFile(key, benchmark.xmlFile),
-      ]);
+      const h = await store.uploadFile(key, benchmark.xmlFile, { sha256: true });
       uploaded.push({
         key,
-        entry: { name: BENCHMARK_XML, size: h.size, sha256: h.sha256, stored: storedRecord(stored) },
+        entry: { name: BENCHMARK_XML, size: h.size, sha256: h.sha256!, stored: storedRecord(h) },
       });
     }
     const configName = path.basename(target.config.path);
     if (!uploaded.some((u) => u.entry.name === configName)) {
       const configFile = path.resolve(ctx.deps.cwd, target.config.path);
       const key = target.prefix + configName;
-      const [h, stored] = await Promise.all([hashFile(configFile), store.uploadFile(key, configFile)]);
+      const h = await store.uploadFile(key, configFile, { sha256: true });
       uploaded.push({
         key,
-        entry: { name: configName, size: h.size, sha256: h.sha256, stored: storedRecord(stored) },
+        entry: { name: configName, size: h.size, sha256: h.sha256!, stored: storedRecord(h) },
       });
     }
 

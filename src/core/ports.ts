@@ -45,6 +45,11 @@ export interface StoredObject {
   checksum?: StoredChecksum;
 }
 
+export interface UploadOptions {
+  /** Also hash the bytes uploaded (hex sha256 in the result). */
+  sha256?: boolean;
+}
+
 export interface ObjectStore {
   /** Human and tool readable location of a key: s3://bucket/key or file:///path. */
   uri(key: string): string;
@@ -58,9 +63,10 @@ export interface ObjectStore {
   put(key: string, body: Buffer | string, options?: PutOptions): Promise<{ etag?: string }>;
   /**
    * Stream a file of any size into the store (multipart where the backend has it). Resolves with what the
-   * store reported for the new object in the upload's own responses, for the manifest.
+   * store reported for the new object in the upload's own responses, for the manifest; with `sha256`, also
+   * the sha256 of the bytes it sent, from the same read of the file (off the event loop where it can).
    */
-  uploadFile(key: string, path: string): Promise<StoredObject>;
+  uploadFile(key: string, path: string, options?: UploadOptions): Promise<StoredObject & { sha256?: string }>;
   /** What the store reports about an object now, without reading its bytes; undefined when absent. */
   stat(key: string): Promise<StoredObject | undefined>;
   /** Stream an object into a file; throws when absent. */

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { PreconditionFailedError } from '../../src/core/errors';
-import type { ObjectInfo, ObjectStore, PutOptions, StoredObject } from '../../src/core/ports';
+import type { ObjectInfo, ObjectStore, PutOptions, StoredObject, UploadOptions } from '../../src/core/ports';
 
 interface Entry {
   body: Buffer;
@@ -77,9 +77,15 @@ export class MemoryStore implements ObjectStore {
     return { etag: this.objects.get(key)!.etag };
   }
 
-  async uploadFile(key: string, file: string): Promise<StoredObject> {
-    await this.put(key, await fs.readFile(file));
-    return (await this.stat(key))!;
+  async uploadFile(
+    key: string,
+    file: string,
+    o: UploadOptions = {},
+  ): Promise<StoredObject & { sha256?: string }> {
+    const body = await fs.readFile(file);
+    await this.put(key, body);
+    const sha256 = o.sha256 ? createHash('sha256').update(body).digest('hex') : undefined;
+    return { ...(await this.stat(key))!, sha256 };
   }
 
   async stat(key: string): Promise<StoredObject | undefined> {

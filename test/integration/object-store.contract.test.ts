@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -107,8 +108,9 @@ describe.each(backends)('ObjectStore contract: %s', (_name, make) => {
     const bytes = Buffer.alloc(3 * 1024 * 1024 + 17);
     for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 31) % 251;
     writeFileSync(src, bytes);
-    const up = await store.uploadFile('files/model.zip', src);
+    const up = await store.uploadFile('files/model.zip', src, { sha256: true });
     expect(up.size).toBe(bytes.length);
+    expect(up.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
     const dest = path.join(dir, 'out', 'model.zip');
     await store.downloadFile('files/model.zip', dest);
     expect(readFileSync(dest).equals(bytes)).toBe(true);

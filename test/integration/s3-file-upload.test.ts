@@ -5,6 +5,7 @@ import {
   S3Client,
   type UploadPartCommandInput,
 } from '@aws-sdk/client-s3';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, ReadStream, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -89,6 +90,13 @@ describe('S3ObjectStore.uploadFile (moto_server)', () => {
     );
     expect(head.ChecksumCRC32).toBe(crc32Of(bytes));
     expect((await s.download('m/small.bin')).equals(bytes)).toBe(true);
+  });
+
+  it('hashes a one-part file too', async () => {
+    const s = await storeWithFault();
+    const { file, bytes } = fileOf(1000);
+    const r = await s.store.uploadFile('m/small.bin', file, { sha256: true });
+    expect(r.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
   });
 
   it('uploads empty files', async () => {
@@ -213,6 +221,19 @@ describe.each([
     expect(s.sleeps).toHaveLength(1);
     expect((await s.download('m/model.bin')).equals(bytes)).toBe(true);
     expect(await s.openUploads()).toBe(0);
+  });
+
+  it('hashes (sha256) the bytes it sends from the same read, also when a part is sent again', async () => {
+    const { file, bytes } = fileOf(5 * PART + 1001);
+    const s = await storeWithFault(async (input, n) => {
+      if (input.PartNumber === 2 && n === 1) throw networkDrop();
+    }, reading);
+    const r = await s.store.uploadFile('m/model.bin', file, { sha256: true });
+    expect(r.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+    expect(s.tries.get(2)).toBe(2);
+    expect((await s.download('m/model.bin')).equals(bytes)).toBe(true);
+    // without the option there is no hash (and no hashing thread)
+    expect((await s.store.uploadFile('m/other.bin', file)).sha256).toBeUndefined();
   });
 
   it('sends each part the way its budget allows', async () => {

@@ -13,7 +13,14 @@ import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { PreconditionFailedError } from '../../core/errors';
-import type { ObjectInfo, ObjectStore, PutOptions, StoredChecksum, StoredObject } from '../../core/ports';
+import type {
+  ObjectInfo,
+  ObjectStore,
+  PutOptions,
+  StoredChecksum,
+  StoredObject,
+  UploadOptions,
+} from '../../core/ports';
 import { describeAwsError } from './errors';
 import { DEFAULT_UPLOAD_SETTINGS, uploadFileToS3, type FileUploadSettings } from './file-upload';
 
@@ -207,9 +214,13 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async uploadFile(key: string, file: string): Promise<StoredObject> {
+  async uploadFile(
+    key: string,
+    file: string,
+    options: UploadOptions = {},
+  ): Promise<StoredObject & { sha256?: string }> {
     try {
-      return await uploadFileToS3(this.client, this.bucket, key, file, this.upload);
+      return await uploadFileToS3(this.client, this.bucket, key, file, this.upload, options);
     } catch (err) {
       throw describeAwsError(err, `uploading ${file} to ${this.uri(key)}`);
     }

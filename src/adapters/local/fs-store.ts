@@ -3,7 +3,7 @@ import { promises as fs, createReadStream } from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PreconditionFailedError, UserError } from '../../core/errors';
-import type { ObjectInfo, ObjectStore, PutOptions, StoredObject } from '../../core/ports';
+import type { ObjectInfo, ObjectStore, PutOptions, StoredObject, UploadOptions } from '../../core/ports';
 
 /** Work files live here, inside the store root, so renames stay on one filesystem; never listed. */
 const TMP_DIR = '.mp-tmp';
@@ -13,10 +13,15 @@ function etagOf(body: Buffer): string {
   return `"${createHash('md5').update(body).digest('hex')}"`;
 }
 
-async function etagOfFile(file: string): Promise<string> {
-  const hash = createHash('md5');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return `"${hash.digest('hex')}"`;
+/** The file's etag (md5, as S3 gives a single-part object), and its sha256 when asked, in one read. */
+async function hashesOfFile(file: string, sha256: boolean): Promise<{ etag: string; sha256?: string }> {
+  const md5 = createHash('md5');
+  const sha = sha256 ? createHash('sha256') : undefined;
+  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) {
+    md5.update(chunk as Buffer);
+    sha?.update(chunk as Buffer);
+  }
+  return { etag: `"${md5.digest('hex')}"`, sha256: sha?.digest('hex') };
 }
 
 /**
@@ -218,7 +223,11 @@ export class FsObjectStore implements ObjectStore {
     await fs.rm(moved, { force: true });
   }
 
-  async uploadFile(key: string, file: string): Promise<StoredObject> {
+  async uploadFile(
+    key: string,
+    file: string,
+    options: UploadOptions = {},
+  ): Promise<StoredObject & { sha256?: string }> {
     const target = this.pathOf(key);
     await fs.mkdir(path.dirname(target), { recursive: true });
     const tmp = await this.tmpFile();
@@ -230,7 +239,9 @@ export class FsObjectStore implements ObjectStore {
     }
     const stored = await this.stat(key);
     if (!stored) throw new Error(`${this.uri(key)} disappeared right after it was written`);
-    return { ...stored, etag: await etagOfFile(target) };
+    // hashed from the stored copy: what the manifest records is what the store holds
+    const hashes = await hashesOfFile(target, options.sha256 ?? false);
+    return { ...stored, ...hashes };
   }
 
   async downloadFile(key: string, dest: string): Promise<{ size: number }> {
