@@ -172,7 +172,42 @@ async function uploaders(endpoint: string, child: string) {
       throw new Error(`s3://${bucket}/${key} has ${head.ContentLength} bytes, expected ${bytes}`);
     await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
   };
-  return { ours, aws, verifyAndDrop };
+  // rclone (Debian package) when installed: its own S3 client, 5 MiB parts x 4 by default, given 8 x 8 as ours
+  const rcloneBin = peerBinary('rclone');
+  const rclone = rcloneBin
+    ? async (file: string, key: string): Promise<UploadRun> => {
+        const r = mustSucceed(
+          await runProc(
+            rcloneBin,
+            [
+              'copyto',
+              file,
+              `bench:${bucket}/${key}`,
+              '--s3-chunk-size',
+              '8M',
+              '--s3-upload-concurrency',
+              '8',
+              '--s3-disable-checksum', // no whole-file MD5 pass before the upload, as ours and aws s3 cp
+            ],
+            {
+              env: {
+                ...env,
+                RCLONE_CONFIG_BENCH_TYPE: 's3',
+                RCLONE_CONFIG_BENCH_PROVIDER: 'Other',
+                RCLONE_CONFIG_BENCH_ENDPOINT: endpoint,
+                RCLONE_CONFIG_BENCH_ACCESS_KEY_ID: env.AWS_ACCESS_KEY_ID ?? '',
+                RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY: env.AWS_SECRET_ACCESS_KEY ?? '',
+                RCLONE_CONFIG_BENCH_REGION: 'us-east-1',
+              },
+              measureRss: true,
+            },
+          ),
+          'rclone copyto',
+        );
+        return { ms: r.ms, peakRssMb: r.peakRssMb };
+      }
+    : undefined;
+  return { ours, aws, rclone, verifyAndDrop };
 }
 
 const PEER_LABEL: Record<Peer, string> = { moto: 'moto', sink: 'checking sink' };
@@ -181,7 +216,7 @@ async function compareOnPeer(
   ctx: BenchContext,
   c: Comparison,
 ): Promise<{ series: Series[]; verdicts: Verdict[] }> {
-  const { ours, aws, verifyAndDrop } = await uploaders(c.endpoint, c.child);
+  const { ours, aws, rclone, verifyAndDrop } = await uploaders(c.endpoint, c.child);
   const label = sizeLabel(c.bytes);
   const on = PEER_LABEL[c.peer];
   const mibps = (ms: number): number => c.bytes / MiB / (ms / 1000);
@@ -191,15 +226,15 @@ async function compareOnPeer(
   // train's upload path: the upload with its sha256 from the same read, and (before) a second read to hash
   const shared: UploadRun[] = [];
   const separate: UploadRun[] = [];
-  const orders = [
-    ['aws', 'ours', 'shared', 'separate'],
-    ['separate', 'shared', 'ours', 'aws'],
-  ];
+  const rc: UploadRun[] = [];
+  const first = ['aws', ...(rclone ? ['rclone'] : []), 'ours', 'shared', 'separate'];
+  const orders = [first, [...first].reverse()];
   for (let i = 0; i < runs; i++) {
     // alternate who goes first, so neither always meets a store that just freed memory
     for (const who of orders[i % 2]) {
       const key = `${who}/${label.replace(' ', '')}-${i}`;
       if (who === 'aws') a.push(await aws(c.file, key));
+      else if (who === 'rclone') rc.push(await rclone!(c.file, key));
       else if (who === 'ours') o.push(await ours(c.file, key, c.partSize, c.concurrency));
       else {
         const r = await ours(c.file, key, c.partSize, c.concurrency, who as 'shared' | 'separate');
@@ -215,6 +250,16 @@ async function compareOnPeer(
   const series: Series[] = [
     { bench, name: `${label} to ${on}: ${c.ourLabel}`, unit: 'MiB/s', samples: o.map((r) => mibps(r.ms)) },
     { bench, name: `${label} to ${on}: aws s3 cp`, unit: 'MiB/s', samples: a.map((r) => mibps(r.ms)) },
+    ...(rclone
+      ? [
+          {
+            bench,
+            name: `${label} to ${on}: rclone copyto`,
+            unit: 'MiB/s',
+            samples: rc.map((r) => mibps(r.ms)),
+          },
+        ]
+      : []),
     {
       bench,
       name: `${label} to ${on}: ours, uploadFile only (no node start)`,
@@ -247,6 +292,8 @@ async function compareOnPeer(
     },
   ];
   const ratio = o.map((r, i) => a[i].ms / r.ms);
+  // the fastest peer of each paired run
+  const fastest = o.map((r, i) => Math.min(a[i].ms, rc[i]?.ms ?? Infinity) / r.ms);
   const rss = o.map((r) => r.peakRssMb ?? NaN);
   const trainRatio = (runs: UploadRun[]) => runs.map((r, i) => o[i].innerMs! / r.innerMs!);
   const verdicts: Verdict[] = [
@@ -258,6 +305,18 @@ async function compareOnPeer(
       target: '>= 1',
       met: median(ratio) >= 1,
     },
+    ...(rclone
+      ? [
+          {
+            bench,
+            name: `${label} to ${on}: throughput ours / fastest peer (aws s3 cp, rclone)`,
+            samples: fastest,
+            unit: 'x',
+            target: '>= 1',
+            met: median(fastest) >= 1,
+          },
+        ]
+      : []),
     {
       bench,
       name: `${label} to ${on}: ours peak RSS`,
