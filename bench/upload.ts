@@ -107,6 +107,7 @@ export async function upload(ctx: BenchContext): Promise<BenchOutput> {
           });
           series.push(...out.series);
           verdicts.push(...out.verdicts);
+          notes.push(...out.notes);
           if (index === 0 && peer === peers[0] && ctx.flags.has('tune'))
             series.push(...(await tune(ctx, { peer, endpoint, child, file, bytes })));
         }
@@ -215,8 +216,11 @@ const PEER_LABEL: Record<Peer, string> = { moto: 'moto', sink: 'checking sink' }
 async function compareOnPeer(
   ctx: BenchContext,
   c: Comparison,
-): Promise<{ series: Series[]; verdicts: Verdict[] }> {
-  const { ours, aws, rclone, verifyAndDrop } = await uploaders(c.endpoint, c.child);
+): Promise<{ series: Series[]; verdicts: Verdict[]; notes: string[] }> {
+  const tools = await uploaders(c.endpoint, c.child);
+  const { ours, aws, verifyAndDrop } = tools;
+  let rclone = tools.rclone;
+  const notes: string[] = [];
   const label = sizeLabel(c.bytes);
   const on = PEER_LABEL[c.peer];
   const mibps = (ms: number): number => c.bytes / MiB / (ms / 1000);
@@ -234,8 +238,19 @@ async function compareOnPeer(
     for (const who of orders[i % 2]) {
       const key = `${who}/${label.replace(' ', '')}-${i}`;
       if (who === 'aws') a.push(await aws(c.file, key));
-      else if (who === 'rclone') rc.push(await rclone!(c.file, key));
-      else if (who === 'ours') o.push(await ours(c.file, key, c.partSize, c.concurrency));
+      else if (who === 'rclone') {
+        if (!rclone) continue;
+        try {
+          rc.push(await rclone(c.file, key));
+        } catch (err) {
+          // a peer that cannot upload here is reported, not allowed to end the comparison
+          const why = ((err as Error).message.match(/(InvalidPart|Error)[^\n]*/) ?? ['failed'])[0];
+          notes.push(`upload ${label} to ${on}: rclone failed (${why.slice(0, 160)}); left out`);
+          rclone = undefined;
+          rc.length = 0;
+          continue;
+        }
+      } else if (who === 'ours') o.push(await ours(c.file, key, c.partSize, c.concurrency));
       else {
         const r = await ours(c.file, key, c.partSize, c.concurrency, who as 'shared' | 'separate');
         (who === 'shared' ? shared : separate).push(r);
@@ -343,7 +358,7 @@ async function compareOnPeer(
       met: undefined,
     },
   ];
-  return { series, verdicts };
+  return { series, verdicts, notes };
 }
 
 /** --tune: our uploader alone over a grid of part sizes x parts in flight. */
