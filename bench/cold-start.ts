@@ -113,19 +113,12 @@ export async function coldStart(ctx: BenchContext): Promise<BenchOutput> {
     if (out['needs-model'] !== 'false' || out['model-prefix'] !== folder)
       throw new Error(`needs-model did not find the model already built: ${stdout.slice(0, 400)}`);
   };
-  // the CLI entry keeps a V8 code cache of the bundle: warm after the warm-up run, as on a laptop or a
-  // CI runner that caches ~/.cache; the no-cache variant is a fresh runner's first call
+  // the CLI entry loads no code cache (a planted one would run): every run compiles the bundle afresh
   const ours: Variant = {
     name: 'ours',
     cmd: process.execPath,
     args: [cli, ...ourArgs],
     check: checkOurs,
-    env: { MODEL_PIPELINE_CODE_CACHE_DIR: path.join(ctx.tmp, 'mp-code-cache') },
-  };
-  const oursCold: Variant = {
-    ...ours,
-    name: 'ours, no code cache',
-    env: { MODEL_PIPELINE_NO_CODE_CACHE: '1' },
   };
   // the action as the runner runs it: main, then post with the state main saved; no code cache exists there
   const actionEnv = (): Record<string, string> => {
@@ -174,7 +167,7 @@ export async function coldStart(ctx: BenchContext): Promise<BenchOutput> {
       if (!/ContentLength/.test(stdout)) throw new Error(`aws head-object said: ${stdout.slice(0, 300)}`);
     },
   };
-  const variants: Variant[] = [aws, ours, oursCold];
+  const variants: Variant[] = [aws, ours];
   if (existsSync(path.join(distRoot, 'main/index.js'))) variants.push(action);
 
   const [major, minor] = nodeMajorMinor();
@@ -235,7 +228,7 @@ export async function coldStart(ctx: BenchContext): Promise<BenchOutput> {
     .map((v) => {
       const r = ratio(v.name);
       const target = v === action ? 0.5 : 1;
-      const judged = v === ours || v === oursCold || v === action;
+      const judged = v === ours || v === action;
       return {
         bench: 'cold-start',
         name: `${v.name} / aws head-object`,
