@@ -52,8 +52,8 @@ export function createStore(options: Options, cwd: string, signal?: AbortSignal)
   });
 }
 
-export function createCompute(options: Options, logger: Logger, signal?: AbortSignal): Compute {
-  if (backendOf(options) === 'local') return new LocalCompute();
+export function createCompute(options: Options, logger: Logger, signal?: AbortSignal, kind?: 'aws'): Compute {
+  if (kind !== 'aws' && backendOf(options) === 'local') return new LocalCompute();
   const { Ec2Compute } = ec2ComputeModule();
   return new Ec2Compute({
     region: options.string('region') ?? 'us-east-1',
@@ -105,7 +105,11 @@ export function createDeps(options: Options, io: DepsIo): Deps {
   const cwd = path.resolve(io.cwd, options.string('working-directory') ?? '.');
   let store: ObjectStore | undefined;
   let compute: Compute | undefined;
-  const getCompute = (): Compute => (compute ??= createCompute(options, io.logger, io.signal));
+  let ec2: Compute | undefined;
+  const getCompute = (kind?: 'aws'): Compute =>
+    kind === 'aws' && backendOf(options) === 'local'
+      ? (ec2 ??= createCompute(options, io.logger, io.signal, 'aws'))
+      : (compute ??= createCompute(options, io.logger, io.signal));
   return {
     store: () => (store ??= createStore(options, cwd, io.signal)),
     compute: getCompute,

@@ -1,4 +1,5 @@
 import { compareStored } from '../core/gates';
+import { MODEL_SOURCES_OPTION } from './model-context';
 import { markdownTable, textTable } from '../core/markdown';
 import type { Manifest } from '../core/manifest';
 import type { OptionSpec } from '../core/options';
@@ -13,7 +14,12 @@ import {
 } from './registry-context';
 import type { CommandContext, CommandDef, CommandResult } from './types';
 
-const OPTIONS: readonly OptionSpec[] = [MODEL_PREFIX_OPTION, ALIAS_OPTION, MODEL_NAME_OPTION];
+const OPTIONS: readonly OptionSpec[] = [
+  MODEL_PREFIX_OPTION,
+  ALIAS_OPTION,
+  MODEL_NAME_OPTION,
+  MODEL_SOURCES_OPTION,
+];
 
 /** Lineage facts of a manifest as label/value pairs, in the order people ask for them. */
 export function lineage(m: Manifest): string[][] {
@@ -38,7 +44,7 @@ export function lineage(m: Manifest): string[][] {
 
 async function run(ctx: CommandContext): Promise<CommandResult> {
   const store = ctx.deps.store();
-  const ref = await modelRefFrom(ctx, { alias: true, environment: true });
+  const ref = await modelRefFrom(ctx, { alias: true, environment: true, config: true });
   const m = await readManifest(store, ref);
   const uri = store.uri(ref.folder);
   // what the store reports now against the manifest's record of the upload (HEAD only, no bytes)
