@@ -21,6 +21,7 @@ import {
 } from './promote';
 import {
   actorOf,
+  DEEP_VERIFY_OPTION,
   listAll,
   MODEL_NAME_OPTION,
   MODEL_PREFIX_OPTION,
@@ -37,6 +38,7 @@ const OPTIONS: readonly OptionSpec[] = [
   MODEL_NAME_OPTION,
   OVERRIDE_ORDER_OPTION,
   REASON_OPTION,
+  DEEP_VERIFY_OPTION,
 ];
 
 /** The append-only history of one environment, oldest first; damaged records are skipped with a warning. */

@@ -1,3 +1,4 @@
+import { compareStored } from '../core/gates';
 import { MODEL_SOURCES_OPTION } from './model-context';
 import { markdownTable, textTable } from '../core/markdown';
 import type { Manifest } from '../core/manifest';
@@ -8,6 +9,7 @@ import {
   ALIAS_OPTION,
   MODEL_NAME_OPTION,
   MODEL_PREFIX_OPTION,
+  mapLimit,
   modelRefFrom,
   readManifest,
 } from './registry-context';
@@ -46,7 +48,17 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
   const ref = await modelRefFrom(ctx, { alias: true, environment: true, config: true });
   const m = await readManifest(store, ref);
   const uri = store.uri(ref.folder);
-  const files = m.files.map((f) => [f.name, formatBytes(f.size), `sha256:${f.sha256}`]);
+  // what the store reports now against the manifest's record of the upload (HEAD only, no bytes)
+  const checks = await mapLimit(m.files, 8, async (f) => {
+    if (!f.stored) return 'not recorded';
+    const v = compareStored(f.name, { ...f.stored, size: f.size }, await store.stat(ref.folder + f.name));
+    if (v.verdict === 'changed') {
+      ctx.deps.logger.warn(v.problem);
+      return 'CHANGED';
+    }
+    return v.verdict === 'same' ? 'as uploaded' : 'rewritten (promote hashes it)';
+  });
+  const files = m.files.map((f, i) => [f.name, formatBytes(f.size), `sha256:${f.sha256}`, checks[i]]);
   const inputs = (m.inputs ?? []).map((i) => [
     i.key,
     i.size === undefined ? '-' : formatBytes(i.size),
@@ -66,13 +78,13 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
     textTable(['', ''], info).split('\n').slice(1).join('\n'),
     '',
     'files:',
-    textTable(['name', 'size', 'hash'], files),
+    textTable(['name', 'size', 'hash', 'in the store'], files),
     ...(inputs.length ? ['', 'inputs:', textTable(['key', 'size', 'hash'], inputs)] : []),
     ...(steps.length ? ['', 'steps:', textTable(stepHeader, steps)] : []),
   ].join('\n');
   const summary =
     `### ${ref.folder}\n\n${markdownTable(['', ''], [['uri', uri], ...info])}\n\n` +
-    `#### files\n\n${markdownTable(['name', 'size', 'hash'], files)}\n` +
+    `#### files\n\n${markdownTable(['name', 'size', 'hash', 'in the store'], files)}\n` +
     (inputs.length ? `\n#### inputs\n\n${markdownTable(['key', 'size', 'hash'], inputs)}\n` : '') +
     (steps.length ? `\n#### steps\n\n${markdownTable(stepHeader, steps)}\n` : '');
   return {

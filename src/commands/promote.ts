@@ -23,6 +23,7 @@ import {
 import {
   actorOf,
   ALLOW_FAILED_BENCHMARK_OPTION,
+  DEEP_VERIFY_OPTION,
   listFolder,
   loadThresholds,
   MODEL_PREFIX_OPTION,
@@ -45,6 +46,7 @@ const OPTIONS: readonly OptionSpec[] = [
   REASON_OPTION,
   THRESHOLDS_OPTION,
   ALLOW_FAILED_BENCHMARK_OPTION,
+  DEEP_VERIFY_OPTION,
   MODEL_SOURCES_OPTION,
 ];
 
@@ -186,7 +188,10 @@ export async function checkModelIntegrity(ctx: CommandContext, ref: ModelRef): P
   const store = ctx.deps.store();
   const objects = await listFolder(store, ref);
   const manifest = await readManifest(store, ref);
-  const problems = await verifyModelFiles(store, ref, manifest, objects);
+  const problems = await verifyModelFiles(store, ref, manifest, objects, {
+    deep: ctx.options.bool('deep-verify'),
+    logger: ctx.deps.logger,
+  });
   if (problems.length > 0)
     throw new PipelineError(
       `${store.uri(ref.folder)} does not match its manifest: ${problems.join('; ')}. Nothing was changed.`,

@@ -8,7 +8,7 @@ import { messageOf, PipelineError, PreconditionFailedError, UserError } from '..
 import { parseHostKeyOption } from '../core/host-keys';
 import { TAG_LAUNCH_TOKEN, trainInstanceTags } from '../core/instance-tags';
 import { ciRunOf } from '../core/ci-env';
-import { MANIFEST_FILE, type ManifestFile } from '../core/manifest';
+import { MANIFEST_FILE, storedRecord, type ManifestFile } from '../core/manifest';
 import type { Compute, HostKeys, InstanceInfo, LaunchRequest, RemoteShell } from '../core/ports';
 import {
   buildTrainManifest,
@@ -490,12 +490,18 @@ async function trainHoldingLease(
           throw new PipelineError(
             `the instance could not upload ${a.name} to ${store.uri(key)} (exit ${r.exitCode}): it needs the aws CLI and an instance profile allowed s3:PutObject`,
           );
-        const stored = await store.head(key);
+        const stored = await store.stat(key);
         if (stored?.size !== h.size)
           throw new PipelineError(
             `${store.uri(key)} is ${stored?.size ?? 'missing'} bytes after the upload, the instance sent ${h.size}`,
           );
-        uploaded[uploaded.length - 1].entry = { name: a.name, size: h.size, sha256: h.sha256 };
+        // what the store reports right after the instance's upload (its responses stay on the instance)
+        uploaded[uploaded.length - 1].entry = {
+          name: a.name,
+          size: h.size,
+          sha256: h.sha256,
+          stored: storedRecord(stored),
+        };
         log.info(`the instance uploaded ${a.name} (${h.size} bytes) to ${store.uri(key)}`);
         continue;
       }
@@ -515,8 +521,12 @@ async function trainHoldingLease(
         throw new PipelineError(
           `${a.remotePath} on ${instanceId} was ${expectedSize} bytes but ${pulledSize} came back: does something still write it after the training command ended?`,
         );
-      const [h] = await Promise.all([hashFile(local), store.uploadFile(key, local)]);
-      uploaded.push({ key, entry: { name: a.name, size: h.size, sha256: h.sha256 } });
+      // one read of the file feeds the upload and its sha256 (hashed on a worker thread)
+      const h = await store.uploadFile(key, local, { sha256: true });
+      uploaded.push({
+        key,
+        entry: { name: a.name, size: h.size, sha256: h.sha256!, stored: storedRecord(h) },
+      });
       log.info(`uploaded ${a.name} (${h.size} bytes) to ${store.uri(key)}`);
       if (a.remotePath === s.metricsFile) {
         metricsText = await fs.readFile(local, 'utf8');
@@ -540,15 +550,21 @@ async function trainHoldingLease(
     }
     if (benchmark?.xmlFile) {
       const key = target.prefix + BENCHMARK_XML;
-      const [h] = await Promise.all([hashFile(benchmark.xmlFile), store.uploadFile(key, benchmark.xmlFile)]);
-      uploaded.push({ key, entry: { name: BENCHMARK_XML, size: h.size, sha256: h.sha256 } });
+      const h = await store.uploadFile(key, benchmark.xmlFile, { sha256: true });
+      uploaded.push({
+        key,
+        entry: { name: BENCHMARK_XML, size: h.size, sha256: h.sha256!, stored: storedRecord(h) },
+      });
     }
     const configName = path.basename(target.config.path);
     if (!uploaded.some((u) => u.entry.name === configName)) {
       const configFile = path.resolve(ctx.deps.cwd, target.config.path);
       const key = target.prefix + configName;
-      const [h] = await Promise.all([hashFile(configFile), store.uploadFile(key, configFile)]);
-      uploaded.push({ key, entry: { name: configName, size: h.size, sha256: h.sha256 } });
+      const h = await store.uploadFile(key, configFile, { sha256: true });
+      uploaded.push({
+        key,
+        entry: { name: configName, size: h.size, sha256: h.sha256!, stored: storedRecord(h) },
+      });
     }
 
     step('manifest');

@@ -22,6 +22,36 @@ export interface PutOptions {
   contentType?: string;
 }
 
+/**
+ * A checksum the store keeps for an object and reports without reading its bytes (S3: HeadObject with
+ * ChecksumMode ENABLED). COMPOSITE is S3's checksum of the parts' checksums (`<value>-<parts>`), which
+ * depends on the part size it was uploaded with; FULL_OBJECT covers the bytes whatever the parts were.
+ */
+export interface StoredChecksum {
+  algorithm: string;
+  /** Undefined where the store did not say (some S3-compatible servers leave ChecksumType out). */
+  type?: 'FULL_OBJECT' | 'COMPOSITE';
+  value: string;
+  /** Part size of a COMPOSITE checksum: the same bytes in other parts give another value. */
+  partSize?: number;
+}
+
+/**
+ * What a store reports about an object without reading its bytes. Any later write of the key changes at
+ * least one of these (S3: checksum, ETag, VersionId; a folder: the file's version, see FsObjectStore.stat).
+ */
+export interface StoredObject {
+  size: number;
+  etag?: string;
+  versionId?: string;
+  checksum?: StoredChecksum;
+}
+
+export interface UploadOptions {
+  /** Also hash the bytes uploaded (hex sha256 in the result). */
+  sha256?: boolean;
+}
+
 export interface ObjectStore {
   /** Human and tool readable location of a key: s3://bucket/key or file:///path. */
   uri(key: string): string;
@@ -33,8 +63,14 @@ export interface ObjectStore {
   /** Whole body of a small object; undefined when absent. */
   get(key: string): Promise<{ body: Buffer; etag?: string } | undefined>;
   put(key: string, body: Buffer | string, options?: PutOptions): Promise<{ etag?: string }>;
-  /** Stream a file of any size into the store (multipart where the backend has it). */
-  uploadFile(key: string, path: string): Promise<{ etag?: string; size: number }>;
+  /**
+   * Stream a file of any size into the store (multipart where the backend has it). Resolves with what the
+   * store reported for the new object in the upload's own responses, for the manifest; with `sha256`, also
+   * the sha256 of the bytes it sent, from the same read of the file (off the event loop where it can).
+   */
+  uploadFile(key: string, path: string, options?: UploadOptions): Promise<StoredObject & { sha256?: string }>;
+  /** What the store reports about an object now, without reading its bytes; undefined when absent. */
+  stat(key: string): Promise<StoredObject | undefined>;
   /** Stream an object into a file; throws when absent. */
   downloadFile(key: string, path: string): Promise<{ size: number }>;
   /** Delete keys, batched by the adapter; missing keys are not an error. */
