@@ -4,6 +4,7 @@ import { markdownTable, textTable } from '../core/markdown';
 import type { Manifest } from '../core/manifest';
 import type { OptionSpec } from '../core/options';
 import { formatBytes } from '../core/status';
+import { formatDuration } from '../core/duration';
 import {
   ALIAS_OPTION,
   MODEL_NAME_OPTION,
@@ -65,6 +66,14 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
     i.size === undefined ? '-' : formatBytes(i.size),
     i.sha256 ? `sha256:${i.sha256}` : '-',
   ]);
+  const steps = (m.steps ?? []).map((st) => [
+    st.name,
+    st.cacheHit ? 'cached' : 'ran',
+    formatDuration(st.seconds),
+    st.outputs.join(', ') || '-',
+    st.key,
+  ]);
+  const stepHeader = ['step', 'status', 'duration', 'outputs', 'key'];
   const info = lineage(m);
   const text = [
     `${ref.folder} (${uri})`,
@@ -73,11 +82,13 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
     'files:',
     textTable(['name', 'size', 'hash'], files),
     ...(inputs.length ? ['', 'inputs:', textTable(['key', 'size', 'hash'], inputs)] : []),
+    ...(steps.length ? ['', 'steps:', textTable(stepHeader, steps)] : []),
   ].join('\n');
   const summary =
     `### ${ref.folder}\n\n${markdownTable(['', ''], [['uri', uri], ...info])}\n\n` +
     `#### files\n\n${markdownTable(['name', 'size', 'hash'], files)}\n` +
-    (inputs.length ? `\n#### inputs\n\n${markdownTable(['key', 'size', 'hash'], inputs)}\n` : '');
+    (inputs.length ? `\n#### inputs\n\n${markdownTable(['key', 'size', 'hash'], inputs)}\n` : '') +
+    (steps.length ? `\n#### steps\n\n${markdownTable(stepHeader, steps)}\n` : '');
   return {
     outputs: { 'model-prefix': ref.folder, 'model-uri': uri, manifest: JSON.stringify(m) },
     text,

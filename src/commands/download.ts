@@ -80,9 +80,8 @@ export async function fetchVerified(
 }
 
 /**
- * Moves a verified staging folder into dest: a rename when dest is absent or empty, else file by file
- * (a rename replaces a link at a target, it never writes through it; a folder in dest that is a link or a
- * file is refused).
+ * Moves a verified staging folder into dest: a rename when dest is absent or empty, else file by file, making
+ * folders with ensureDirs (a link planted in dest is refused, never written through; a rename replaces a link).
  */
 async function moveInto(stage: string, dest: string): Promise<void> {
   const existing = await fs.readdir(dest).catch((err: NodeJS.ErrnoException) => {
@@ -95,14 +94,13 @@ async function moveInto(stage: string, dest: string): Promise<void> {
     await fs.rename(stage, dest);
     return;
   }
-  if (!(await fs.lstat(dest)).isDirectory()) throw new UserError(`dest ${dest} is not a folder`);
   const walk = async (rel: string): Promise<void> => {
     for (const e of await fs.readdir(path.join(stage, rel), { withFileTypes: true })) {
-      const r = rel ? `${rel}/${e.name}` : e.name;
+      const r = path.join(rel, e.name);
       if (e.isDirectory()) {
-        await ensureDirs(dest, `${r}/x`);
+        await ensureDirs(dest, `${r.split(path.sep).join('/')}/`);
         await walk(r);
-      } else await fs.rename(path.join(stage, ...r.split('/')), path.join(dest, ...r.split('/')));
+      } else await fs.rename(path.join(stage, r), path.join(dest, r));
     }
   };
   await walk('');
@@ -173,13 +171,15 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
     seen.add(f.name);
   }
   for (const i of inputs) inside(path.join(dest, 'inputs'), i.key, 'input key');
-  // every file is verified into a staging folder next to dest (same filesystem) and moved into place only
-  // when all matched: a failure leaves nothing new in dest
+  const destStat = await fs.lstat(dest).catch(() => undefined);
+  if (destStat && !destStat.isDirectory()) throw new UserError(`dest ${dest} is not a folder`);
+  // every file is verified into a staging folder next to dest (same filesystem, made here so nothing in it is
+  // a planted link) and moved into place only when all matched: a failure leaves nothing new in dest
   const parent = path.dirname(dest);
   await fs.mkdir(parent, { recursive: true });
   const stage = await fs.mkdtemp(path.join(parent, `.${path.basename(dest)}.download-`));
   try {
-    // model.zip first: an archive that is unsafe to unpack stops the download before anything else lands
+    // model.zip first: an archive that is unsafe to unpack stops the download before anything else
     const files = [...manifest.files].sort(
       (a, b) => Number(b.name === MODEL_FILE) - Number(a.name === MODEL_FILE),
     );

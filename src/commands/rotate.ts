@@ -21,6 +21,7 @@ import { formatBytes } from '../core/status';
 import { listAll, mapLimit, readPointer, storeRoot } from './registry-context';
 import { DRY_RUN_OPTION, MODEL_SOURCES_OPTION, resolveTarget } from './model-context';
 import type { CommandContext, CommandDef, CommandResult } from './types';
+import { rotateStepCaches } from './rotate-steps';
 
 const OPTIONS: readonly OptionSpec[] = [
   {
@@ -349,6 +350,10 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
     requests = r.requests;
   }
 
+  // step caches (`_steps/<key>/`): garbage once no kept model records them (src/core/steps.ts)
+  const keptFolders = plan.entries.filter((e) => !doomed.includes(e)).map((e) => e.folder);
+  const stepCaches = await rotateStepCaches(ctx, { keptFolders, dryRun });
+
   const bytes = doomed.reduce((n, e) => n + e.bytes, 0);
   const verb = dryRun ? 'would delete' : 'deleted';
   const headline =
@@ -356,8 +361,9 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
     `kept ${kept.length}; ${other} objects outside model folders left alone` +
     (dryRun ? '; set dry-run to false to delete' : `; ${deleted} objects in ${requests} delete requests`);
   const ordered = [...doomed, ...kept];
-  const text = `${planTable(ordered, false, Number.MAX_SAFE_INTEGER)}\n\n${headline}`;
-  const summary = `### ${headline}\n\n${planTable(ordered, true, 500)}\n`;
+  const steps = stepCaches.line ? `\n${stepCaches.line}` : '';
+  const text = `${planTable(ordered, false, Number.MAX_SAFE_INTEGER)}\n\n${headline}${steps}`;
+  const summary = `### ${headline}\n\n${planTable(ordered, true, 500)}\n${steps ? `${steps}\n` : ''}`;
   return {
     outputs: {
       'dry-run': String(dryRun),

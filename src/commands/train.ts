@@ -42,6 +42,15 @@ import { benchmarkArtifacts, emitAnnotations } from './benchmark-report';
 import { THRESHOLDS_OPTION } from './registry-context';
 import { parseEnvironment } from '../core/registry';
 import type { CommandContext, CommandDef, CommandResult } from './types';
+import { parseSteps } from '../core/steps';
+import {
+  checkStepInputs,
+  mergedJunit,
+  runTrainSteps,
+  STEP_OPTIONS,
+  stepsMarkdown,
+  type StepsOutcome,
+} from './train-steps';
 
 const BENCHMARK_XML = 'benchmark_results.xml';
 
@@ -235,6 +244,8 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
   if (configRel.startsWith('..') || path.isAbsolute(configRel))
     throw new UserError(`config ${target.config.path} must be inside the repository (${ctx.deps.cwd})`);
 
+  // a pipeline of steps in the config: checked as a graph before anything launches
+  const graph = parseSteps(target.config.values.steps, target.config.path);
   const steps = planTrainSteps({ dataKey: s.dataKey, backend: s.backend });
   const step = (id: TrainStepId): void => {
     const i = steps.findIndex((x) => x.id === id);
@@ -266,6 +277,7 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
       `training data ${s.dataKey} is not in the store (${store.uri(s.dataKey)}): upload it, or set data-key ("none" for no input data)`,
     );
   }
+  if (graph) await checkStepInputs(graph, store, target.config.path);
   if (state.partial) {
     const leftovers: string[] = [];
     for await (const obj of store.list(target.prefix)) leftovers.push(obj.key);
@@ -358,29 +370,38 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
     }
 
     step('train');
-    log.info(`$ ${s.trainCommand}`);
-    const command = trainCommandLine({
-      repoDir: s.remoteDir,
-      command: s.trainCommand,
-      env: {
-        MODEL_PIPELINE_CONFIG: configRel.split(path.sep).join('/'),
-        MODEL_PIPELINE_DATA: dataName,
-        MODEL_PIPELINE_OUTPUT_DIR: s.outputDir,
-        MODEL_PIPELINE_MODEL_VERSION: target.id.version,
-        MODEL_PIPELINE_MODEL_SHA: target.id.sha7,
-        MODEL_PIPELINE_MODEL_PREFIX: target.prefix,
-      },
-    });
-    const trainStart = Date.now();
-    const exec = await shell.exec(command, {
-      timeoutSeconds: s.trainTimeout,
-      signal: ctx.signal,
-      onOutput: (line) => log.info(line),
-    });
-    if (exec.exitCode !== 0) {
-      throw new PipelineError(
-        `training command "${s.trainCommand}" failed with exit code ${exec.exitCode} on ${instanceId} after ${formatDuration((Date.now() - trainStart) / 1000)}; see its output above. No model was written.`,
-      );
+    const trainEnv = {
+      MODEL_PIPELINE_CONFIG: configRel.split(path.sep).join('/'),
+      MODEL_PIPELINE_DATA: dataName,
+      MODEL_PIPELINE_OUTPUT_DIR: s.outputDir,
+      MODEL_PIPELINE_MODEL_VERSION: target.id.version,
+      MODEL_PIPELINE_MODEL_SHA: target.id.sha7,
+      MODEL_PIPELINE_MODEL_PREFIX: target.prefix,
+    };
+    let stepsOutcome: StepsOutcome | undefined;
+    if (graph) {
+      stepsOutcome = await runTrainSteps(ctx, {
+        graph,
+        shell,
+        repoDir: s.remoteDir,
+        env: trainEnv,
+        work,
+        timeoutSeconds: s.trainTimeout,
+      });
+    } else {
+      log.info(`$ ${s.trainCommand}`);
+      const command = trainCommandLine({ repoDir: s.remoteDir, command: s.trainCommand, env: trainEnv });
+      const trainStart = Date.now();
+      const exec = await shell.exec(command, {
+        timeoutSeconds: s.trainTimeout,
+        signal: ctx.signal,
+        onOutput: (line) => log.info(line),
+      });
+      if (exec.exitCode !== 0) {
+        throw new PipelineError(
+          `training command "${s.trainCommand}" failed with exit code ${exec.exitCode} on ${instanceId} after ${formatDuration((Date.now() - trainStart) / 1000)}; see its output above. No model was written.`,
+        );
+      }
     }
 
     step('collect');
@@ -458,7 +479,21 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
         metricsLocal = local;
       }
     }
-    const benchmark = metricsLocal ? await benchmarkReport(ctx, target, metricsLocal, work) : undefined;
+    let benchmark = metricsLocal ? await benchmarkReport(ctx, target, metricsLocal, work) : undefined;
+    if (stepsOutcome && stepsOutcome.junit.length > 0) {
+      // the validate steps' JUnit joins the benchmark report (or is the report when there are no metrics)
+      const xmlFile = path.join(work, 'out', BENCHMARK_XML);
+      const base = benchmark?.xmlFile ? await fs.readFile(benchmark.xmlFile, 'utf8') : undefined;
+      await fs.mkdir(path.dirname(xmlFile), { recursive: true });
+      await fs.writeFile(xmlFile, await mergedJunit(base, stepsOutcome));
+      const reportDir = ctx.options.string('report-dir');
+      if (reportDir) {
+        const dir = path.resolve(ctx.deps.cwd, reportDir);
+        await fs.mkdir(dir, { recursive: true });
+        await fs.copyFile(xmlFile, path.join(dir, BENCHMARK_XML));
+      }
+      benchmark = { passed: benchmark?.passed ?? true, xmlFile, summary: benchmark?.summary };
+    }
     if (benchmark?.xmlFile) {
       const key = target.prefix + BENCHMARK_XML;
       const [h] = await Promise.all([hashFile(benchmark.xmlFile), store.uploadFile(key, benchmark.xmlFile)]);
@@ -499,6 +534,7 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
         report: benchmark.xmlFile ? BENCHMARK_XML : undefined,
       },
       sources,
+      steps: stepsOutcome?.records,
     });
     try {
       await store.put(target.prefix + MANIFEST_FILE, JSON.stringify(manifest, null, 2) + '\n', {
@@ -526,6 +562,7 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
         `### train: ${target.prefix}\n\n` +
         `| | |\n| --- | --- |\n| model | \`${uri}\` |\n| instance | ${instanceId} (${instance.instanceType ?? s.backend}) |\n` +
         `| files | ${uploaded.map((u) => u.entry.name).join(', ')} |\n| duration | ${formatDuration(seconds)} |\n` +
+        (stepsOutcome ? `\n#### steps\n\n${stepsMarkdown(stepsOutcome.rows)}\n` : '') +
         (benchmark?.summary ? `\n${benchmark.summary}\n` : ''),
       text: `model ${target.prefix} trained in ${formatDuration(seconds)}: ${uri}`,
     };
@@ -639,7 +676,7 @@ async function cleanup(ctx: CommandContext): Promise<void> {
 export const trainCommand: CommandDef = {
   name: 'train',
   summary: 'Train one model on a temporary instance (EC2, or a local folder) and store it with its manifest.',
-  options: [...TRAIN_OPTIONS, THRESHOLDS_OPTION, MODEL_SOURCES_OPTION, FORCE_OPTION],
+  options: [...TRAIN_OPTIONS, THRESHOLDS_OPTION, MODEL_SOURCES_OPTION, FORCE_OPTION, ...STEP_OPTIONS],
   outputs: [
     { name: 'instance-id', description: 'Id of the instance the model was trained on (terminated).' },
     {

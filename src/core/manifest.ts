@@ -46,6 +46,19 @@ export const manifestSchema = z
     benchmark: z
       .object({ passed: z.boolean(), file: z.string().optional(), report: z.string().optional() })
       .optional(),
+    /** The config's steps as this model was built: key, cache hit, duration (src/core/steps.ts). */
+    steps: z
+      .array(
+        z.object({
+          name: z.string(),
+          key: z.string(),
+          status: z.enum(['ran', 'cached']),
+          cacheHit: z.boolean(),
+          seconds: z.number(),
+          outputs: z.array(z.string()),
+        }),
+      )
+      .optional(),
   })
   .passthrough();
 
