@@ -1,5 +1,6 @@
 import { compareStored } from '../core/gates';
 import { MODEL_SOURCES_OPTION } from './model-context';
+import { headline } from '../core/benchmark';
 import { markdownTable, textTable } from '../core/markdown';
 import type { Manifest } from '../core/manifest';
 import type { OptionSpec } from '../core/options';
@@ -35,10 +36,23 @@ export function lineage(m: Manifest): string[][] {
     if (m.build.actor) rows.push(['by', m.build.actor]);
     if (m.build.runUrl) rows.push(['run', m.build.runUrl]);
   }
-  if (m.benchmark)
+  if (m.benchmark) {
+    const files = [
+      m.benchmark.file && `metrics ${m.benchmark.file}`,
+      m.benchmark.report && `report ${m.benchmark.report}`,
+    ].filter(Boolean);
     rows.push([
       'benchmark',
-      `${m.benchmark.passed ? 'passed' : 'failed'}${m.benchmark.file ? ` (${m.benchmark.file})` : ''}`,
+      `${m.benchmark.passed ? 'passed' : 'failed'}${files.length ? ` (${files.join(', ')})` : ''}`,
+    ]);
+  }
+  if (m.metrics) rows.push(['metrics', headline(new Map(Object.entries(m.metrics.values)), 8)]);
+  if (m.sources)
+    rows.push([
+      'sources',
+      Object.entries(m.sources)
+        .map(([p, h]) => `${p} ${h.slice(0, 12)}`)
+        .join(', '),
     ]);
   return rows;
 }

@@ -267,6 +267,19 @@ describe('the next model after one reached production (defect 2)', () => {
   });
 });
 
+describe('model-sources', () => {
+  it('train records the git object hash of each model-sources path in the manifest', async () => {
+    const { repo, store, prefix } = await setup();
+    const { error } = await train(repo.dir, { 'model-sources': 'scripts/,Makefile' });
+    expect(error).toBeUndefined();
+    const manifest = parseManifest((await store.get(prefix + 'manifest.json'))!.body.toString(), 'manifest');
+    expect(manifest.sources).toEqual({
+      scripts: repo.git('rev-parse', 'HEAD:scripts'),
+      Makefile: repo.git('rev-parse', 'HEAD:Makefile'),
+    });
+  });
+});
+
 describe('train settings that default to a file can be turned off with none', () => {
   it('data-key none trains without input data, metrics-file none stores no metrics or report', async () => {
     const repo = trainingRepo('1.0.0');
