@@ -5,7 +5,7 @@ import { promoteCommand } from '../../src/commands/promote';
 import { listAll, readManifest, verifyModelFiles } from '../../src/commands/registry-context';
 import { rotateCommand } from '../../src/commands/rotate';
 import type { CommandContext, CommandDef } from '../../src/commands/types';
-import type { ObjectInfo, ObjectStore, PutOptions } from '../../src/core/ports';
+import type { ObjectInfo, ObjectStore, PutOptions, UploadOptions } from '../../src/core/ports';
 import { aliasSchema, parseJsonAs, pointerSchema, resolveModelRef } from '../../src/core/registry';
 import { resolveFor } from '../../src/runner';
 import { createDeps } from '../../src/wiring';
@@ -45,8 +45,11 @@ class SlowStore implements ObjectStore {
     await sleep(Math.random() * 15);
     return this.inner.put(key, body, options);
   }
-  uploadFile(key: string, path: string) {
-    return this.inner.uploadFile(key, path);
+  uploadFile(key: string, path: string, options?: UploadOptions) {
+    return this.inner.uploadFile(key, path, options);
+  }
+  stat(key: string) {
+    return this.inner.stat(key);
   }
   downloadFile(key: string, path: string) {
     return this.inner.downloadFile(key, path);
