@@ -33,6 +33,8 @@ import { benchmarkArtifacts, emitAnnotations } from './benchmark-report';
 import { THRESHOLDS_OPTION } from './registry-context';
 import { parseEnvironment } from '../core/registry';
 import type { CommandContext, CommandDef, CommandResult } from './types';
+import { SAGEMAKER_TRAIN_OPTIONS } from './sagemaker-options';
+import { sagemakerEngine, sagemakerCleanup } from './train-sagemaker-wiring';
 
 const BENCHMARK_XML = 'benchmark_results.xml';
 
@@ -221,6 +223,8 @@ interface Uploaded {
 }
 
 async function run(ctx: CommandContext): Promise<CommandResult> {
+  const engine = sagemakerEngine(ctx);
+  if (engine) return engine();
   const log = ctx.deps.logger;
   const startedAt = ctx.deps.clock.now();
   const s = readSettings(ctx);
@@ -608,6 +612,7 @@ function explain(ctx: CommandContext, err: unknown, instanceId: string | undefin
 
 /** The post step: the instance and key pair of a run that could not clean up itself (cancelled, crashed). */
 async function cleanup(ctx: CommandContext): Promise<void> {
+  await sagemakerCleanup(ctx);
   const id = ctx.deps.state.get(STATE_INSTANCE_ID);
   const keyName = ctx.deps.state.get(STATE_KEY_NAME);
   if (!id && !keyName) return;
@@ -631,7 +636,7 @@ async function cleanup(ctx: CommandContext): Promise<void> {
 export const trainCommand: CommandDef = {
   name: 'train',
   summary: 'Train one model on a temporary instance (EC2, or a local folder) and store it with its manifest.',
-  options: [...TRAIN_OPTIONS, THRESHOLDS_OPTION],
+  options: [...TRAIN_OPTIONS, THRESHOLDS_OPTION, ...SAGEMAKER_TRAIN_OPTIONS],
   outputs: [
     { name: 'instance-id', description: 'Id of the instance the model was trained on (terminated).' },
     {
