@@ -380,3 +380,101 @@ export function smEnvironment(o: {
     if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) env[`SM_HP_${k.toUpperCase()}`] = v;
   return env;
 }
+
+export interface DeploySpec {
+  endpoint: string;
+  /** Name of this deployment's model and endpoint config (deploymentName). */
+  name: string;
+  image: string;
+  role: string;
+  instanceType: string;
+  instanceCount: number;
+  /** S3 URI of the model folder the container serves. */
+  modelUri: string;
+  environment: string;
+  version: string;
+  modelSha256: string;
+  tags: Tag[];
+}
+
+/** CreateModel + CreateEndpointConfig of one deployment; every check before anything is created. */
+export function buildDeployRequests(s: DeploySpec): { model: ModelRequest; config: EndpointConfigRequest } {
+  const image = checkEcrImage(s.image, 'serving-image');
+  const role = checkRoleArn(s.role, 'sagemaker-role');
+  if (!/^ml\.[a-z0-9]+\.[a-z0-9]+$/.test(s.instanceType))
+    throw new UserError(
+      `endpoint-instance-type "${s.instanceType}" is not a SageMaker instance type (e.g. ml.m5.large)`,
+    );
+  if (!Number.isInteger(s.instanceCount) || s.instanceCount < 1)
+    throw new UserError(`endpoint-instance-count must be at least 1, got ${s.instanceCount}`);
+  if (!/^[A-Za-z0-9](-*[A-Za-z0-9]){0,62}$/.test(s.endpoint))
+    throw new UserError(
+      `endpoint-name "${s.endpoint}" must be 1-63 letters, digits and hyphens, starting with a letter or digit`,
+    );
+  const folder = s.modelUri.endsWith('/') ? s.modelUri : s.modelUri + '/';
+  return {
+    model: {
+      ModelName: s.name,
+      ExecutionRoleArn: role,
+      PrimaryContainer: {
+        Image: image,
+        Environment: {
+          MODEL_PIPELINE_MODEL_URI: folder,
+          MODEL_PIPELINE_MODEL_ZIP: `${folder}model.zip`,
+          MODEL_PIPELINE_MODEL_VERSION: s.version,
+          MODEL_PIPELINE_MODEL_SHA256: s.modelSha256,
+          MODEL_PIPELINE_ENVIRONMENT: s.environment,
+        },
+      },
+      Tags: s.tags,
+    },
+    config: {
+      EndpointConfigName: s.name,
+      ProductionVariants: [
+        {
+          VariantName: 'primary',
+          ModelName: s.name,
+          InstanceType: s.instanceType,
+          InitialInstanceCount: s.instanceCount,
+        },
+      ],
+      Tags: s.tags,
+    },
+  };
+}
+
+/** Endpoint states that are still moving; anything else is where it settled. */
+export function endpointSettled(status: string): boolean {
+  return !['Creating', 'Updating', 'SystemUpdating', 'RollingBack', 'Deleting'].includes(status);
+}
+
+/** A model package mirroring a promotion: the store stays the source of truth, SageMaker tooling sees it. */
+export function buildModelPackageRequest(o: {
+  group: string;
+  image: string;
+  modelUri: string;
+  environment: string;
+  version: string;
+  prefix: string;
+  modelSha256: string;
+}): ModelPackageRequest {
+  const folder = o.modelUri.endsWith('/') ? o.modelUri : o.modelUri + '/';
+  return {
+    ModelPackageGroupName: sagemakerName([o.group]),
+    ModelPackageDescription: `${o.prefix} promoted to ${o.environment}`.slice(0, 1024),
+    ModelApprovalStatus: o.environment === 'production' ? 'Approved' : 'PendingManualApproval',
+    CustomerMetadataProperties: {
+      'model-pipeline:environment': o.environment,
+      'model-pipeline:version': o.version,
+      'model-pipeline:prefix': o.prefix,
+      'model-pipeline:model-sha256': o.modelSha256,
+    },
+    InferenceSpecification: {
+      Containers: [
+        { Image: checkEcrImage(o.image, 'serving-image'), Environment: { MODEL_PIPELINE_MODEL_URI: folder } },
+      ],
+      SupportedContentTypes: ['application/json'],
+      SupportedResponseMIMETypes: ['application/json'],
+    },
+  };
+}
