@@ -22,7 +22,16 @@ import {
 } from '../core/sagemaker';
 import { createSageMaker } from '../wiring-sagemaker';
 import { folderState, loadTargets, readConfigFile } from './model-context';
-import { actorOf, MODEL_NAME_OPTION, putOnce, readManifest, readPointer, scopeOf } from './registry-context';
+import { joinKey } from '../core/identity';
+import {
+  actorOf,
+  MODEL_NAME_OPTION,
+  putOnce,
+  readManifest,
+  readPointer,
+  scopeOf,
+  storeRoot,
+} from './registry-context';
 import { DEPLOY_OPTIONS } from './sagemaker-options';
 import type { CommandContext, CommandDef, CommandResult } from './types';
 
@@ -32,16 +41,20 @@ import type { CommandContext, CommandDef, CommandResult } from './types';
 async function endpointOf(ctx: CommandContext, env: Environment): Promise<string> {
   const given = ctx.options.string('endpoint-name');
   if (given) return given;
-  let name = ctx.options.string('model-name');
+  return endpointName((await modelNameOf(ctx)) ?? 'model', env);
+}
+
+/** model-name, else the `name` of the config at config-path (as fetch-model finds the registry). */
+async function modelNameOf(ctx: CommandContext): Promise<string | undefined> {
+  const name = ctx.options.string('model-name');
+  if (name) return name;
   const configPath = ctx.options.string('config-path');
-  if (!name && configPath && !/[*?[{]/.test(configPath)) {
-    const exists = await fs
-      .access(path.resolve(ctx.deps.cwd, configPath))
-      .then(() => true)
-      .catch(() => false);
-    if (exists) name = (await readConfigFile(ctx.deps.cwd, configPath)).name;
-  }
-  return endpointName(name ?? 'model', env);
+  if (!configPath || /[*?[{]/.test(configPath)) return undefined;
+  const exists = await fs
+    .access(path.resolve(ctx.deps.cwd, configPath))
+    .then(() => true)
+    .catch(() => false);
+  return exists ? (await readConfigFile(ctx.deps.cwd, configPath)).name : undefined;
 }
 
 /** development: this commit's model; staging / production: what the environment's pointer names. */
@@ -61,7 +74,8 @@ async function modelOf(
       throw new PipelineError(`no model for development: ${store.uri(ref.folder)} is not a complete model`);
     return { ref };
   }
-  const scope = scopeOf(ctx);
+  const name = await modelNameOf(ctx);
+  const scope = name ? joinKey(storeRoot(ctx), name) + '/' : scopeOf(ctx);
   const { pointer } = await readPointer(store, scope, env);
   if (!pointer)
     throw new PipelineError(
@@ -122,6 +136,23 @@ export async function deploy(ctx: CommandContext, sm: SageMaker): Promise<Comman
   const timeout = parseDuration(o.string('deploy-timeout') ?? '30m', 'deploy-timeout');
   const pollMs = parseDuration(o.string('sagemaker-poll') ?? '15s', 'sagemaker-poll') * 1000;
   const endpoint = await endpointOf(ctx, env);
+  const spec = {
+    endpoint,
+    image: o.string('serving-image') ?? '',
+    role: o.string('sagemaker-role') ?? '',
+    instanceType: o.string('endpoint-instance-type') ?? 'ml.m5.large',
+    instanceCount: o.int('endpoint-instance-count') ?? 1,
+    environment: env,
+  };
+  // checked before the store or SageMaker is asked anything: bad input costs one line and nothing else
+  buildDeployRequests({
+    ...spec,
+    name: endpoint,
+    modelUri: 's3://check/',
+    version: '0.0.0',
+    modelSha256: '',
+    tags: [],
+  });
   const store = ctx.deps.store();
   const { ref, pointerSeq } = await modelOf(ctx, env);
   const manifest = await readManifest(store, ref);
@@ -129,16 +160,10 @@ export async function deploy(ctx: CommandContext, sm: SageMaker): Promise<Comman
   if (!model) throw new PipelineError(`${store.uri(ref.folder)} lists no ${MODEL_FILE} in its manifest`);
   const now = ctx.deps.clock.now();
   const name = deploymentName(endpoint, ref.id.version, stampOf(now));
-  // every check before anything is created
   const req = buildDeployRequests({
-    endpoint,
+    ...spec,
     name,
-    image: o.string('serving-image') ?? '',
-    role: o.string('sagemaker-role') ?? '',
-    instanceType: o.string('endpoint-instance-type') ?? 'ml.m5.large',
-    instanceCount: o.int('endpoint-instance-count') ?? 1,
     modelUri: store.uri(ref.folder),
-    environment: env,
     version: ref.id.version,
     modelSha256: model.sha256,
     tags: runTags({

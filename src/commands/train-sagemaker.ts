@@ -141,8 +141,10 @@ export async function trainOnSageMaker(ctx: CommandContext, sm: SageMaker): Prom
   const metricsOption = optionalSetting(ctx.options.string('metrics-file'));
   const metricsFile = metricsOption ? checkRelativePath(metricsOption, 'metrics-file') : undefined;
   const pollMs = parseDuration(ctx.options.string('sagemaker-poll') ?? '15s', 'sagemaker-poll') * 1000;
-  const store = ctx.deps.store();
   const jobName = trainingJobName(target.prefix, randomBytes(3).toString('hex'));
+  // checked before any client is built or anything is written: bad input costs one line and nothing else
+  trainingJobRequest(ctx, target, { jobName, storeUri: (k) => `s3://check/${k}`, configRel });
+  const store = ctx.deps.store();
   const req = trainingJobRequest(ctx, target, {
     jobName,
     storeUri: (k) => store.uri(k),
