@@ -67,7 +67,13 @@ export async function buildContext(cmd: CommandDef, req: RunRequest): Promise<Co
     const v = options.string(spec.name);
     if (spec.secret && v) req.logger.mask(v);
   }
-  const deps = createDeps(options, { logger: req.logger, state: req.state, env: req.env, cwd: req.cwd });
+  const deps = createDeps(options, {
+    logger: req.logger,
+    state: req.state,
+    env: req.env,
+    cwd: req.cwd,
+    signal: req.signal,
+  });
   return { options, deps, signal: req.signal };
 }
 

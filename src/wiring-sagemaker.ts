@@ -16,5 +16,6 @@ export function createSageMaker(ctx: CommandContext): SageMaker {
   return new (sagemakerModule().AwsSageMaker)({
     region: o.string('region') ?? 'us-east-1',
     endpoint: o.string('sagemaker-endpoint-url') || undefined,
+    signal: ctx.signal,
   });
 }

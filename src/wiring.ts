@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { FsObjectStore } from './adapters/local/fs-store';
 import { GitCli } from './adapters/git/git-cli';
 import { systemClock } from './adapters/system/clock';
-import { UnzipArchives } from './adapters/system/unzip';
+import { ZipArchives } from './adapters/system/zip';
 import { LocalCompute } from './adapters/local/local-compute';
 import { LocalShell } from './adapters/local/local-shell';
 import { imageDeps } from './wiring-images';
@@ -34,7 +34,7 @@ export function backendOf(options: Options): Backend {
   return options.string('bucket') ? 'aws' : 'local';
 }
 
-export function createStore(options: Options, cwd: string): ObjectStore {
+export function createStore(options: Options, cwd: string, signal?: AbortSignal): ObjectStore {
   if (backendOf(options) === 'local') {
     return new FsObjectStore(path.resolve(cwd, options.string('local-store') ?? '.model-store'));
   }
@@ -49,16 +49,18 @@ export function createStore(options: Options, cwd: string): ObjectStore {
     region: options.string('region') ?? 'us-east-1',
     endpoint: options.string('s3-endpoint'),
     upload: { checksums: options.bool('s3-checksums') },
+    signal,
   });
 }
 
-export function createCompute(options: Options, logger: Logger): Compute {
-  if (backendOf(options) === 'local') return new LocalCompute();
+export function createCompute(options: Options, logger: Logger, signal?: AbortSignal, kind?: 'aws'): Compute {
+  if (kind !== 'aws' && backendOf(options) === 'local') return new LocalCompute();
   const { Ec2Compute } = ec2ComputeModule();
   return new Ec2Compute({
     region: options.string('region') ?? 'us-east-1',
     endpoint: options.string('ec2-endpoint'),
     log: (m) => logger.info(m),
+    signal,
   });
 }
 
@@ -96,19 +98,25 @@ export interface DepsIo {
   state: StateStore;
   env: Record<string, string | undefined>;
   cwd: string;
+  /** The command's abort signal, handed to the AWS clients so SIGINT/SIGTERM ends their calls. */
+  signal?: AbortSignal;
 }
 
 export function createDeps(options: Options, io: DepsIo): Deps {
   const cwd = path.resolve(io.cwd, options.string('working-directory') ?? '.');
   let store: ObjectStore | undefined;
   let compute: Compute | undefined;
-  const getCompute = (): Compute => (compute ??= createCompute(options, io.logger));
+  let ec2: Compute | undefined;
+  const getCompute = (kind?: 'aws'): Compute =>
+    kind === 'aws' && backendOf(options) === 'local'
+      ? (ec2 ??= createCompute(options, io.logger, io.signal, 'aws'))
+      : (compute ??= createCompute(options, io.logger, io.signal));
   return {
-    store: () => (store ??= createStore(options, cwd)),
+    store: () => (store ??= createStore(options, cwd, io.signal)),
     compute: getCompute,
     shell: (instance, access = {}) => createShell(options, getCompute(), instance, access, io.logger),
     ...imageDeps(options, { ...io, cwd }),
-    archives: new UnzipArchives(),
+    archives: new ZipArchives(),
     git: new GitCli(cwd),
     clock: systemClock,
     logger: io.logger,

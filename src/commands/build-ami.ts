@@ -1,9 +1,7 @@
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import {
   decideAmiBuild,
   isLive,
-  parseAmiVersion,
   TAG_AMI_VERSION,
   TAG_BUILT_AT,
   TAG_GIT_SHA,
@@ -14,45 +12,12 @@ import { PipelineError, UserError, messageOf } from '../core/errors';
 import { markdownTable } from '../core/markdown';
 import { parseVarAssignments } from '../core/packer';
 import type { MachineImage } from '../core/ports';
+import { readAmiVersion } from './ami-version';
 import { BUILD_AMI_OPTIONS } from './build-ami-options';
 import { resolveBaseRef, resolveSha } from './model-context';
 import type { CommandContext, CommandDef, CommandResult } from './types';
 
-export interface AmiVersionSource {
-  version: string;
-  /** The version file, relative to the working directory. */
-  file: string;
-  from: 'input' | 'file';
-}
-
-/** The ami-version input, else the content of ami-version-file. */
-export async function readAmiVersion(ctx: CommandContext): Promise<AmiVersionSource> {
-  const file = ctx.options.require('ami-version-file');
-  const given = ctx.options.string('ami-version');
-  if (given) return { version: parseAmiVersion(given, 'ami-version'), file, from: 'input' };
-  let text: string;
-  try {
-    text = await fs.readFile(path.resolve(ctx.deps.cwd, file), 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new UserError(
-        `AMI version file ${file} not found (in ${ctx.deps.cwd}); set ami-version, or ami-version-file (see examples/.packer/ami-version.txt)`,
-      );
-    }
-    throw new UserError(`cannot read AMI version file ${file}: ${messageOf(err)}`);
-  }
-  // comment lines let the file say what it is for
-  const lines = text
-    .split(/\r?\n/)
-    .map((l) => l.trim())
-    .filter((l) => l !== '' && !l.startsWith('#'));
-  if (lines.length !== 1) {
-    throw new UserError(
-      `AMI version file ${file} must hold one version line (e.g. 1.0.0), found ${lines.length}`,
-    );
-  }
-  return { version: parseAmiVersion(lines[0], `AMI version file ${file}`), file, from: 'file' };
-}
+export { readAmiVersion, type AmiVersionSource } from './ami-version';
 
 function gitPath(file: string): string {
   return path.posix.normalize(file.replace(/\\/g, '/')).replace(/^\.\//, '');
@@ -114,6 +79,11 @@ function templateVariables(ctx: CommandContext, version: string, baseAmi: string
   if (subnet) vars.subnet_id = subnet;
   const endpoint = o.string('ec2-endpoint');
   if (endpoint) vars.ec2_endpoint = endpoint;
+  const cidrs = o.list('packer-ssh-cidr');
+  for (const c of cidrs)
+    if (!/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(c) && !/^[0-9a-f:]+\/\d{1,3}$/i.test(c))
+      throw new UserError(`packer-ssh-cidr: "${c}" is not a CIDR block like 203.0.113.7/32`);
+  if (cidrs.length > 0) vars.ssh_source_cidrs = JSON.stringify(cidrs);
   return { ...vars, ...parseVarAssignments(o.list('packer-vars'), 'packer-vars') };
 }
 

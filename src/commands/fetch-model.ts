@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { constants as fsc, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { valid as semverValid } from 'semver';
 import { PipelineError, UserError } from '../core/errors';
-import { joinKey, modelId, modelPrefix } from '../core/identity';
+import { modelId, modelPrefix } from '../core/identity';
 import { MANIFEST_FILE, MODEL_FILE, type Manifest, type ManifestFile } from '../core/manifest';
 import type { OptionSpec } from '../core/options';
-import type { ArchiveEntry, ObjectStore } from '../core/ports';
+import { UnsafeArchiveError, unsafeName } from '../core/archive';
+import type { ObjectStore } from '../core/ports';
 import {
   parseEnvironment,
   registryKeys,
@@ -16,7 +17,7 @@ import {
   type ModelRef,
 } from '../core/registry';
 import { DEST_OPTION, fetchVerified } from './download';
-import { folderState, loadTargets, readConfigFile, resolveSha } from './model-context';
+import { folderState, MODEL_SOURCES_OPTION, modelOfCommit, resolveSha, singleTarget } from './model-context';
 import {
   actorOf,
   ALLOW_FAILED_BENCHMARK_OPTION,
@@ -24,7 +25,7 @@ import {
   putOnce,
   readManifest,
   readPointer,
-  scopeOf,
+  configScope,
   storeRoot,
 } from './registry-context';
 import type { CommandContext, CommandDef, CommandResult } from './types';
@@ -42,6 +43,7 @@ const OPTIONS: readonly OptionSpec[] = [
   DEST_OPTION,
   MODEL_VERSION_OPTION,
   ALLOW_FAILED_BENCHMARK_OPTION,
+  MODEL_SOURCES_OPTION,
 ];
 
 /** Folder inside the unpacked model where fetch-model keeps what it knows about the fetch. */
@@ -63,48 +65,26 @@ function wantedVersion(ctx: CommandContext): string | undefined {
   return v;
 }
 
-/** Scope of the registry for staging / production: model-name, else the config's `name`, else the root. */
-async function registryScope(ctx: CommandContext): Promise<string> {
-  if (ctx.options.string('model-name')) return scopeOf(ctx);
-  const configPath = ctx.options.string('config-path');
-  if (configPath && !/[*?[{]/.test(configPath)) {
-    const exists = await fs
-      .access(path.resolve(ctx.deps.cwd, configPath))
-      .then(() => true)
-      .catch(() => false);
-    if (exists) {
-      const config = await readConfigFile(ctx.deps.cwd, configPath);
-      if (config.name) return joinKey(storeRoot(ctx), config.name) + '/';
-    }
-  }
-  return scopeOf(ctx);
-}
-
 async function developmentCandidate(ctx: CommandContext, version: string | undefined): Promise<Candidate> {
   const store = ctx.deps.store();
-  const name = ctx.options.string('model-name');
-  let prefix: string;
-  if (version) {
-    prefix = modelPrefix(storeRoot(ctx), modelId(version, await resolveSha(ctx)), name);
-  } else {
-    const { targets } = await loadTargets(ctx);
-    const chosen = name ? targets.filter((t) => (t.modelName ?? '') === name) : targets;
-    if (chosen.length !== 1)
-      throw new UserError(
-        chosen.length === 0
-          ? `config-path selects no model named "${name}" (models: ${targets.map((t) => t.modelName ?? '(unnamed)').join(', ')})`
-          : `config-path selects ${chosen.length} models: name one with model-name`,
+  const target = await singleTarget(ctx);
+  if (version && version !== target.id.version) {
+    // another version than the config's: that version's own folder at sha, by its exact name
+    // (with its trailing '/': 1.2.1-abc1234/ is never satisfied by 1.2.10-abc1234/)
+    const prefix = modelPrefix(storeRoot(ctx), modelId(version, await resolveSha(ctx)), target.modelName);
+    const ref = resolveModelRef(prefix, '', '');
+    const state = await folderState(store, ref.folder);
+    if (!state.complete)
+      throw new PipelineError(
+        `no model for development: ${store.uri(ref.folder)} ${state.partial ? 'is incomplete (no manifest.json or model.zip: its training did not finish)' : 'does not exist'}. Train this commit's model first.`,
       );
-    prefix = chosen[0].prefix;
+    return { ref };
   }
-  const ref = resolveModelRef(prefix, '', '');
-  // exact folder with its trailing '/': 1.2.1-abc1234/ is never satisfied by 1.2.10-abc1234/
-  const state = await folderState(store, ref.folder);
-  if (!state.complete)
-    throw new PipelineError(
-      `no model for development: ${store.uri(ref.folder)} ${state.partial ? 'is incomplete (no manifest.json or model.zip: its training did not finish)' : 'does not exist'}. Train this commit's model first.`,
-    );
-  return { ref };
+  // the one resolution rule: the folder that is the model of this commit (a merge reuses the branch's model)
+  const { folder } = await modelOfCommit(ctx, target).catch((err: unknown) => {
+    throw err instanceof PipelineError ? new PipelineError(`no model for development: ${err.message}`) : err;
+  });
+  return { ref: resolveModelRef(folder, '', '') };
 }
 
 async function pointedCandidate(
@@ -113,7 +93,7 @@ async function pointedCandidate(
   version: string | undefined,
 ): Promise<Candidate> {
   const store = ctx.deps.store();
-  const scope = await registryScope(ctx);
+  const scope = await configScope(ctx);
   const { pointer } = await readPointer(store, scope, env);
   if (!pointer)
     throw new PipelineError(
@@ -145,18 +125,6 @@ function benchmarkOverride(
   );
 }
 
-function unsafeEntries(entries: ArchiveEntry[]): string[] {
-  return entries
-    .filter(
-      (e) =>
-        e.symlink ||
-        e.name.startsWith('/') ||
-        /^[A-Za-z]:/.test(e.name) ||
-        e.name.split(/[\\/]/).some((p) => p === '..'),
-    )
-    .map((e) => (e.symlink ? `${e.name} (symbolic link)` : e.name));
-}
-
 /** What dest may be: absent, an empty folder, or a folder an earlier fetch-model wrote (replaced whole). */
 async function checkDest(dest: string): Promise<'absent' | 'empty' | 'previous'> {
   let names: string[];
@@ -177,6 +145,17 @@ async function checkDest(dest: string): Promise<'absent' | 'empty' | 'previous'>
   throw new UserError(
     `dest ${dest} is not empty and was not written by fetch-model; choose an empty or new folder`,
   );
+}
+
+/** Creates a new file (never through an existing name or link) readable by all, like the unpacked ones. */
+async function writeNew(file: string, data: string | Buffer): Promise<void> {
+  const h = await fs.open(file, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | (fsc.O_NOFOLLOW ?? 0), 0o644);
+  try {
+    await h.writeFile(data);
+    await h.chmod(0o644);
+  } finally {
+    await h.close();
+  }
 }
 
 function modelEntry(store: ObjectStore, ref: ModelRef, manifest: Manifest): ManifestFile {
@@ -218,6 +197,10 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
   const model = modelEntry(store, ref, manifest);
   const configName = manifest.config ? path.posix.basename(manifest.config.path) : undefined;
   const config = configName ? manifest.files.find((f) => f.name === configName) : undefined;
+  if (config && unsafeName(config.name))
+    throw new PipelineError(
+      `${store.uri(ref.folder + MANIFEST_FILE)} names its config ${JSON.stringify(config.name)}: ${unsafeName(config.name)}`,
+    );
   if (!config) log.warn(`${ref.folder} holds no config file in its manifest: only ${MODEL_FILE} is fetched`);
 
   const dest = path.resolve(ctx.deps.cwd, ctx.options.string('dest') || ref.id.name);
@@ -234,25 +217,33 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
     if (config) await fetchVerified(store, ref.folder + config.name, path.join(meta, config.name), config);
     log.info(`downloaded ${ref.folder}${MODEL_FILE}: sha256 matches the manifest`);
 
-    const entries = await ctx.deps.archives.entries(zip);
-    if (entries.length === 0) throw new PipelineError(`${store.uri(ref.folder + MODEL_FILE)} holds no files`);
-    const unsafe = unsafeEntries(entries);
-    if (unsafe.length > 0)
-      throw new PipelineError(
-        `${store.uri(ref.folder + MODEL_FILE)} has entries that could land outside ${dest}: ${unsafe.slice(0, 5).join(', ')}; refusing to unpack it`,
-      );
     const unpacked = path.join(work, 'unpacked');
-    await fs.mkdir(unpacked);
-    await ctx.deps.archives.extract(zip, unpacked);
+    await fs.mkdir(unpacked, { mode: 0o755 });
+    await fs.chmod(unpacked, 0o755);
+    let entries;
+    try {
+      entries = await ctx.deps.archives.extract(zip, unpacked, {
+        limits: { reserved: [FETCH_META_DIR] },
+        signal: ctx.signal,
+      });
+    } catch (err) {
+      if (!(err instanceof UnsafeArchiveError)) throw err;
+      throw new PipelineError(
+        `${store.uri(ref.folder + MODEL_FILE)} is not safe to unpack, nothing was written to ${dest}: ${err.message}`,
+      );
+    }
+    if (entries.length === 0) throw new PipelineError(`${store.uri(ref.folder + MODEL_FILE)} holds no files`);
 
+    // only names created here, each new: nothing is written through a name the archive made
     const metaDir = path.join(unpacked, FETCH_META_DIR);
-    await fs.mkdir(metaDir, { recursive: true });
-    await fs.writeFile(path.join(metaDir, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');
+    await fs.mkdir(metaDir, { mode: 0o755 });
+    await writeNew(path.join(metaDir, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');
     if (config) {
-      await fs.copyFile(path.join(meta, config.name), path.join(metaDir, config.name));
-      if (entries.some((e) => e.name === config.name))
+      const text = await fs.readFile(path.join(meta, config.name));
+      await writeNew(path.join(metaDir, config.name), text);
+      if (entries.some((e) => e.path === config.name))
         log.warn(`${MODEL_FILE} holds its own ${config.name}; the stored config is in ${FETCH_META_DIR}/`);
-      else await fs.copyFile(path.join(meta, config.name), path.join(unpacked, config.name));
+      else await writeNew(path.join(unpacked, config.name), text);
     }
     // checked again: another process may have written into dest while we downloaded
     const state = await checkDest(dest);

@@ -27,8 +27,17 @@ import {
   type TransferMode,
 } from '../core/train';
 import { backendOf } from '../wiring';
-import { folderState, loadTargets, resolveSha, type ModelTarget } from './model-context';
+import {
+  FORCE_OPTION,
+  folderState,
+  loadTargets,
+  MODEL_SOURCES_OPTION,
+  resolveSha,
+  resolveTarget,
+  type ModelTarget,
+} from './model-context';
 import { TRAIN_OPTIONS } from './train-options';
+import { readAmiVersion } from './ami-version';
 import { benchmarkArtifacts, emitAnnotations } from './benchmark-report';
 import { THRESHOLDS_OPTION } from './registry-context';
 import { parseEnvironment } from '../core/registry';
@@ -152,15 +161,6 @@ async function hashFile(file: string): Promise<{ sha256: string; size: number }>
   return { sha256: hash.digest('hex'), size };
 }
 
-async function readAmiVersion(ctx: CommandContext): Promise<string | undefined> {
-  const given = ctx.options.string('ami-version');
-  if (given) return given;
-  const file = ctx.options.string('ami-version-file');
-  if (!file) return undefined;
-  const text = await fs.readFile(path.resolve(ctx.deps.cwd, file), 'utf8').catch(() => undefined);
-  return text?.trim() || undefined;
-}
-
 async function launchRequest(
   ctx: CommandContext,
   compute: Compute,
@@ -189,7 +189,7 @@ async function launchRequest(
   if (compute.resolveLaunchTargets) {
     const resolved = await compute.resolveLaunchTargets({
       amiId: o.string('ami-id') || undefined,
-      amiVersion: await readAmiVersion(ctx),
+      amiVersion: (await readAmiVersion(ctx, 'optional'))?.version,
       amiNamePattern: o.string('ami-name-pattern') || undefined,
       subnetIds: o.list('subnet-id'),
       subnetCidrs: o.list('subnet-cidr'),
@@ -252,6 +252,13 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
     throw new UserError(
       `transfer instance needs an S3 store (the instance uploads with the aws CLI); this store is ${uri}`,
     );
+  const { resolution, query } = await resolveTarget(ctx, target);
+  const sources = query.inputs.sources;
+  if (resolution.found && resolution.rule !== 'this-commit' && !ctx.options.bool('force')) {
+    throw new PipelineError(
+      `${resolution.folder} is already the model of this commit (${resolution.rule}: ${resolution.reason}); nothing to train. Promote that folder, or set force to train this commit's own ${target.prefix}`,
+    );
+  }
   const state = await folderState(store, target.prefix);
   if (state.complete) {
     throw new PipelineError(
@@ -317,7 +324,7 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
     await shell.waitReady(s.bootTimeout, ctx.signal);
 
     step('push-code');
-    await shell.pushDir(ctx.deps.cwd, s.remoteDir, s.excludes);
+    await shell.pushDir(ctx.deps.cwd, s.remoteDir, s.excludes, ctx.signal);
 
     const inputs: { key: string; sha256?: string; size?: number }[] = [];
     let dataName = '';
@@ -349,7 +356,7 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
         await store.downloadFile(s.dataKey, local);
         const h = await hashFile(local);
         inputs.push({ key: s.dataKey, sha256: h.sha256, size: h.size });
-        await shell.pushFile(local, dest);
+        await shell.pushFile(local, dest, ctx.signal);
         log.info(`${s.dataKey} (${h.size} bytes) copied to the instance`);
       }
     }
@@ -441,7 +448,7 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
         continue;
       }
       const local = path.join(work, 'out', a.name);
-      await shell.pullFile(remote, local);
+      await shell.pullFile(remote, local, ctx.signal);
       const pulledSize = (await fs.stat(local)).size;
       if (pulledSize !== expectedSize)
         throw new PipelineError(
@@ -493,8 +500,9 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
           : undefined,
       benchmark: benchmark && {
         passed: benchmark.passed,
-        file: benchmark.xmlFile ? BENCHMARK_XML : path.posix.basename(s.metricsFile!),
+        report: benchmark.xmlFile ? BENCHMARK_XML : undefined,
       },
+      sources,
     });
     try {
       await store.put(target.prefix + MANIFEST_FILE, JSON.stringify(manifest, null, 2) + '\n', {
@@ -636,7 +644,13 @@ async function cleanup(ctx: CommandContext): Promise<void> {
 export const trainCommand: CommandDef = {
   name: 'train',
   summary: 'Train one model on a temporary instance (EC2, or a local folder) and store it with its manifest.',
-  options: [...TRAIN_OPTIONS, THRESHOLDS_OPTION, ...SAGEMAKER_TRAIN_OPTIONS],
+  options: [
+    ...TRAIN_OPTIONS,
+    THRESHOLDS_OPTION,
+    MODEL_SOURCES_OPTION,
+    FORCE_OPTION,
+    ...SAGEMAKER_TRAIN_OPTIONS,
+  ],
   outputs: [
     { name: 'instance-id', description: 'Id of the instance the model was trained on (terminated).' },
     {

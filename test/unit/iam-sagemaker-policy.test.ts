@@ -30,7 +30,7 @@ describe('docs/iam-sagemaker-policy.json (the CI caller)', () => {
   it('passes only the SageMaker role, and only to SageMaker', () => {
     const pass = policy.Statement.filter((s) => list(s.Action).includes('iam:PassRole'));
     expect(pass).toHaveLength(1);
-    expect(list(pass[0].Resource)).toEqual(['arn:aws:iam::ACCOUNT_ID:role/model-pipeline-sagemaker']);
+    expect(list(pass[0].Resource)).toEqual(['arn:aws:iam::YOUR-ACCOUNT-ID:role/model-pipeline-sagemaker']);
     expect(pass[0].Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'sagemaker.amazonaws.com' } });
   });
 });
@@ -39,6 +39,6 @@ describe('docs/iam-sagemaker-execution-role.json (the role jobs and endpoints ru
   it('writes only under the sagemaker/ prefix of the store, never the model folders', () => {
     const policy = read('iam-sagemaker-execution-role.json');
     const writes = policy.Statement.filter((s) => list(s.Action).some((a) => /^s3:(Put|Delete)/.test(a)));
-    expect(writes.flatMap((s) => list(s.Resource))).toEqual(['arn:aws:s3:::BUCKET/sagemaker/*']);
+    expect(writes.flatMap((s) => list(s.Resource))).toEqual(['arn:aws:s3:::YOUR-MODEL-BUCKET/sagemaker/*']);
   });
 });

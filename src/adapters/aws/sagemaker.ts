@@ -32,6 +32,7 @@ import type {
   TrainingJobInfo,
   TrainingJobRequest,
 } from '../../core/sagemaker';
+import { bindAbortSignal, boundedClientConfig, registerCleanupCommand } from './client-config';
 import { describeAwsError } from './errors';
 
 export interface SageMakerOptions {
@@ -39,7 +40,20 @@ export interface SageMakerOptions {
   /** Custom endpoint (moto in tests). */
   endpoint?: string;
   client?: SageMakerClient;
+  /** The command's abort signal, bound to every call but the ones that clean up (stop, delete). */
+  signal?: AbortSignal;
 }
+
+// a stopped run must still stop its training job and remove what a failed deploy created
+for (const c of [
+  StopTrainingJobCommand,
+  DeleteModelCommand,
+  DeleteEndpointConfigCommand,
+  DeleteEndpointCommand,
+  DescribeTrainingJobCommand,
+  DescribeEndpointConfigCommand,
+])
+  registerCleanupCommand(c);
 
 /** SageMaker answers "not found" with a ValidationException whose message says "Could not find". */
 function notFound(err: unknown): boolean {
@@ -56,7 +70,15 @@ export class AwsSageMaker implements SageMaker {
 
   constructor(o: SageMakerOptions = {}) {
     this.client =
-      o.client ?? new SageMakerClient({ region: o.region ?? 'us-east-1', endpoint: o.endpoint || undefined });
+      o.client ??
+      bindAbortSignal(
+        new SageMakerClient({
+          ...boundedClientConfig(),
+          region: o.region ?? 'us-east-1',
+          endpoint: o.endpoint || undefined,
+        }),
+        o.signal,
+      );
   }
 
   private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
