@@ -31,6 +31,7 @@ const sshShellModule = (): typeof import('./adapters/ssh/ssh-shell') => require(
 export function backendOf(options: Options): Backend {
   const chosen = options.string('backend') ?? 'auto';
   if (chosen === 'aws' || chosen === 'local') return chosen;
+  if (chosen === 'sagemaker') return 'aws'; // S3 store; train runs on SageMaker (train-sagemaker-wiring)
   return options.string('bucket') ? 'aws' : 'local';
 }
 

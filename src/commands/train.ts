@@ -53,6 +53,8 @@ import {
   stepsMarkdown,
   type StepsOutcome,
 } from './train-steps';
+import { SAGEMAKER_TRAIN_OPTIONS } from './sagemaker-options';
+import { sagemakerEngine, sagemakerCleanup } from './train-sagemaker-wiring';
 
 const BENCHMARK_XML = 'benchmark_results.xml';
 
@@ -237,6 +239,8 @@ interface Uploaded {
 }
 
 async function run(ctx: CommandContext): Promise<CommandResult> {
+  const engine = sagemakerEngine(ctx);
+  if (engine) return engine();
   const log = ctx.deps.logger;
   const startedAt = ctx.deps.clock.now();
   const s = readSettings(ctx);
@@ -744,6 +748,7 @@ async function terminateByToken(
 
 /** The post step: the instance and key pair of a run that could not clean up itself (cancelled, crashed). */
 async function cleanup(ctx: CommandContext): Promise<void> {
+  await sagemakerCleanup(ctx);
   const id = ctx.deps.state.get(STATE_INSTANCE_ID);
   const keyName = ctx.deps.state.get(STATE_KEY_NAME);
   const token = ctx.deps.state.get(STATE_LAUNCH_TOKEN);
@@ -770,7 +775,14 @@ async function cleanup(ctx: CommandContext): Promise<void> {
 export const trainCommand: CommandDef = {
   name: 'train',
   summary: 'Train one model on a temporary instance (EC2, or a local folder) and store it with its manifest.',
-  options: [...TRAIN_OPTIONS, THRESHOLDS_OPTION, MODEL_SOURCES_OPTION, FORCE_OPTION, ...STEP_OPTIONS],
+  options: [
+    ...TRAIN_OPTIONS,
+    THRESHOLDS_OPTION,
+    MODEL_SOURCES_OPTION,
+    FORCE_OPTION,
+    ...STEP_OPTIONS,
+    ...SAGEMAKER_TRAIN_OPTIONS,
+  ],
   outputs: [
     { name: 'instance-id', description: 'Id of the instance the model was trained on (terminated).' },
     {

@@ -436,6 +436,63 @@ function examples(available: Set<string>, cliVersion: string): Record<string, un
       },
     };
   }
+  if (available.has('train') && available.has('promote') && available.has('deploy')) {
+    const sm = {
+      bucket: 'my-model-bucket',
+      region: 'us-east-1',
+      sagemaker_role: 'arn:aws:iam::123456789012:role/model-pipeline-sagemaker',
+    };
+    out.sagemaker = {
+      description:
+        'Train on a SageMaker training job (4 nodes, managed spot with checkpoints), promote to staging and serve it from a SageMaker endpoint (created or updated, rolled back when the update fails). AWS credentials come from the `model-pipeline` context; the IAM policies are in docs/sagemaker.md.',
+      usage: {
+        version: 2.1,
+        orbs: { 'model-pipeline': orb },
+        jobs: {
+          'train-and-deploy': {
+            executor: 'model-pipeline/default',
+            steps: [
+              'checkout',
+              {
+                'model-pipeline/train': {
+                  ...sm,
+                  backend: 'sagemaker',
+                  sagemaker_image: '123456789012.dkr.ecr.us-east-1.amazonaws.com/train:1',
+                  sagemaker_instance_type: 'ml.g5.12xlarge',
+                  sagemaker_instance_count: 4,
+                  spot: true,
+                  max_runtime: '6h',
+                  max_wait: '8h',
+                },
+              },
+              {
+                'model-pipeline/promote': {
+                  bucket: sm.bucket,
+                  region: sm.region,
+                  environment: 'development',
+                },
+              },
+              { 'model-pipeline/promote': { bucket: sm.bucket, region: sm.region, environment: 'staging' } },
+              {
+                'model-pipeline/deploy': {
+                  ...sm,
+                  environment: 'staging',
+                  serving_image: '123456789012.dkr.ecr.us-east-1.amazonaws.com/serve:1',
+                },
+              },
+            ],
+          },
+        },
+        workflows: {
+          model: {
+            jobs: [
+              { 'train-and-deploy': { context: 'model-pipeline', filters: { branches: { only: 'main' } } } },
+            ],
+          },
+        },
+      },
+    };
+  }
   return out;
 }
 
