@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, promises as fs } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { DEFAULT_EXCLUDES } from '../adapters/ssh/argv';
 import { formatDuration, parseDuration } from '../core/duration';
 import { messageOf, PipelineError, PreconditionFailedError, UserError } from '../core/errors';
-import { MANIFEST_FILE, type ManifestFile } from '../core/manifest';
+import { MANIFEST_FILE, storedRecord, type ManifestFile } from '../core/manifest';
 import {
   buildTrainingJobRequest,
   hyperparametersFrom,
@@ -32,16 +32,6 @@ export const STATE_TRAINING_JOB = 'sagemaker-training-job';
 function optionalSetting(value: string | undefined): string | undefined {
   const v = value?.trim();
   return v && v.toLowerCase() !== 'none' ? v : undefined;
-}
-
-async function hashFile(file: string): Promise<{ sha256: string; size: number }> {
-  const hash = createHash('sha256');
-  let size = 0;
-  for await (const chunk of createReadStream(file)) {
-    hash.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
-  }
-  return { sha256: hash.digest('hex'), size };
 }
 
 function tar(args: string[], cwd?: string): Promise<void> {
@@ -227,8 +217,11 @@ export async function trainOnSageMaker(ctx: CommandContext, sm: SageMaker): Prom
         continue;
       }
       const key = target.prefix + a.name;
-      const [h] = await Promise.all([hashFile(local), store.uploadFile(key, local)]);
-      uploaded.push({ key, entry: { name: a.name, size: h.size, sha256: h.sha256 } });
+      const h = await store.uploadFile(key, local, { sha256: true });
+      uploaded.push({
+        key,
+        entry: { name: a.name, size: h.size, sha256: h.sha256!, stored: storedRecord(h) },
+      });
       log.info(`uploaded ${a.name} (${h.size} bytes) to ${store.uri(key)}`);
       if (metricsFile && a.name === path.posix.basename(metricsFile))
         metricsText = await fs.readFile(local, 'utf8');
@@ -237,8 +230,11 @@ export async function trainOnSageMaker(ctx: CommandContext, sm: SageMaker): Prom
     if (!uploaded.some((u) => u.entry.name === configName)) {
       const configFile = path.resolve(ctx.deps.cwd, target.config.path);
       const key = target.prefix + configName;
-      const [h] = await Promise.all([hashFile(configFile), store.uploadFile(key, configFile)]);
-      uploaded.push({ key, entry: { name: configName, size: h.size, sha256: h.sha256 } });
+      const h = await store.uploadFile(key, configFile, { sha256: true });
+      uploaded.push({
+        key,
+        entry: { name: configName, size: h.size, sha256: h.sha256!, stored: storedRecord(h) },
+      });
     }
     const inputs = dataKey ? [{ key: dataKey, size: (await store.head(dataKey))?.size }] : [];
     const finishedAt = ctx.deps.clock.now();
