@@ -17,6 +17,7 @@ import type { MachineImage } from '../core/ports';
 import { BUILD_AMI_OPTIONS } from './build-ami-options';
 import { resolveBaseRef, resolveSha } from './model-context';
 import type { CommandContext, CommandDef, CommandResult } from './types';
+import { outputsOf } from './output-specs';
 
 export interface AmiVersionSource {
   version: string;
@@ -36,7 +37,7 @@ export async function readAmiVersion(ctx: CommandContext): Promise<AmiVersionSou
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new UserError(
-        `AMI version file ${file} not found (in ${ctx.deps.cwd}); set ami-version, or ami-version-file (see examples/.packer/ami-version.txt)`,
+        `AMI version file ${file} not found (in ${ctx.deps.cwd}); set ${ctx.options.mention('ami-version')}, or ${ctx.options.mention('ami-version-file')} (see examples/.packer/ami-version.txt)`,
       );
     }
     throw new UserError(`cannot read AMI version file ${file}: ${messageOf(err)}`);
@@ -83,7 +84,7 @@ function shortRef(ref: string | undefined): string | undefined {
 
 async function resolveBaseAmi(ctx: CommandContext): Promise<MachineImage> {
   const images = ctx.deps.images();
-  const region = ctx.options.string('region') ?? 'us-east-1';
+  const region = ctx.options.string('region');
   const pinned = ctx.options.string('base-ami');
   if (pinned) {
     const img = await images.describe(pinned);
@@ -107,7 +108,7 @@ function templateVariables(ctx: CommandContext, version: string, baseAmi: string
   const vars: Record<string, string> = {
     ami_version: version,
     base_ami: baseAmi,
-    region: o.string('region') ?? 'us-east-1',
+    region: o.string('region'),
     instance_type: o.require('packer-instance-type'),
   };
   const subnet = o.list('subnet-id')[0];
@@ -181,7 +182,7 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
       await images.share(amiId, accounts);
       log.info(`shared ${amiId} with ${accounts.join(', ')}`);
     }
-    const region = options.string('region') ?? 'us-east-1';
+    const region = options.string('region');
     const name = (await images.describe(amiId))?.name ?? `model-pipeline-${version}`;
     for (const r of options.list('copy-regions')) {
       if (r === region) continue;
@@ -217,12 +218,6 @@ export const buildAmiCommand: CommandDef = {
   name: 'build-ami',
   summary: 'Rebuild the training AMI with Packer when its version changed (or by force), once per version.',
   options: BUILD_AMI_OPTIONS,
-  outputs: [
-    { name: 'ami-id', description: 'The AMI of the version: the new one, or the one already built.' },
-    { name: 'ami-version', description: 'The AMI version.' },
-    { name: 'built', description: '`true` when this run built the AMI.' },
-    { name: 'reason', description: 'Why, in words.' },
-    { name: 'ami-copies', description: 'JSON map of region to the AMI copied there.' },
-  ],
+  outputs: outputsOf('ami-id', 'ami-version', 'built', 'reason', 'ami-copies'),
   run,
 };

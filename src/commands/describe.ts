@@ -1,6 +1,6 @@
 import { markdownTable, textTable } from '../core/markdown';
 import type { Manifest } from '../core/manifest';
-import type { OptionSpec } from '../core/options';
+import { defineOptions } from '../core/options';
 import { formatBytes } from '../core/status';
 import {
   ALIAS_OPTION,
@@ -9,9 +9,16 @@ import {
   modelRefFrom,
   readManifest,
 } from './registry-context';
+import { ENVIRONMENT_OPTION } from './common-options';
 import type { CommandContext, CommandDef, CommandResult } from './types';
+import { outputsOf } from './output-specs';
 
-const OPTIONS: readonly OptionSpec[] = [MODEL_PREFIX_OPTION, ALIAS_OPTION, MODEL_NAME_OPTION];
+export const OPTIONS = defineOptions([
+  ENVIRONMENT_OPTION,
+  MODEL_PREFIX_OPTION,
+  ALIAS_OPTION,
+  MODEL_NAME_OPTION,
+]);
 
 /** Lineage facts of a manifest as label/value pairs, in the order people ask for them. */
 export function lineage(m: Manifest): string[][] {
@@ -69,13 +76,6 @@ export const describeCommand: CommandDef = {
   name: 'describe',
   summary: "Print a model's manifest: files with hashes, inputs, config, AMI, commit, who built it and when.",
   options: OPTIONS,
-  outputs: [
-    {
-      name: 'model-prefix',
-      description: 'Store folder of the model, `<version>-<sha7>/` under the store prefix.',
-    },
-    { name: 'model-uri', description: 'Full URI of the model folder (s3:// or file://).' },
-    { name: 'manifest', description: 'The manifest as JSON.' },
-  ],
+  outputs: outputsOf('model-prefix', 'model-uri', 'manifest'),
   run,
 };

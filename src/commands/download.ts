@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { PipelineError, UserError } from '../core/errors';
 import { MANIFEST_FILE } from '../core/manifest';
-import type { OptionSpec } from '../core/options';
+import { defineOption, defineOptions } from '../core/options';
 import type { ObjectStore } from '../core/ports';
 import {
   ALIAS_OPTION,
@@ -12,18 +12,21 @@ import {
   readManifest,
   sha256File,
 } from './registry-context';
+import { ENVIRONMENT_OPTION } from './common-options';
 import type { CommandContext, CommandDef, CommandResult } from './types';
+import { outputsOf } from './output-specs';
 
 /** Shared with fetch-model and benchmark-report. */
-export const DEST_OPTION: OptionSpec = {
+export const DEST_OPTION = defineOption({
   name: 'dest',
   description:
     'Local folder to write into (download, fetch-model: the model; benchmark-report: benchmark_results.xml). Default: `<version>-<sha7>` in the working directory.',
   type: 'string',
   env: ['MODEL_PIPELINE_DEST'],
-};
+});
 
-const OPTIONS: readonly OptionSpec[] = [
+export const OPTIONS = defineOptions([
+  ENVIRONMENT_OPTION,
   MODEL_PREFIX_OPTION,
   ALIAS_OPTION,
   MODEL_NAME_OPTION,
@@ -36,7 +39,7 @@ const OPTIONS: readonly OptionSpec[] = [
     default: 'false',
     env: ['MODEL_PIPELINE_WITH_INPUTS'],
   },
-];
+]);
 
 /** Downloads beside the target, checks size and hash, and only then renames into place. */
 export async function fetchVerified(
@@ -122,14 +125,6 @@ export const downloadCommand: CommandDef = {
   summary:
     'Download a model (by prefix, alias or environment) and optionally its inputs, verifying every hash.',
   options: OPTIONS,
-  outputs: [
-    { name: 'path', description: 'Folder the model was downloaded to.' },
-    {
-      name: 'model-prefix',
-      description: 'Store folder of the model, `<version>-<sha7>/` under the store prefix.',
-    },
-    { name: 'model-uri', description: 'Full URI of the model folder (s3:// or file://).' },
-    { name: 'files', description: 'Number of files downloaded.' },
-  ],
+  outputs: outputsOf('path', 'model-prefix', 'model-uri', 'files'),
   run,
 };

@@ -1,6 +1,6 @@
 import { parseModelConfig } from '../core/config';
 import { decideNeedsModel } from '../core/needs-model';
-import type { OptionSpec } from '../core/options';
+import { defineOptions } from '../core/options';
 import { markdownTable } from '../core/markdown';
 import {
   BASE_REF_OPTION,
@@ -12,8 +12,9 @@ import {
   type ModelTarget,
 } from './model-context';
 import type { CommandContext, CommandDef, CommandResult } from './types';
+import { outputsOf } from './output-specs';
 
-const OPTIONS: readonly OptionSpec[] = [BASE_REF_OPTION, FORCE_OPTION];
+export const OPTIONS = defineOptions([BASE_REF_OPTION, FORCE_OPTION]);
 
 interface Row {
   target: ModelTarget;
@@ -88,17 +89,14 @@ export const needsModelCommand: CommandDef = {
   name: 'needs-model',
   summary: 'Decide whether a model must be built for this commit, and say why.',
   options: OPTIONS,
-  outputs: [
-    { name: 'needs-model', description: '`true` when a model must be built.' },
-    { name: 'reason', description: 'Why, in words.' },
-    {
-      name: 'model-prefix',
-      description: 'Store folder of the model, `<version>-<sha7>/` under the store prefix.',
-    },
-    { name: 'model-version', description: 'The config version.' },
-    { name: 'model-sha', description: 'Short sha (7) of the commit.' },
-    { name: 'model-uri', description: 'Full URI of the model folder (s3:// or file://).' },
-    { name: 'matrix', description: 'JSON list of the models that need building (for `strategy.matrix`).' },
-  ],
+  outputs: outputsOf(
+    'needs-model',
+    'reason',
+    'model-prefix',
+    'model-version',
+    'model-sha',
+    'model-uri',
+    'matrix',
+  ),
   run,
 };

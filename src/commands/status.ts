@@ -2,14 +2,16 @@ import { compare as semverCompare } from 'semver';
 import { BENCHMARK_JSON, extractMetrics, headline } from '../core/benchmark';
 import { PipelineError } from '../core/errors';
 import { markdownTable, textTable } from '../core/markdown';
-import type { OptionSpec } from '../core/options';
+import { defineOptions } from '../core/options';
 import { groupListing, parseEnvironment, placeOf, type Environment } from '../core/registry';
 import { STATUS_HEADER, statusCells, statusRows } from '../core/status';
 import { pointedFolders } from './rotate';
 import { listAll, mapLimit, MODEL_NAME_OPTION, readPointer, scopeOf, storeRoot } from './registry-context';
+import { ENVIRONMENT_OPTION } from './common-options';
 import type { CommandContext, CommandDef, CommandResult } from './types';
+import { outputsOf } from './output-specs';
 
-const OPTIONS: readonly OptionSpec[] = [MODEL_NAME_OPTION];
+export const OPTIONS = defineOptions([ENVIRONMENT_OPTION, MODEL_NAME_OPTION]);
 
 /** `status --environment E`: the one folder deploy jobs need, from the pointer (markers only as a fallback). */
 async function currentOf(ctx: CommandContext, env: Environment): Promise<CommandResult> {
@@ -82,13 +84,6 @@ export const statusCommand: CommandDef = {
   summary:
     'Show every model folder with version, sha, size, environments and benchmark; or the current prefix of an environment.',
   options: OPTIONS,
-  outputs: [
-    {
-      name: 'models',
-      description:
-        'JSON list of model folders (prefix, version, sha, size, created, environments, benchmark).',
-    },
-    { name: 'count', description: 'Number of model folders.' },
-  ],
+  outputs: outputsOf('models', 'count'),
   run,
 };

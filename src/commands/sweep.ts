@@ -2,12 +2,13 @@ import { formatDuration, parseDuration } from '../core/duration';
 import { PipelineError } from '../core/errors';
 import { PIPELINE_TAG, sweepVerdict, type SweepVerdict } from '../core/instance-tags';
 import { markdownTable } from '../core/markdown';
-import type { OptionSpec } from '../core/options';
+import { defineOptions } from '../core/options';
 import type { InstanceInfo } from '../core/ports';
-import { TRAIN_OPTIONS } from './train-options';
+import { EC2_ENDPOINT_OPTION } from './build-ami-options';
 import type { CommandContext, CommandDef, CommandResult } from './types';
+import { outputsOf } from './output-specs';
 
-const OPTIONS: readonly OptionSpec[] = [
+export const OPTIONS = defineOptions([
   {
     // not rotate's `dry-run`: that one defaults to true, a safety net must act by default
     name: 'sweep-dry-run',
@@ -23,8 +24,8 @@ const OPTIONS: readonly OptionSpec[] = [
     type: 'string',
     env: ['MODEL_PIPELINE_MAX_AGE'],
   },
-  ...TRAIN_OPTIONS.filter((o) => o.name === 'ec2-endpoint'),
-];
+  EC2_ENDPOINT_OPTION,
+]);
 
 interface Row {
   instance: InstanceInfo;
@@ -116,13 +117,6 @@ export const sweepCommand: CommandDef = {
   summary:
     'Terminate instances launched by this tool that outlived their max runtime (a safety net for cancelled CI jobs).',
   options: OPTIONS,
-  outputs: [
-    { name: 'terminated', description: 'JSON list of the instance ids terminated by sweep.' },
-    {
-      name: 'expired',
-      description:
-        'JSON list of the instance ids past their deadline (terminated, or would be in a dry run).',
-    },
-  ],
+  outputs: outputsOf('terminated', 'expired'),
   run,
 };

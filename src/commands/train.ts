@@ -33,6 +33,7 @@ import { benchmarkArtifacts, emitAnnotations } from './benchmark-report';
 import { THRESHOLDS_OPTION } from './registry-context';
 import { parseEnvironment } from '../core/registry';
 import type { CommandContext, CommandDef, CommandResult } from './types';
+import { outputsOf } from './output-specs';
 
 const BENCHMARK_XML = 'benchmark_results.xml';
 
@@ -112,30 +113,30 @@ interface Settings {
 function readSettings(ctx: CommandContext): Settings {
   const o = ctx.options;
   const backend = backendOf(o);
-  const outputDir = checkRelativePath(o.string('output-dir') || '.', 'output-dir');
+  const outputDir = checkRelativePath(o.string('output-dir'), 'output-dir');
   const metricsOption = optionalSetting(o.string('metrics-file'));
   const metricsFile = metricsOption ? checkRelativePath(metricsOption, 'metrics-file') : '';
   const excludes = [...DEFAULT_EXCLUDES, ...o.list('sync-excludes')];
   if (backend === 'local') {
     // the local store usually lives in the repository: never copy models into the working copy
-    const store = path.resolve(ctx.deps.cwd, o.string('local-store') ?? '.model-store');
+    const store = path.resolve(ctx.deps.cwd, o.string('local-store'));
     const rel = path.relative(ctx.deps.cwd, store);
     if (rel && !rel.startsWith('..') && !path.isAbsolute(rel))
       excludes.push('/' + rel.split(path.sep).join('/'));
   }
   return {
     backend,
-    trainCommand: o.string('train-command')?.trim() || 'make train',
-    trainTimeout: parseDuration(o.string('train-timeout') ?? '5h', 'train-timeout'),
-    bootTimeout: parseDuration(o.string('boot-timeout') ?? '10m', 'boot-timeout'),
-    maxRuntime: parseDuration(o.string('max-runtime') ?? '6h', 'max-runtime'),
+    trainCommand: o.string('train-command'),
+    trainTimeout: parseDuration(o.string('train-timeout'), 'train-timeout'),
+    bootTimeout: parseDuration(o.string('boot-timeout'), 'boot-timeout'),
+    maxRuntime: parseDuration(o.string('max-runtime'), 'max-runtime'),
     dataKey: optionalSetting(o.string('data-key')),
     outputDir,
     metricsFile: metricsFile ? path.posix.join(outputDir, metricsFile) : undefined,
-    remoteDir: checkRelativePath(o.string('remote-dir') || 'model-pipeline', 'remote-dir', true),
+    remoteDir: checkRelativePath(o.string('remote-dir'), 'remote-dir', true),
     excludes,
-    transfer: o.string('transfer') === 'instance' ? 'instance' : 'runner',
-    awsCommand: o.string('instance-aws-command') || 'aws',
+    transfer: o.string('transfer'),
+    awsCommand: o.string('instance-aws-command'),
     s3Endpoint: o.string('s3-endpoint') || undefined,
   };
 }
@@ -179,7 +180,7 @@ async function launchRequest(
     securityGroupIds: o.list('security-group-id'),
     keyName,
     spot: o.bool('spot'),
-    rootVolumeGiB: o.int('root-volume-gib') ?? 200,
+    rootVolumeGiB: o.int('root-volume-gib'),
     maxRuntimeSeconds: s.maxRuntime,
     tags,
     instanceProfile: o.string('instance-profile') || undefined,
@@ -632,20 +633,7 @@ export const trainCommand: CommandDef = {
   name: 'train',
   summary: 'Train one model on a temporary instance (EC2, or a local folder) and store it with its manifest.',
   options: [...TRAIN_OPTIONS, THRESHOLDS_OPTION],
-  outputs: [
-    { name: 'instance-id', description: 'Id of the instance the model was trained on (terminated).' },
-    {
-      name: 'model-prefix',
-      description: 'Store folder of the model, `<version>-<sha7>/` under the store prefix.',
-    },
-    { name: 'model-uri', description: 'Full URI of the model folder (s3:// or file://).' },
-    { name: 'duration-seconds', description: 'Seconds from start to the manifest being written.' },
-    {
-      name: 'benchmark-passed',
-      description:
-        '`true`/`false`: the benchmark report of the metrics file against the thresholds; empty without metrics.',
-    },
-  ],
+  outputs: outputsOf('instance-id', 'model-prefix', 'model-uri', 'duration-seconds', 'benchmark-passed'),
   run,
   cleanup,
 };

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { COMMANDS, allOptions, allOutputs, commandNames, optionsOf } from '../commands';
-import { COMMON_OPTIONS } from '../commands/common-options';
+import { COMMON_GROUPS, COMMON_OPTIONS } from '../commands/common-options';
+
+const grouped = new Set<string>(Object.values(COMMON_GROUPS).flat());
 import type { CommandDef } from '../commands/types';
 import { VERSION } from '../version';
 import { renderActionYml } from './action-yml';
@@ -24,7 +26,13 @@ export function generatedFiles(root: string): Map<string, string> {
   const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
   files.set(
     'README.md',
-    renderReadme(readme, commands, allOptions(), allOutputs(), new Set(COMMON_OPTIONS.map((o) => o.name))),
+    renderReadme(
+      readme,
+      commands,
+      allOptions(),
+      allOutputs(),
+      new Set(COMMON_OPTIONS.map((o) => o.name).filter((n) => !grouped.has(n))),
+    ),
   );
   const orb = renderOrbSources(commands, (c) => optionsOf(c as CommandDef), VERSION);
   for (const [rel, text] of orb) files.set(`${ORB_SRC}/${rel}`, text);

@@ -179,7 +179,7 @@ describe('the action bundle (dist/main) as the GitHub runner runs it', () => {
     [
       'missing config',
       { INPUT_COMMAND: 'needs-model', 'INPUT_CONFIG-PATH': 'nope/search-config.toml' },
-      /^::error::config file nope\/search-config\.toml not found \(in .*\); set config-path$/m,
+      /^::error::config file nope\/search-config\.toml not found \(in .*\); set the config-path input$/m,
     ],
     [
       'unknown command',
@@ -189,8 +189,8 @@ describe('the action bundle (dist/main) as the GitHub runner runs it', () => {
     ['no command', {}, /^::error::no command given; expected one of: needs-model/m],
     [
       'bad environment',
-      { INPUT_COMMAND: 'needs-model', INPUT_ENVIRONMENT: 'prod' },
-      /^::error::environment \(from input\) must be one of development, staging, production; got "prod"$/m,
+      { INPUT_COMMAND: 'promote', INPUT_ENVIRONMENT: 'prod' },
+      /^::error::the environment input must be one of development, staging, production; got "prod"$/m,
     ],
   ])('fails with exit 1 and one ::error:: line: %s', (_name, env, message) => {
     const { repo, head } = featureRepo();

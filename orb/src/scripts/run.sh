@@ -87,6 +87,8 @@ mkdir -p "$outputs_dir"
 new_outputs="$(mktemp)"
 trap 'rm -f "$new_outputs"' EXIT
 
+# messages then name the orb's parameters (dry_run: false), not the CLI's flags
+export MODEL_PIPELINE_DIALECT=orb
 echo "+ ${cli[*]} ${shown[*]}"
 "${cli[@]}" "${args[@]}" --output-file "$new_outputs"
 

@@ -27,6 +27,7 @@ import type { LaunchTargetSpec, ResolvedLaunchTargets } from '../../core/launch-
 import type { Clock, Compute, HostKeys, InstanceInfo, LaunchRequest } from '../../core/ports';
 import { systemClock } from '../system/clock';
 import { describeAwsError } from './errors';
+import { DEFAULT_REGION } from '../../core/region';
 import { describeImage, resolveLaunchTargets } from './ec2-resolve';
 
 export interface Ec2ComputeOptions {
@@ -45,7 +46,7 @@ export interface Ec2ComputeOptions {
 }
 
 export function ec2ClientConfig(o: { region?: string; endpoint?: string }): EC2ClientConfig {
-  return { region: o.region ?? 'us-east-1', endpoint: o.endpoint || undefined };
+  return { region: o.region ?? DEFAULT_REGION, endpoint: o.endpoint || undefined };
 }
 
 function errorCode(err: unknown): string {
