@@ -19,7 +19,7 @@ function flagLine(s: OptionSpec): string {
 }
 
 /** The flags every command takes; --local only where the command has a local backend. */
-function globalFlagLines(settingsFile: OptionSpec | undefined, hasBackend: boolean): string[] {
+function globalFlagLines(everywhere: readonly OptionSpec[], hasBackend: boolean): string[] {
   return [
     '  --json\n      Print the outputs as JSON on stdout (booleans, numbers and lists typed); logs stay on stderr.',
     ...(hasBackend
@@ -28,7 +28,7 @@ function globalFlagLines(settingsFile: OptionSpec | undefined, hasBackend: boole
         ]
       : []),
     "  --output-file <file>\n      Append the outputs as MP_NAME='value' lines (e.g. to $BASH_ENV in CircleCI).",
-    ...(settingsFile ? [flagLine(settingsFile)] : []),
+    ...everywhere.map(flagLine),
     '  --help, -h / --version',
   ];
 }
@@ -53,21 +53,24 @@ export function generalHelp(commands: readonly CommandDef[], version: string): s
   ].join('\n');
 }
 
-/** Only the options this command reads, then the global flags, then its outputs. */
+const EVERYWHERE = ['settings-file', 'working-directory'];
+
+/** Only the options this command reads (its own, then the shared ones), then the global flags and outputs. */
 export function commandHelp(cmd: CommandDef, specs: readonly OptionSpec[]): string {
-  const settingsFile = specs.find((s) => s.name === 'settings-file');
-  const own = specs.filter((s) => s.name !== 'settings-file');
+  const ownNames = new Set(cmd.options.map((o) => o.name));
+  const own = specs.filter((s) => ownNames.has(s.name));
+  const shared = specs.filter((s) => !ownNames.has(s.name) && !EVERYWHERE.includes(s.name));
+  const everywhere = specs.filter((s) => EVERYWHERE.includes(s.name));
   return [
     `Usage: model-pipeline ${cmd.name} [options]`,
     '',
     cmd.summary,
     '',
-    'Options:',
-    ...own.map(flagLine),
-    '',
+    ...(own.length > 0 ? ['Options:', ...own.map(flagLine), ''] : []),
+    ...(shared.length > 0 ? ['Store and repository options:', ...shared.map(flagLine), ''] : []),
     'Global flags:',
     ...globalFlagLines(
-      settingsFile,
+      everywhere,
       specs.some((s) => s.name === 'backend'),
     ),
     '',

@@ -21,7 +21,7 @@ export const BASE_REF_OPTION = defineOption({
 /** Shared by rotate and prune-amis: destructive commands only plan unless told otherwise. */
 export const DRY_RUN_OPTION = defineOption({
   name: 'dry-run',
-  description: 'Only print the plan (what would be deleted or kept, and why). Set to `false` to act.',
+  description: 'Only print the plan (what would be deleted or kept, and why); `false` deletes.',
   type: 'boolean',
   default: 'true',
   env: ['MODEL_PIPELINE_DRY_RUN'],
