@@ -4,6 +4,7 @@ import { parseDotenv } from './core/dotenv';
 import { UserError } from './core/errors';
 import { resolveOptions, unknownInputs, unknownSettingWarnings, mention, type Dialect } from './core/options';
 import type { PipelineOptions } from './commands/option-table';
+import type { Progress } from './core/progress';
 import type { Logger, StateStore } from './core/ports';
 import { allOptions, COMMANDS, commandNames, optionsOf } from './commands';
 import type { CommandContext, CommandDef, CommandResult } from './commands/types';
@@ -20,6 +21,8 @@ export interface RunRequest {
   signal: AbortSignal;
   /** How messages name options: CLI flags, action inputs or orb parameters (default: action inputs). */
   dialect?: Dialect;
+  /** Progress of long transfers (the CLI draws a bar in a terminal); default: lines in the log. */
+  progress?: Progress;
 }
 
 /**
@@ -120,7 +123,13 @@ export async function buildContext(cmd: CommandDef, req: RunRequest): Promise<Co
     const v = options.raw(spec.name);
     if (spec.secret && typeof v === 'string' && v) req.logger.mask(v);
   }
-  const deps = createDeps(options, { logger: req.logger, state: req.state, env: req.env, cwd: req.cwd });
+  const deps = createDeps(options, {
+    logger: req.logger,
+    state: req.state,
+    env: req.env,
+    cwd: req.cwd,
+    progress: req.progress,
+  });
   return { options, deps, signal: req.signal };
 }
 

@@ -6,6 +6,9 @@ import { UnzipArchives } from './adapters/system/unzip';
 import { LocalCompute } from './adapters/local/local-compute';
 import { LocalShell } from './adapters/local/local-shell';
 import { imageDeps } from './wiring-images';
+import { createProgress } from './adapters/system/progress';
+import { withTransferProgress } from './adapters/system/transfer-progress';
+import type { Progress } from './core/progress';
 import { readCiContext } from './core/ci-env';
 import { UserError } from './core/errors';
 import type { PipelineOptions } from './commands/option-table';
@@ -95,6 +98,8 @@ export function createShell(
 
 export interface DepsIo {
   logger: Logger;
+  /** Progress of long transfers; default: throttled lines through the logger (no bar). */
+  progress?: Progress;
   state: StateStore;
   env: Record<string, string | undefined>;
   cwd: string;
@@ -105,8 +110,9 @@ export function createDeps(options: PipelineOptions, io: DepsIo): Deps {
   let store: ObjectStore | undefined;
   let compute: Compute | undefined;
   const getCompute = (): Compute => (compute ??= createCompute(options, io.logger));
+  const progress = io.progress ?? createProgress({ line: (t) => io.logger.info(t) });
   return {
-    store: () => (store ??= createStore(options, cwd)),
+    store: () => (store ??= withTransferProgress(createStore(options, cwd), progress)),
     compute: getCompute,
     shell: (instance, access = {}) => createShell(options, getCompute(), instance, access, io.logger),
     ...imageDeps(options, { ...io, cwd }),

@@ -7,6 +7,7 @@ import { ConsoleLogger, MemoryState } from '../adapters/system/console-logger';
 import { findCommand, runCommand } from '../runner';
 import { parseCliArgs } from './args';
 import { annotation, writeGithubFiles } from './github';
+import { createProgress } from '../adapters/system/progress';
 import { appendOutputFile } from './output-file';
 import { commandHelp, generalHelp } from './help';
 import { VERSION } from '../version';
@@ -16,6 +17,8 @@ export interface CliIo {
   stderr: (text: string) => void;
   env: Record<string, string | undefined>;
   cwd: string;
+  /** stderr when it is a terminal: long transfers then draw a live bar instead of log lines. */
+  tty?: NodeJS.WriteStream;
 }
 
 const defaultIo: CliIo = {
@@ -23,6 +26,7 @@ const defaultIo: CliIo = {
   stderr: (t) => process.stderr.write(t.endsWith('\n') ? t : t + '\n'),
   env: process.env,
   cwd: process.cwd(),
+  tty: process.stderr.isTTY ? process.stderr : undefined,
 };
 
 /** What needs AWS and has no local mode: `--local` there is a clear error, not a credentials failure. */
@@ -83,6 +87,7 @@ export async function cli(argv: string[], io: CliIo = defaultIo, signal?: AbortS
       state: new MemoryState(),
       signal: signal ?? new AbortController().signal,
       dialect: dialectOf(io.env),
+      progress: createProgress({ line: (t) => logger.info(t), tty: io.tty }),
     });
     if (args.outputFile) await appendOutputFile(args.outputFile, io.cwd, result.outputs);
     if (inGithub) await writeGithubFiles(io.env, result);

@@ -34,6 +34,7 @@ import { THRESHOLDS_OPTION } from './registry-context';
 import { parseEnvironment } from '../core/registry';
 import type { CommandContext, CommandDef, CommandResult } from './types';
 import { outputsOf } from './output-specs';
+import { formatBytes } from '../core/progress';
 
 const BENCHMARK_XML = 'benchmark_results.xml';
 
@@ -340,14 +341,14 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
             `the instance could not download ${store.uri(s.dataKey)} (exit ${r.exitCode}): it needs the aws CLI and an instance profile allowed s3:GetObject`,
           );
         inputs.push({ key: s.dataKey, sha256: h.sha256, size: h.size });
-        log.info(`${s.dataKey} (${h.size} bytes) downloaded by the instance`);
+        log.info(`${s.dataKey} (${formatBytes(h.size)}) downloaded by the instance`);
       } else {
         const local = path.join(work, 'input', dataName);
         await store.downloadFile(s.dataKey, local);
         const h = await hashFile(local);
         inputs.push({ key: s.dataKey, sha256: h.sha256, size: h.size });
         await shell.pushFile(local, dest);
-        log.info(`${s.dataKey} (${h.size} bytes) copied to the instance`);
+        log.info(`${s.dataKey} (${formatBytes(h.size)}) copied to the instance`);
       }
     }
 
@@ -425,7 +426,7 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
             `${store.uri(key)} is ${stored?.size ?? 'missing'} bytes after the upload, the instance sent ${h.size}`,
           );
         uploaded[uploaded.length - 1].entry = { name: a.name, size: h.size, sha256: h.sha256 };
-        log.info(`the instance uploaded ${a.name} (${h.size} bytes) to ${store.uri(key)}`);
+        log.info(`the instance uploaded ${a.name} (${formatBytes(h.size)}) to ${store.uri(key)}`);
         continue;
       }
       const expectedSize = existing.get(remote);
@@ -446,7 +447,7 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
         );
       const [h] = await Promise.all([hashFile(local), store.uploadFile(key, local)]);
       uploaded.push({ key, entry: { name: a.name, size: h.size, sha256: h.sha256 } });
-      log.info(`uploaded ${a.name} (${h.size} bytes) to ${store.uri(key)}`);
+      log.info(`uploaded ${a.name} (${formatBytes(h.size)}) to ${store.uri(key)}`);
       if (a.remotePath === s.metricsFile) {
         metricsText = await fs.readFile(local, 'utf8');
         metricsLocal = local;

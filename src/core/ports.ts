@@ -32,12 +32,19 @@ export interface ObjectStore {
   get(key: string): Promise<{ body: Buffer; etag?: string } | undefined>;
   put(key: string, body: Buffer | string, options?: PutOptions): Promise<{ etag?: string }>;
   /** Stream a file of any size into the store (multipart where the backend has it). */
-  uploadFile(key: string, path: string): Promise<{ etag?: string; size: number }>;
+  uploadFile(
+    key: string,
+    path: string,
+    onProgress?: TransferProgress,
+  ): Promise<{ etag?: string; size: number }>;
   /** Stream an object into a file; throws when absent. */
-  downloadFile(key: string, path: string): Promise<{ size: number }>;
+  downloadFile(key: string, path: string, onProgress?: TransferProgress): Promise<{ size: number }>;
   /** Delete keys, batched by the adapter; missing keys are not an error. */
   deleteMany(keys: string[]): Promise<{ deleted: number; requests: number }>;
 }
+
+/** Bytes moved so far of `total`, called as a transfer goes (at least once, at the end). */
+export type TransferProgress = (done: number, total: number) => void;
 
 export interface Logger {
   info(message: string): void;

@@ -6,6 +6,8 @@ import { S3ObjectStore } from '../../src/adapters/aws/s3-store';
 import { PreconditionFailedError } from '../../src/core/errors';
 import type { ObjectStore } from '../../src/core/ports';
 import { motoEndpoint, newBucket } from '../helpers/aws';
+import { createProgress } from '../../src/adapters/system/progress';
+import { withTransferProgress } from '../../src/adapters/system/transfer-progress';
 
 async function keys(store: ObjectStore, prefix: string): Promise<string[]> {
   const out: string[] = [];
@@ -112,6 +114,33 @@ describe.each(backends)('ObjectStore contract: %s', (_name, make) => {
     await store.downloadFile('files/model.zip', dest);
     expect(readFileSync(dest).equals(bytes)).toBe(true);
     await expect(store.downloadFile('files/none.zip', path.join(dir, 'x'))).rejects.toThrow(/does not exist/);
+  });
+
+  it('reports transfer progress: monotonic, ending at the size, and through the store wrapper as lines', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'mp-progress-'));
+    const src = path.join(dir, 'model.zip');
+    const size = 12 * 1024 * 1024 + 5;
+    writeFileSync(src, Buffer.alloc(size, 7));
+    const seen: [number, number][] = [];
+    await store.uploadFile('progress/model.zip', src, (done, total) => seen.push([done, total]));
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen[seen.length - 1]).toEqual([size, size]);
+    for (let i = 1; i < seen.length; i++) expect(seen[i][0]).toBeGreaterThanOrEqual(seen[i - 1][0]);
+    const down: [number, number][] = [];
+    await store.downloadFile('progress/model.zip', path.join(dir, 'back.zip'), (d, t) => down.push([d, t]));
+    expect(down[down.length - 1]).toEqual([size, size]);
+
+    const lines: string[] = [];
+    const wrapped = withTransferProgress(store, createProgress({ line: (l) => lines.push(l) }));
+    await wrapped.uploadFile('progress/again.zip', src);
+    await wrapped.downloadFile('progress/again.zip', path.join(dir, 'again.zip'));
+    // one closing line each, with human sizes (no bare byte counts); other methods pass through
+    expect(lines.filter((l) => / in \S+ \(/.test(l))).toEqual([
+      expect.stringMatching(/^upload model\.zip: 12\.0 MiB in \S+ \([\d.]+ (KiB|MiB|GiB)\/s\)$/),
+      expect.stringMatching(/^download again\.zip: 12\.0 MiB in /),
+    ]);
+    expect(lines.join('\n')).not.toMatch(/\d{6,} bytes/);
+    expect((await wrapped.head('progress/again.zip'))?.size).toBe(size);
   });
 
   it('deletes in batches of at most 1000 keys and ignores missing keys', async () => {

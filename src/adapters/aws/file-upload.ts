@@ -31,6 +31,8 @@ export interface FileUploadSettings {
   partBufferBudget: number;
   /** Waits between part tries; injectable so tests need not sleep. */
   sleep?: (ms: number) => Promise<void>;
+  /** Bytes stored so far of the file's size, after each part (and once for a single PutObject). */
+  onProgress?: (done: number, total: number) => void;
 }
 
 export const DEFAULT_UPLOAD_SETTINGS: FileUploadSettings = {
@@ -128,6 +130,7 @@ export async function uploadFileToS3(
         ChecksumCRC32: settings.checksums ? crc32Base64(crc32(body)) : undefined,
       }),
     );
+    settings.onProgress?.(body.length, body.length);
     return { etag: r.ETag, size: body.length };
   }
 
@@ -239,6 +242,8 @@ async function uploadParts(
   let failure: { err: unknown } | undefined;
   const workers = Math.max(1, Math.min(settings.concurrency, parts.length));
   const partSize = parts[0].length; // only the last part may be shorter
+  const total = parts.reduce((n, p) => n + p.length, 0);
+  let stored = 0;
   const buffered = workers * partSize <= settings.partBufferBudget;
   const worker = async (): Promise<void> => {
     const slot: BufferSlot = { buffer: buffered ? Buffer.allocUnsafeSlow(partSize) : undefined };
@@ -246,6 +251,8 @@ async function uploadParts(
       const part = parts[next++];
       try {
         completed[part.number - 1] = await uploadPart(client, target, part, slot, settings, stop.signal);
+        stored += part.length;
+        settings.onProgress?.(stored, total);
       } catch (err) {
         failure ??= { err };
         stop.abort();

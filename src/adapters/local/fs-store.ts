@@ -3,7 +3,7 @@ import { promises as fs, createReadStream } from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PreconditionFailedError, UserError } from '../../core/errors';
-import type { ObjectInfo, ObjectStore, PutOptions } from '../../core/ports';
+import type { ObjectInfo, ObjectStore, PutOptions, TransferProgress } from '../../core/ports';
 
 /** Work files live here, inside the store root, so renames stay on one filesystem; never listed. */
 const TMP_DIR = '.mp-tmp';
@@ -200,7 +200,11 @@ export class FsObjectStore implements ObjectStore {
     await fs.rm(moved, { force: true });
   }
 
-  async uploadFile(key: string, file: string): Promise<{ etag?: string; size: number }> {
+  async uploadFile(
+    key: string,
+    file: string,
+    onProgress?: TransferProgress,
+  ): Promise<{ etag?: string; size: number }> {
     const target = this.pathOf(key);
     await fs.mkdir(path.dirname(target), { recursive: true });
     const tmp = await this.tmpFile();
@@ -211,10 +215,11 @@ export class FsObjectStore implements ObjectStore {
       await fs.rm(tmp, { force: true });
     }
     const st = await fs.stat(target);
+    onProgress?.(st.size, st.size);
     return { etag: await etagOfFile(target), size: st.size };
   }
 
-  async downloadFile(key: string, dest: string): Promise<{ size: number }> {
+  async downloadFile(key: string, dest: string, onProgress?: TransferProgress): Promise<{ size: number }> {
     const source = this.pathOf(key);
     await fs.mkdir(path.dirname(path.resolve(dest)), { recursive: true });
     try {
@@ -224,7 +229,9 @@ export class FsObjectStore implements ObjectStore {
         throw new Error(`object ${key} does not exist`, { cause: err });
       throw err;
     }
-    return { size: (await fs.stat(dest)).size };
+    const size = (await fs.stat(dest)).size;
+    onProgress?.(size, size);
+    return { size };
   }
 
   async deleteMany(keys: string[]): Promise<{ deleted: number; requests: number }> {
