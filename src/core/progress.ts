@@ -36,8 +36,9 @@ export function progressLine(p: ProgressState): string {
 
 /** The closing line of a transfer: size, time and mean rate. */
 export function doneLine(p: ProgressState): string {
-  const rate = p.elapsedMs > 0 ? (p.done * 1000) / p.elapsedMs : 0;
-  return `${p.label}: ${formatBytes(p.done)} in ${formatEta(p.elapsedMs / 1000)} (${formatRate(rate)})`;
+  const ms = Math.max(1, p.elapsedMs);
+  const took = ms < 1000 ? `${Math.round(ms)} ms` : formatEta(ms / 1000);
+  return `${p.label}: ${formatBytes(p.done)} in ${took} (${formatRate((p.done * 1000) / ms)})`;
 }
 
 /**

@@ -1,5 +1,5 @@
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { configToml, TempRepo } from '../helpers/git-repo';
@@ -165,6 +165,27 @@ describe("a user's first hour with the bundled CLI", () => {
           `^error: ${cmd} has no local mode: .*needs AWS credentials and a region .*run it without --local$`,
         ),
       );
+    });
+  });
+
+  describe('progress and human sizes', () => {
+    it('train --local reports the 9 MiB data download with its size and rate, in MiB', () => {
+      const demo = new TempRepo();
+      cpSync(path.resolve(__dirname, '../../examples/demo-repo'), demo.dir, { recursive: true });
+      demo.commit('demo');
+      mkdirSync(path.join(demo.dir, '.model-store'));
+      execFileSync('python3', [
+        '-c',
+        'import zipfile,sys; z=zipfile.ZipFile(sys.argv[1],"w"); z.writestr("data.csv","query,doc\\na,b\\n"); z.writestr("pad.bin", bytes(9*1024*1024)); z.close()',
+        path.join(demo.dir, '.model-store', 'raw_source_data.zip'),
+      ]);
+      const r = cli(demo.dir, ['train', '--local']);
+      expect(r.code).toBe(0);
+      expect(r.stderr).toMatch(
+        /^download raw_source_data\.zip: 9\.0 MiB in \d+ (ms|s) \([\d.]+ (KiB|MiB|GiB)\/s\)$/m,
+      );
+      expect(r.stderr).toMatch(/^raw_source_data\.zip \(9\.0 MiB\) copied to the instance$/m);
+      expect(r.stderr).toMatch(/^uploaded model\.zip \(\d+ B\) to /m);
     });
   });
 
