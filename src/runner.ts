@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { parseDotenv } from './core/dotenv';
 import { UserError } from './core/errors';
-import { resolveOptions, unknownInputs, unknownSettingWarnings, mention, type Dialect } from './core/options';
+import { resolveOptions, unknownInputs, unknownSettingWarnings, type Dialect } from './core/options';
 import type { PipelineOptions } from './commands/option-table';
 import type { Progress } from './core/progress';
 import type { Logger, StateStore } from './core/ports';
@@ -117,8 +117,13 @@ export async function resolveFor(
   }) as unknown as PipelineOptions;
 }
 
-export async function buildContext(cmd: CommandDef, req: RunRequest): Promise<CommandContext> {
-  const options = await resolveFor(cmd, req);
+/** `warnTypos`: report unknown MODEL_PIPELINE_* names (once per run: the action's post step does not). */
+export async function buildContext(
+  cmd: CommandDef,
+  req: RunRequest,
+  warnTypos = false,
+): Promise<CommandContext> {
+  const options = await resolveFor(cmd, { ...req, logger: warnTypos ? req.logger : undefined });
   for (const spec of optionsOf(cmd)) {
     const v = options.raw(spec.name);
     if (spec.secret && typeof v === 'string' && v) req.logger.mask(v);
@@ -135,13 +140,11 @@ export async function buildContext(cmd: CommandDef, req: RunRequest): Promise<Co
 
 export async function runCommand(req: RunRequest): Promise<CommandResult> {
   const cmd = findCommand(req.command);
-  const ctx = await buildContext(cmd, req);
+  const ctx = await buildContext(cmd, req, true);
   // the action reads every command's inputs; one this command ignores is most likely a mistake
   const given = Object.keys(req.inputs).filter((k) => req.inputs[k] !== undefined && req.inputs[k] !== '');
   const unused = unknownInputs(optionsOf(cmd), given);
   if (unused.length > 0)
-    req.logger.warn(
-      `${cmd.name} does not use the setting(s) ${unused.map((u) => mention(req.dialect ?? 'action', u)).join(', ')}; ignored`,
-    );
+    req.logger.warn(`${cmd.name} does not use the setting(s) ${unused.join(', ')}; ignored`);
   return cmd.run(ctx);
 }

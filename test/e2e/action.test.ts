@@ -223,10 +223,11 @@ describe('the CLI bundle (dist/cli)', () => {
       env: baseEnv(),
     });
     expect(r.status).toBe(0);
-    const parsed = JSON.parse(r.stdout) as { command: string; outputs: Record<string, string> };
+    const parsed = JSON.parse(r.stdout) as { command: string; outputs: Record<string, unknown> };
     expect(parsed.command).toBe('needs-model');
+    // --json is typed; the action's outputs (above) stay strings
     expect(parsed.outputs).toMatchObject({
-      'needs-model': 'true',
+      'needs-model': true,
       'model-prefix': `1.1.0-${sha7}/`,
       'model-version': '1.1.0',
       'model-sha': sha7,
@@ -244,6 +245,6 @@ describe('the CLI bundle (dist/cli)', () => {
     });
     expect(r.status).toBe(2);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toBe(`error: config file missing.toml not found (in ${repo.dir}); set config-path\n`);
+    expect(r.stderr).toBe(`error: config file missing.toml not found (in ${repo.dir}); set --config-path\n`);
   });
 });

@@ -6,10 +6,17 @@ import { configToml, TempRepo } from '../helpers/git-repo';
 
 const CLI = path.resolve(__dirname, '../../dist/cli/index.js');
 
+/** Inside GitHub Actions the CLI would also write the job's own $GITHUB_OUTPUT and step summary. */
+function withoutGithub(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const k of ['GITHUB_ACTIONS', 'GITHUB_OUTPUT', 'GITHUB_STEP_SUMMARY']) delete env[k];
+  return env;
+}
+
 function run(cwd: string, env: Record<string, string>): unknown {
   const out = execFileSync(process.execPath, [CLI, 'needs-model', '--local', '--json'], {
     cwd,
-    env: { ...process.env, ...env },
+    env: { ...withoutGithub(), ...env },
     encoding: 'utf8',
   });
   return JSON.parse(out);
@@ -32,7 +39,7 @@ describe('the CLI entry keeps a V8 code cache of the bundle', () => {
     expect(cached.length).toBeGreaterThan(1000);
     const second = run(repo.dir, { MODEL_PIPELINE_CODE_CACHE_DIR: dir });
     expect(second).toEqual(first);
-    expect((first as { outputs: Record<string, string> }).outputs['needs-model']).toBe('true');
+    expect((first as { outputs: Record<string, unknown> }).outputs['needs-model']).toBe(true);
     // a cache that V8 accepted is not rewritten
     expect(readFileSync(path.join(dir, files[0])).equals(cached)).toBe(true);
   });
@@ -52,6 +59,6 @@ describe('the CLI entry keeps a V8 code cache of the bundle', () => {
     const parent = mkdtempSync(path.join(tmpdir(), 'mp-code-cache-'));
     writeFileSync(path.join(parent, 'file'), 'x');
     const out = run(repo.dir, { MODEL_PIPELINE_CODE_CACHE_DIR: path.join(parent, 'file', 'sub') });
-    expect((out as { outputs: Record<string, string> }).outputs['needs-model']).toBe('true');
+    expect((out as { outputs: Record<string, unknown> }).outputs['needs-model']).toBe(true);
   });
 });
