@@ -134,6 +134,7 @@ export async function buildContext(
     env: req.env,
     cwd: req.cwd,
     progress: req.progress,
+    signal: req.signal,
   });
   return { options, deps, signal: req.signal };
 }

@@ -12,7 +12,7 @@ const packerModule = (): typeof import('./adapters/packer/packer-cli') =>
 /** The AMI registry and Packer, each built on first use so other commands need neither. */
 export function imageDeps(
   options: PipelineOptions,
-  io: { logger: Logger; env: Record<string, string | undefined>; cwd: string },
+  io: { logger: Logger; env: Record<string, string | undefined>; cwd: string; signal?: AbortSignal },
 ): { images(): ImageRegistry; imageBuilder(): ImageBuilder } {
   const region = options.string('region');
   let images: ImageRegistry | undefined;
@@ -22,6 +22,7 @@ export function imageDeps(
       (images ??= new (imagesModule().Ec2ImageRegistry)({
         region,
         endpoint: options.string('ec2-endpoint') || undefined,
+        signal: io.signal,
       })),
     imageBuilder: () =>
       (builder ??= new (packerModule().PackerImageBuilder)({

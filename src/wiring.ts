@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { FsObjectStore } from './adapters/local/fs-store';
 import { GitCli } from './adapters/git/git-cli';
 import { systemClock } from './adapters/system/clock';
-import { UnzipArchives } from './adapters/system/unzip';
+import { ZipArchives } from './adapters/system/zip';
 import { LocalCompute } from './adapters/local/local-compute';
 import { LocalShell } from './adapters/local/local-shell';
 import { imageDeps } from './wiring-images';
@@ -36,7 +36,7 @@ export function backendOf(options: PipelineOptions): Backend {
   return options.string('bucket') ? 'aws' : 'local';
 }
 
-export function createStore(options: PipelineOptions, cwd: string): ObjectStore {
+export function createStore(options: PipelineOptions, cwd: string, signal?: AbortSignal): ObjectStore {
   if (backendOf(options) === 'local') {
     return new FsObjectStore(path.resolve(cwd, options.string('local-store')));
   }
@@ -51,16 +51,18 @@ export function createStore(options: PipelineOptions, cwd: string): ObjectStore 
     region: options.string('region'),
     endpoint: options.string('s3-endpoint'),
     upload: { checksums: options.bool('s3-checksums') },
+    signal,
   });
 }
 
-export function createCompute(options: PipelineOptions, logger: Logger): Compute {
+export function createCompute(options: PipelineOptions, logger: Logger, signal?: AbortSignal): Compute {
   if (backendOf(options) === 'local') return new LocalCompute();
   const { Ec2Compute } = ec2ComputeModule();
   return new Ec2Compute({
     region: options.string('region'),
     endpoint: options.string('ec2-endpoint'),
     log: (m) => logger.info(m),
+    signal,
   });
 }
 
@@ -103,20 +105,22 @@ export interface DepsIo {
   state: StateStore;
   env: Record<string, string | undefined>;
   cwd: string;
+  /** The command's abort signal, handed to the AWS clients so SIGINT/SIGTERM ends their calls. */
+  signal?: AbortSignal;
 }
 
 export function createDeps(options: PipelineOptions, io: DepsIo): Deps {
   const cwd = path.resolve(io.cwd, options.string('working-directory'));
   let store: ObjectStore | undefined;
   let compute: Compute | undefined;
-  const getCompute = (): Compute => (compute ??= createCompute(options, io.logger));
+  const getCompute = (): Compute => (compute ??= createCompute(options, io.logger, io.signal));
   const progress = io.progress ?? createProgress({ line: (t) => io.logger.info(t) });
   return {
-    store: () => (store ??= withTransferProgress(createStore(options, cwd), progress)),
+    store: () => (store ??= withTransferProgress(createStore(options, cwd, io.signal), progress)),
     compute: getCompute,
     shell: (instance, access = {}) => createShell(options, getCompute(), instance, access, io.logger),
     ...imageDeps(options, { ...io, cwd }),
-    archives: new UnzipArchives(),
+    archives: new ZipArchives(),
     git: new GitCli(cwd),
     clock: systemClock,
     logger: io.logger,

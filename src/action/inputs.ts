@@ -22,3 +22,25 @@ export function readInputs(
   }
   return out;
 }
+
+/**
+ * Every value a secret option could take (its input and its environment variables), and each of its lines,
+ * for the runner to mask before anything is parsed: an error while parsing can then never show one.
+ */
+export function secretValues(
+  specs: readonly OptionSpec[],
+  env: Record<string, string | undefined>,
+): string[] {
+  const out = new Set<string>();
+  for (const s of specs) {
+    if (!s.secret) continue;
+    const name = inputEnvName(s.name);
+    for (const raw of [env[name], env[name.replace(/-/g, '_')], ...(s.env ?? []).map((e) => env[e])]) {
+      const v = raw?.trim();
+      if (!v) continue;
+      out.add(v);
+      for (const line of v.split(/\r?\n/)) if (line.trim().length > 3) out.add(line.trim());
+    }
+  }
+  return [...out];
+}

@@ -2,7 +2,7 @@ import * as core from '@actions/core';
 import { messageOf } from '../core/errors';
 import { allOptions } from '../commands';
 import { runCommand } from '../runner';
-import { readInputs } from './inputs';
+import { readInputs, secretValues } from './inputs';
 import { actionLogger, actionState } from './logger';
 
 /** GitHub Action entry: read inputs, dispatch, set outputs; one catch turns any failure into setFailed. */
@@ -11,6 +11,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   const onSignal = (sig: string) => () => controller.abort(new Error(`received ${sig}`));
   process.once('SIGINT', onSignal('SIGINT'));
   process.once('SIGTERM', onSignal('SIGTERM'));
+  // first of all: an error from here on cannot print a secret input
+  for (const secret of secretValues(allOptions(), env)) core.setSecret(secret);
   try {
     const command = env.INPUT_COMMAND ?? '';
     core.saveState('command', command.trim());

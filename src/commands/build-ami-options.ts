@@ -70,6 +70,13 @@ export const BUILD_AMI_OPTIONS = defineOptions([
     env: ['MODEL_PIPELINE_PACKER_VARS'],
   },
   {
+    name: 'packer-ssh-cidr',
+    description:
+      "Addresses allowed to reach port 22 of Packer's temporary security group (the template variable `ssh_source_cidrs`): your runners' address as a /32, or a bastion's. Unset: the template's default, which lets Packer open port 22 to the whole internet.",
+    type: 'list',
+    env: ['MODEL_PIPELINE_PACKER_SSH_CIDR'],
+  },
+  {
     name: 'share-accounts',
     description: 'AWS account ids allowed to launch the new AMI (comma separated).',
     type: 'list',

@@ -115,6 +115,11 @@ function templateVariables(ctx: CommandContext, version: string, baseAmi: string
   if (subnet) vars.subnet_id = subnet;
   const endpoint = o.string('ec2-endpoint');
   if (endpoint) vars.ec2_endpoint = endpoint;
+  const cidrs = o.list('packer-ssh-cidr');
+  for (const c of cidrs)
+    if (!/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(c) && !/^[0-9a-f:]+\/\d{1,3}$/i.test(c))
+      throw new UserError(`packer-ssh-cidr: "${c}" is not a CIDR block like 203.0.113.7/32`);
+  if (cidrs.length > 0) vars.ssh_source_cidrs = JSON.stringify(cidrs);
   return { ...vars, ...parseVarAssignments(o.list('packer-vars'), 'packer-vars') };
 }
 

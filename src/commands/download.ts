@@ -1,7 +1,8 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { PipelineError, UserError } from '../core/errors';
-import { MANIFEST_FILE } from '../core/manifest';
+import { UnsafeArchiveError, unsafeName } from '../core/archive';
+import { MANIFEST_FILE, MODEL_FILE } from '../core/manifest';
 import { defineOption, defineOptions } from '../core/options';
 import type { ObjectStore } from '../core/ports';
 import {
@@ -41,39 +42,78 @@ export const OPTIONS = defineOptions([
   },
 ]);
 
-/** Downloads beside the target, checks size and hash, and only then renames into place. */
+/**
+ * Downloads into a folder of its own beside the target (made here, so no name in it can be a planted link),
+ * checks size and hash (and whatever `vet` checks), and only then renames into place: a rename replaces a
+ * link at the target, it never writes through it.
+ */
 export async function fetchVerified(
   store: ObjectStore,
   key: string,
   dest: string,
   expect: { size?: number; sha256?: string },
+  vet?: (file: string) => Promise<void>,
 ): Promise<void> {
-  const part = `${dest}.part`;
+  const tmp = await fs.mkdtemp(path.join(path.dirname(dest), '.download-'));
+  const part = path.join(tmp, 'part');
   try {
-    await store.downloadFile(key, part);
-  } catch (err) {
-    throw new PipelineError(`cannot download ${store.uri(key)}: ${(err as Error).message}`);
+    try {
+      await store.downloadFile(key, part);
+    } catch (err) {
+      throw new PipelineError(`cannot download ${store.uri(key)}: ${(err as Error).message}`);
+    }
+    const size = (await fs.stat(part)).size;
+    const sha = await sha256File(part);
+    if (
+      (expect.size !== undefined && size !== expect.size) ||
+      (expect.sha256 !== undefined && sha !== expect.sha256)
+    )
+      throw new PipelineError(
+        `${store.uri(key)} does not match its manifest (${size} bytes sha256:${sha.slice(0, 12)}…, expected ` +
+          `${expect.size ?? '?'} bytes sha256:${expect.sha256?.slice(0, 12) ?? '?'}…); the download was removed`,
+      );
+    await vet?.(part);
+    await fs.chmod(part, 0o644);
+    await fs.rename(part, dest);
+  } finally {
+    await fs.rm(tmp, { recursive: true, force: true });
   }
-  const size = (await fs.stat(part)).size;
-  const sha = await sha256File(part);
-  if (
-    (expect.size !== undefined && size !== expect.size) ||
-    (expect.sha256 !== undefined && sha !== expect.sha256)
-  ) {
-    await fs.rm(part, { force: true });
-    throw new PipelineError(
-      `${store.uri(key)} does not match its manifest (${size} bytes sha256:${sha.slice(0, 12)}…, expected ` +
-        `${expect.size ?? '?'} bytes sha256:${expect.sha256?.slice(0, 12) ?? '?'}…); the download was removed`,
-    );
-  }
-  await fs.rename(part, dest);
 }
 
+/** root/rel, refused when rel is not a plain relative name. */
 function inside(root: string, rel: string, what: string): string {
-  const full = path.resolve(root, rel);
-  if (full !== root && !full.startsWith(root + path.sep))
-    throw new PipelineError(`${what} "${rel}" would land outside ${root}`);
-  return full;
+  const bad = unsafeName(rel);
+  if (bad)
+    throw new PipelineError(`${what} ${JSON.stringify(rel)} is refused (${bad}); nothing was downloaded`);
+  return path.join(root, ...rel.split('/'));
+}
+
+/** Creates the folders of rel under root one by one, refusing any that exists as a link or a file. */
+async function ensureDirs(root: string, rel: string): Promise<void> {
+  let cur = root;
+  for (const part of rel.split('/').slice(0, -1)) {
+    cur = path.join(cur, part);
+    try {
+      await fs.mkdir(cur);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if (!(await fs.lstat(cur)).isDirectory())
+        throw new PipelineError(`${cur} exists and is not a folder (a link?); refusing to write through it`);
+    }
+  }
+}
+
+/** A model.zip fetch-model would refuse to unpack is refused here too, with the same reasons. */
+async function vetArchive(ctx: CommandContext, uri: string, file: string): Promise<void> {
+  try {
+    await ctx.deps.archives.inspect(file);
+  } catch (err) {
+    if (!(err instanceof UnsafeArchiveError)) {
+      ctx.deps.logger.warn(`${uri} is not a zip archive fetch-model could unpack: ${(err as Error).message}`);
+      return;
+    }
+    throw new PipelineError(`${uri} is not safe to unpack, it was not downloaded: ${err.message}`);
+  }
 }
 
 async function run(ctx: CommandContext): Promise<CommandResult> {
@@ -94,18 +134,42 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
       inputs.push({ ...i, key: key.replace(/^\/+/, '') });
     }
   }
-  await fs.mkdir(dest, { recursive: true });
+  // every name checked before anything is written
+  const seen = new Set<string>();
   for (const f of manifest.files) {
-    const target = inside(dest, f.name, 'manifest file');
-    await fs.mkdir(path.dirname(target), { recursive: true });
-    await fetchVerified(store, ref.folder + f.name, target, f);
+    inside(dest, f.name, 'manifest file');
+    if (seen.has(f.name) || f.name === MANIFEST_FILE)
+      throw new PipelineError(
+        `manifest file ${JSON.stringify(f.name)} is listed twice; nothing was downloaded`,
+      );
+    seen.add(f.name);
   }
-  await fs.writeFile(path.join(dest, MANIFEST_FILE), JSON.stringify(manifest, null, 2));
+  for (const i of inputs) inside(path.join(dest, 'inputs'), i.key, 'input key');
+  await fs.mkdir(dest, { recursive: true });
+  if (!(await fs.lstat(dest)).isDirectory()) throw new UserError(`dest ${dest} is not a folder`);
+  // model.zip first: an archive that is unsafe to unpack stops the download before anything else lands
+  const files = [...manifest.files].sort(
+    (a, b) => Number(b.name === MODEL_FILE) - Number(a.name === MODEL_FILE),
+  );
+  for (const f of files) {
+    await ensureDirs(dest, f.name);
+    await fetchVerified(
+      store,
+      ref.folder + f.name,
+      inside(dest, f.name, 'manifest file'),
+      f,
+      f.name === MODEL_FILE ? (file) => vetArchive(ctx, store.uri(ref.folder + f.name), file) : undefined,
+    );
+  }
+  await fs.rm(path.join(dest, MANIFEST_FILE), { force: true });
+  await fs.writeFile(path.join(dest, MANIFEST_FILE), JSON.stringify(manifest, null, 2), {
+    flag: 'wx',
+    mode: 0o644,
+  });
   const inputsDir = path.join(dest, 'inputs');
   for (const i of inputs) {
-    const target = inside(inputsDir, i.key, 'input key');
-    await fs.mkdir(path.dirname(target), { recursive: true });
-    await fetchVerified(store, i.key, target, i);
+    await ensureDirs(dest, `inputs/${i.key}`);
+    await fetchVerified(store, i.key, inside(inputsDir, i.key, 'input key'), i);
     if (!i.sha256) ctx.deps.logger.warn(`input ${i.key} has no hash in the manifest: downloaded unverified`);
   }
   const count = manifest.files.length + inputs.length;

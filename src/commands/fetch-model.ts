@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { constants as fsc, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { valid as semverValid } from 'semver';
 import { PipelineError, UserError } from '../core/errors';
 import { joinKey, modelId, modelPrefix } from '../core/identity';
 import { MANIFEST_FILE, MODEL_FILE, type Manifest, type ManifestFile } from '../core/manifest';
 import { defineOption, defineOptions } from '../core/options';
-import type { ArchiveEntry, ObjectStore } from '../core/ports';
+import { UnsafeArchiveError, unsafeName } from '../core/archive';
+import type { ObjectStore } from '../core/ports';
 import {
   parseEnvironment,
   registryKeys,
@@ -148,18 +149,6 @@ function benchmarkOverride(
   );
 }
 
-function unsafeEntries(entries: ArchiveEntry[]): string[] {
-  return entries
-    .filter(
-      (e) =>
-        e.symlink ||
-        e.name.startsWith('/') ||
-        /^[A-Za-z]:/.test(e.name) ||
-        e.name.split(/[\\/]/).some((p) => p === '..'),
-    )
-    .map((e) => (e.symlink ? `${e.name} (symbolic link)` : e.name));
-}
-
 /** What dest may be: absent, an empty folder, or a folder an earlier fetch-model wrote (replaced whole). */
 async function checkDest(dest: string): Promise<'absent' | 'empty' | 'previous'> {
   let names: string[];
@@ -180,6 +169,17 @@ async function checkDest(dest: string): Promise<'absent' | 'empty' | 'previous'>
   throw new UserError(
     `dest ${dest} is not empty and was not written by fetch-model; choose an empty or new folder`,
   );
+}
+
+/** Creates a new file (never through an existing name or link) readable by all, like the unpacked ones. */
+async function writeNew(file: string, data: string | Buffer): Promise<void> {
+  const h = await fs.open(file, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | (fsc.O_NOFOLLOW ?? 0), 0o644);
+  try {
+    await h.writeFile(data);
+    await h.chmod(0o644);
+  } finally {
+    await h.close();
+  }
 }
 
 function modelEntry(store: ObjectStore, ref: ModelRef, manifest: Manifest): ManifestFile {
@@ -221,6 +221,10 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
   const model = modelEntry(store, ref, manifest);
   const configName = manifest.config ? path.posix.basename(manifest.config.path) : undefined;
   const config = configName ? manifest.files.find((f) => f.name === configName) : undefined;
+  if (config && unsafeName(config.name))
+    throw new PipelineError(
+      `${store.uri(ref.folder + MANIFEST_FILE)} names its config ${JSON.stringify(config.name)}: ${unsafeName(config.name)}`,
+    );
   if (!config) log.warn(`${ref.folder} holds no config file in its manifest: only ${MODEL_FILE} is fetched`);
 
   const dest = path.resolve(ctx.deps.cwd, ctx.options.string('dest') || ref.id.name);
@@ -237,25 +241,33 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
     if (config) await fetchVerified(store, ref.folder + config.name, path.join(meta, config.name), config);
     log.info(`downloaded ${ref.folder}${MODEL_FILE}: sha256 matches the manifest`);
 
-    const entries = await ctx.deps.archives.entries(zip);
-    if (entries.length === 0) throw new PipelineError(`${store.uri(ref.folder + MODEL_FILE)} holds no files`);
-    const unsafe = unsafeEntries(entries);
-    if (unsafe.length > 0)
-      throw new PipelineError(
-        `${store.uri(ref.folder + MODEL_FILE)} has entries that could land outside ${dest}: ${unsafe.slice(0, 5).join(', ')}; refusing to unpack it`,
-      );
     const unpacked = path.join(work, 'unpacked');
-    await fs.mkdir(unpacked);
-    await ctx.deps.archives.extract(zip, unpacked);
+    await fs.mkdir(unpacked, { mode: 0o755 });
+    await fs.chmod(unpacked, 0o755);
+    let entries;
+    try {
+      entries = await ctx.deps.archives.extract(zip, unpacked, {
+        limits: { reserved: [FETCH_META_DIR] },
+        signal: ctx.signal,
+      });
+    } catch (err) {
+      if (!(err instanceof UnsafeArchiveError)) throw err;
+      throw new PipelineError(
+        `${store.uri(ref.folder + MODEL_FILE)} is not safe to unpack, nothing was written to ${dest}: ${err.message}`,
+      );
+    }
+    if (entries.length === 0) throw new PipelineError(`${store.uri(ref.folder + MODEL_FILE)} holds no files`);
 
+    // only names created here, each new: nothing is written through a name the archive made
     const metaDir = path.join(unpacked, FETCH_META_DIR);
-    await fs.mkdir(metaDir, { recursive: true });
-    await fs.writeFile(path.join(metaDir, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');
+    await fs.mkdir(metaDir, { mode: 0o755 });
+    await writeNew(path.join(metaDir, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');
     if (config) {
-      await fs.copyFile(path.join(meta, config.name), path.join(metaDir, config.name));
-      if (entries.some((e) => e.name === config.name))
+      const text = await fs.readFile(path.join(meta, config.name));
+      await writeNew(path.join(metaDir, config.name), text);
+      if (entries.some((e) => e.path === config.name))
         log.warn(`${MODEL_FILE} holds its own ${config.name}; the stored config is in ${FETCH_META_DIR}/`);
-      else await fs.copyFile(path.join(meta, config.name), path.join(unpacked, config.name));
+      else await writeNew(path.join(unpacked, config.name), text);
     }
     // checked again: another process may have written into dest while we downloaded
     const state = await checkDest(dest);

@@ -315,7 +315,7 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
     await shell.waitReady(s.bootTimeout, ctx.signal);
 
     step('push-code');
-    await shell.pushDir(ctx.deps.cwd, s.remoteDir, s.excludes);
+    await shell.pushDir(ctx.deps.cwd, s.remoteDir, s.excludes, ctx.signal);
 
     const inputs: { key: string; sha256?: string; size?: number }[] = [];
     let dataName = '';
@@ -347,7 +347,7 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
         await store.downloadFile(s.dataKey, local);
         const h = await hashFile(local);
         inputs.push({ key: s.dataKey, sha256: h.sha256, size: h.size });
-        await shell.pushFile(local, dest);
+        await shell.pushFile(local, dest, ctx.signal);
         log.info(`${s.dataKey} (${formatBytes(h.size)}) copied to the instance`);
       }
     }
@@ -439,7 +439,7 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
         continue;
       }
       const local = path.join(work, 'out', a.name);
-      await shell.pullFile(remote, local);
+      await shell.pullFile(remote, local, ctx.signal);
       const pulledSize = (await fs.stat(local)).size;
       if (pulledSize !== expectedSize)
         throw new PipelineError(

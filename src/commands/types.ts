@@ -36,7 +36,7 @@ export interface Deps {
   images(): ImageRegistry;
   /** Packer (on PATH, else the pinned release installed into the tool cache); built on first use. */
   imageBuilder(): ImageBuilder;
-  /** Zip archives (system unzip); fetch-model unpacks model.zip with it. */
+  /** Zip archives (yauzl): fetch-model unpacks model.zip with it, download checks it. */
   archives: Archives;
   git: Git;
   clock: Clock;

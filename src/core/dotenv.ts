@@ -23,7 +23,8 @@ function parseValue(raw: string): string | undefined {
 
 /**
  * Parses a dotenv-style settings file (KEY=value, `export` allowed, # comments, single or double quotes).
- * Kept strict: a line that is not an assignment is an error naming the line, not silently skipped.
+ * Kept strict: a line that is not an assignment is an error naming the line, not silently skipped. Errors
+ * never show the line's text: a settings file holds secrets, and the error is printed before they are masked.
  */
 export function parseDotenv(text: string, path: string): Record<string, string> {
   const out: Record<string, string> = {};
@@ -32,11 +33,14 @@ export function parseDotenv(text: string, path: string): Record<string, string> 
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) return;
     const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
-    if (!m) throw new UserError(`${path}:${i + 1}: expected KEY=value, got "${line}"`);
+    if (!m)
+      throw new UserError(
+        `${path}:${i + 1}: expected KEY=value (KEY: letters, digits, _; not starting with a digit); the line is not shown, it may hold a secret`,
+      );
     const value = parseValue(m[2]);
     if (value === undefined) {
       throw new UserError(
-        `${path}:${i + 1}: the quoted value of ${m[1]} has no closing quote or text after it; got "${line}"`,
+        `${path}:${i + 1}: the quoted value of ${m[1]} has no closing quote, or text after it (the value is not shown)`,
       );
     }
     out[m[1]] = value;

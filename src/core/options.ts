@@ -111,15 +111,17 @@ export interface OptionSources {
 
 function convert(spec: OptionSpec, raw: string, from: string, dialect: Dialect): OptionValue {
   const where = from === 'input' ? mention(dialect, spec.name) : `${spec.name} (from ${from})`;
+  // a value from the settings file or of a secret option is never echoed: it may be (or sit beside) a secret
+  const got = spec.secret || from.startsWith('settings file') ? '' : `, got "${raw}"`;
   switch (spec.type) {
     case 'boolean': {
       const v = raw.trim().toLowerCase();
       if (['true', '1', 'yes', 'on'].includes(v)) return true;
       if (['false', '0', 'no', 'off', ''].includes(v)) return false;
-      throw new UserError(`${where} must be true or false, got "${raw}"`);
+      throw new UserError(`${where} must be true or false${got}`);
     }
     case 'integer': {
-      if (!/^\s*-?\d+\s*$/.test(raw)) throw new UserError(`${where} must be a whole number, got "${raw}"`);
+      if (!/^\s*-?\d+\s*$/.test(raw)) throw new UserError(`${where} must be a whole number${got}`);
       return Number.parseInt(raw, 10);
     }
     case 'list':
@@ -130,7 +132,7 @@ function convert(spec: OptionSpec, raw: string, from: string, dialect: Dialect):
     default: {
       const v = raw.trim();
       if (spec.choices && !spec.choices.includes(v)) {
-        throw new UserError(`${where} must be one of ${spec.choices.join(', ')}; got "${raw}"`);
+        throw new UserError(`${where} must be one of ${spec.choices.join(', ')}${got.replace(',', ';')}`);
       }
       return v;
     }

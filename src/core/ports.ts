@@ -1,3 +1,4 @@
+import type { ArchiveLimits, PlannedEntry } from './archive';
 import type { LaunchTargetSpec, ResolvedLaunchTargets } from './launch-targets';
 
 /**
@@ -56,18 +57,23 @@ export interface Logger {
   group<T>(title: string, fn: () => Promise<T>): Promise<T>;
 }
 
-/** One entry of a zip archive as its central directory lists it. */
-export interface ArchiveEntry {
-  name: string;
-  /** A symbolic link: never extracted, it could point outside the destination. */
-  symlink: boolean;
-}
-
-/** Reads and unpacks zip archives (the system unzip). */
+/** Reads and unpacks zip archives; every rule of what is refused lives in core/archive.ts. */
 export interface Archives {
-  entries(zipFile: string): Promise<ArchiveEntry[]>;
-  /** Extracts every entry into destDir (which exists and is empty). */
-  extract(zipFile: string, destDir: string): Promise<void>;
+  /**
+   * Checks every entry of the central directory without writing anything; throws UnsafeArchiveError naming
+   * each refused entry (links, special files, unsafe or duplicate names, sizes past the limits).
+   */
+  inspect(zipFile: string, limits?: Partial<ArchiveLimits>): Promise<PlannedEntry[]>;
+  /**
+   * The same checks, then every entry written into destDir (which exists, is empty and was created by the
+   * caller): folders and files are created new (never through an existing name or a link), with mode 0644,
+   * or 0755 for folders and executables.
+   */
+  extract(
+    zipFile: string,
+    destDir: string,
+    options?: { limits?: Partial<ArchiveLimits>; signal?: AbortSignal },
+  ): Promise<PlannedEntry[]>;
 }
 
 export interface Clock {
@@ -176,10 +182,10 @@ export interface RemoteShell {
     command: string,
     options: { timeoutSeconds?: number; signal?: AbortSignal; onOutput?: (line: string) => void },
   ): Promise<ExecResult>;
-  /** Copies a local folder to the remote (rsync), honouring exclude patterns. */
-  pushDir(localDir: string, remoteDir: string, excludes: string[]): Promise<void>;
-  pushFile(localFile: string, remotePath: string): Promise<void>;
-  pullFile(remotePath: string, localFile: string): Promise<void>;
+  /** Copies a local folder to the remote (rsync), honouring exclude patterns; the signal stops the copy. */
+  pushDir(localDir: string, remoteDir: string, excludes: string[], signal?: AbortSignal): Promise<void>;
+  pushFile(localFile: string, remotePath: string, signal?: AbortSignal): Promise<void>;
+  pullFile(remotePath: string, localFile: string, signal?: AbortSignal): Promise<void>;
   /** Removes what the shell keeps locally (key file, known_hosts); safe to call twice. */
   close?(): Promise<void>;
 }

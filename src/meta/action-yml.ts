@@ -32,7 +32,7 @@ export function renderActionYml(
     inputs,
     outputs: Object.fromEntries(outputs.map((o) => [o.name, { description: o.description }])),
     runs: {
-      // node20 is deprecated on GitHub runners; the bundle is also tested on node 20
+      // node 22 is the floor (package.json engines); CI tests the bundle on node 22 and 24
       using: 'node24',
       main: 'dist/main/index.js',
       post: 'dist/post/index.js',

@@ -30,6 +30,18 @@ variable "subnet_id" {
   description = "Subnet of the builder instance; empty: the default VPC."
 }
 
+variable "security_group_id" {
+  type        = string
+  default     = ""
+  description = "Security group of the builder (port 22 from your runners only); empty: Packer makes a temporary one."
+}
+
+variable "ssh_source_cidrs" {
+  type        = list(string)
+  default     = []
+  description = "Who may reach port 22 of Packer's temporary security group: your runners' address as a /32 (build-ami passes ssh-cidr). Empty: Packer's default, the whole internet."
+}
+
 variable "ami_name_prefix" {
   type    = string
   default = "model-pipeline-training"
@@ -101,7 +113,19 @@ source "amazon-ebs" "training" {
   source_ami    = var.base_ami
   instance_type = var.instance_type
   subnet_id     = var.subnet_id
-  ami_name      = "${var.ami_name_prefix}-${var.ami_version}-${local.stamp}"
+
+  security_group_id                     = var.security_group_id
+  temporary_security_group_source_cidrs = var.ssh_source_cidrs
+
+  # IMDSv2 for the builder needs Packer 1.7+ (amazon plugin): add to this block
+  #   metadata_options { http_tokens = "required" }
+  # (the packer 1.6 this template also supports has no such block); plugins.pkr.hcl.example says how.
+
+  # encrypted AMIs: turn on EBS encryption by default in the account and region
+  # (aws ec2 enable-ebs-encryption-by-default); the builder's volume, the AMI and its snapshots are then
+  # encrypted with no intermediate copy. encrypt_boot makes one and must deregister it untagged, which the
+  # IAM policy (docs/iam.md) does not allow.
+  ami_name = "${var.ami_name_prefix}-${var.ami_version}-${local.stamp}"
 
   # a builder left behind by a killed CI job must not live on: it powers off (watchdog) and terminates
   shutdown_behavior = "terminate"
@@ -116,13 +140,13 @@ source "amazon-ebs" "training" {
     "model-pipeline"      = "true"
     "model-pipeline:role" = "ami-builder"
   }
+  # no "model-pipeline" tag here: Packer tags the AMI after creating it, and the IAM policy lets the role tag
+  # an image after creation only while it is not yet marked; build-ami marks it (docs/iam.md)
   tags = {
-    "model-pipeline"             = "true"
     "model-pipeline:ami-version" = var.ami_version
     "Name"                       = "${var.ami_name_prefix}-${var.ami_version}"
   }
   snapshot_tags = {
-    "model-pipeline"             = "true"
     "model-pipeline:ami-version" = var.ami_version
   }
 

@@ -1,11 +1,28 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import Module from 'node:module';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import * as vm from 'node:vm';
 import { configToml, TempRepo } from '../helpers/git-repo';
 
 const CLI = path.resolve(__dirname, '../../dist/cli/index.js');
+const BUNDLE = path.resolve(__dirname, '../../dist/lib/index.js');
 
+/**
+ * The audit's attack on the old entry, which loaded `<cache>/model-pipeline/bundle-<node>-<arch>-<size>-<mtime>
+ * .v8cache` into vm.Script: V8 checks only the source's length, so a cache compiled from other code of the
+ * same length ran that code. Whoever could write the cache folder (a restored CI cache) ran code with the
+ * job's credentials. The entry now runs no cache at all.
+ */
 /** Inside GitHub Actions the CLI would also write the job's own $GITHUB_OUTPUT and step summary. */
 function withoutGithub(): NodeJS.ProcessEnv {
   const env = { ...process.env };
@@ -13,52 +30,53 @@ function withoutGithub(): NodeJS.ProcessEnv {
   return env;
 }
 
-function run(cwd: string, env: Record<string, string>): unknown {
-  const out = execFileSync(process.execPath, [CLI, 'needs-model', '--local', '--json'], {
-    cwd,
-    env: { ...withoutGithub(), ...env },
-    encoding: 'utf8',
-  });
-  return JSON.parse(out);
-}
-
-describe('the CLI entry keeps a V8 code cache of the bundle', () => {
+describe('the CLI entry runs no code cache it did not make and verify', () => {
   const repo = new TempRepo();
   repo.write('search-config.toml', configToml('1.0.0'));
   repo.commit('model');
   repo.write('search-config.toml', configToml('1.1.0'));
   repo.commit('bump');
 
-  it('writes the cache on the first run and gives the same answer from it', () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'mp-code-cache-'));
-    const first = run(repo.dir, { MODEL_PIPELINE_CODE_CACHE_DIR: dir });
-    const files = readdirSync(dir);
-    expect(files).toHaveLength(1);
-    expect(files[0]).toMatch(new RegExp(`^bundle-${process.version}-.*\\.v8cache$`));
-    const cached = readFileSync(path.join(dir, files[0]));
-    expect(cached.length).toBeGreaterThan(1000);
-    const second = run(repo.dir, { MODEL_PIPELINE_CODE_CACHE_DIR: dir });
-    expect(second).toEqual(first);
-    expect((first as { outputs: Record<string, unknown> }).outputs['needs-model']).toBe(true);
-    // a cache that V8 accepted is not rewritten
-    expect(readFileSync(path.join(dir, files[0])).equals(cached)).toBe(true);
+  const run = (env: Record<string, string>) => {
+    const r = spawnSync(process.execPath, [CLI, 'needs-model', '--local', '--json'], {
+      cwd: repo.dir,
+      env: { ...withoutGithub(), ...env },
+      encoding: 'utf8',
+    });
+    return { code: r.status, stderr: r.stderr, out: r.stdout };
+  };
+
+  it('a planted cache compiled from other code of the same length is not executed', () => {
+    const home = mkdtempSync(path.join(tmpdir(), 'mp-cache-home-'));
+    const pwned = path.join(home, 'pwned');
+    const source = readFileSync(BUNDLE, 'utf8');
+    const payload = `require('fs').writeFileSync(${JSON.stringify(pwned)}, 'ran');module.exports={runCliProcess(){}};`;
+    const evil = payload + ' '.repeat(source.length - payload.length);
+    expect(evil.length).toBe(source.length);
+    const cachedData = new vm.Script(Module.wrap(evil), { filename: BUNDLE }).createCachedData();
+    const st = statSync(BUNDLE);
+    const key = `${process.version}-${process.arch}-${st.size}-${Math.trunc(st.mtimeMs)}`;
+    for (const dir of [
+      path.join(home, '.cache', 'model-pipeline'),
+      path.join(home, 'xdg', 'model-pipeline'),
+    ]) {
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(path.join(dir, `bundle-${key}.v8cache`), cachedData);
+    }
+    const out = run({
+      HOME: home,
+      XDG_CACHE_HOME: path.join(home, 'xdg'),
+      MODEL_PIPELINE_CODE_CACHE_DIR: path.join(home, 'xdg', 'model-pipeline'),
+    });
+    expect(existsSync(pwned)).toBe(false);
+    expect(out.stderr).toBe('');
+    expect(out.code).toBe(0);
+    expect(JSON.parse(out.out).outputs['needs-model']).toBe(true);
   });
 
-  it('a corrupt cache is rejected and replaced, the answer unchanged', () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'mp-code-cache-'));
-    const plain = run(repo.dir, { MODEL_PIPELINE_NO_CODE_CACHE: '1', MODEL_PIPELINE_CODE_CACHE_DIR: dir });
-    expect(readdirSync(dir)).toEqual([]);
-    run(repo.dir, { MODEL_PIPELINE_CODE_CACHE_DIR: dir });
-    const [file] = readdirSync(dir);
-    writeFileSync(path.join(dir, file), 'not a code cache');
-    expect(run(repo.dir, { MODEL_PIPELINE_CODE_CACHE_DIR: dir })).toEqual(plain);
-    expect(readFileSync(path.join(dir, file)).toString()).not.toBe('not a code cache');
-  });
-
-  it('an unwritable cache folder does not stop the CLI', () => {
-    const parent = mkdtempSync(path.join(tmpdir(), 'mp-code-cache-'));
-    writeFileSync(path.join(parent, 'file'), 'x');
-    const out = run(repo.dir, { MODEL_PIPELINE_CODE_CACHE_DIR: path.join(parent, 'file', 'sub') });
-    expect((out as { outputs: Record<string, unknown> }).outputs['needs-model']).toBe(true);
+  it('writes no cache anywhere in the home folder', () => {
+    const home = mkdtempSync(path.join(tmpdir(), 'mp-cache-home-'));
+    run({ HOME: home, XDG_CACHE_HOME: path.join(home, 'xdg') });
+    expect(readdirSync(home)).toEqual([]);
   });
 });

@@ -226,7 +226,11 @@ describe('build-ami with real packer against moto and a local sshd', () => {
     const logger = new MemoryLogger();
     const result = await runCommand({
       command: 'build-ami',
-      inputs: inputs(script, { 'share-accounts': '111122223333', 'copy-regions': 'us-west-2' }),
+      inputs: inputs(script, {
+        'share-accounts': '111122223333',
+        'copy-regions': 'us-west-2',
+        'packer-ssh-cidr': '127.0.0.1/32',
+      }),
       env: ENV,
       cwd: repo.dir,
       logger,
@@ -241,6 +245,9 @@ describe('build-ami with real packer against moto and a local sshd', () => {
     expect(readFileSync(marker, 'utf8').trim()).toBe(version);
     expect(logger.lines.join('\n')).toMatch(/provisioning AMI /);
     expect(logger.lines.join('\n')).toMatch(/Connected to SSH!/);
+    // port 22 of Packer's temporary group only from the given address, not the internet
+    expect(logger.lines.join('\n')).toMatch(/Authorizing access to port \d+ from \[127\.0\.0\.1\/32\]/);
+    expect(logger.lines.join('\n')).not.toMatch(/0\.0\.0\.0\/0/);
 
     const [img] = (await ec2().send(new DescribeImagesCommand({ ImageIds: [amiId] }))).Images ?? [];
     const tags = Object.fromEntries((img.Tags ?? []).map((t) => [t.Key, t.Value]));

@@ -12,6 +12,7 @@ import {
   RegisterImageCommand,
   RunInstancesCommand,
   type Instance,
+  GetConsoleOutputCommand,
 } from '@aws-sdk/client-ec2';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -407,6 +408,16 @@ describe('Ec2Compute key pairs and host keys', () => {
     launched.push(info.id);
     // moto's console output is a fixed boot log without cloud-init's host key block
     expect(await compute.consoleHostKeys(info.id)).toBeUndefined();
+    // the newest output is asked for: Nitro instances otherwise return a buffer that may lag the boot
+    const seen: unknown[] = [];
+    const c = client();
+    const send = c.send.bind(c) as (cmd: unknown, opts?: unknown) => Promise<unknown>;
+    c.send = ((cmd: { input: unknown }, opts?: unknown) => {
+      if (cmd instanceof GetConsoleOutputCommand) seen.push(cmd.input);
+      return send(cmd, opts);
+    }) as EC2Client['send'];
+    await new Ec2Compute({ client: c }).consoleHostKeys(info.id);
+    expect(seen).toEqual([{ InstanceId: info.id, Latest: true }]);
     await expect(compute.hostKeys(info.id, 0)).rejects.toThrow(/showed no SSH host keys.*ssh-host-key/);
   });
 });

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import {
   existsSync,
+  lstatSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
@@ -19,11 +20,12 @@ import { TEST_AWS_ENV } from '../helpers/aws';
 import { putModel, snapshot } from '../helpers/models';
 import { storeBackends, type StoreBackend } from '../helpers/backends';
 import { MemoryLogger } from '../helpers/memory-logger';
+import { buildZip, maliciousZips } from '../helpers/zip';
 
 const backends = storeBackends('fetch');
 
-/** A real zip of the given files (and symlinks), built with the zip CLI. */
-function makeZip(files: Record<string, string>, links: Record<string, string> = {}): Buffer {
+/** A real zip of the given files, built with the zip CLI. */
+function makeZip(files: Record<string, string>): Buffer {
   const dir = mkdtempSync(path.join(tmpdir(), 'mp-zip-'));
   const src = path.join(dir, 'src');
   mkdirSync(src);
@@ -31,7 +33,6 @@ function makeZip(files: Record<string, string>, links: Record<string, string> = 
     mkdirSync(path.dirname(path.join(src, name)), { recursive: true });
     writeFileSync(path.join(src, name), content);
   }
-  for (const [name, target] of Object.entries(links)) symlinkSync(target, path.join(src, name));
   execFileSync('zip', ['-qry', path.join(dir, 'out.zip'), '.'], { cwd: src });
   return readFileSync(path.join(dir, 'out.zip'));
 }
@@ -212,15 +213,86 @@ describe.each(backends)('fetch-model and benchmark-report: %s', (_name, make) =>
     expect(await deployments('staging')).toEqual([]);
   });
 
-  it('refuses a zip with a symbolic link and a dest it did not write', async () => {
+  it.each(maliciousZips().map((m) => [m.label, m] as const))(
+    'fetch-model and download refuse a model.zip with %s: a clear error, nothing written, no record',
+    async (_label, m) => {
+      // cwd sits alone in a folder of its own, so anything written beside or above it shows
+      const outer = mkdtempSync(path.join(tmpdir(), 'mp-fetch-outer-'));
+      const inner = path.join(outer, 'cwd');
+      mkdirSync(inner);
+      writeFileSync(path.join(inner, 'search-config.toml'), CONFIG('1.2.1'));
+      cwd = inner;
+      await putModel(b.store, DEV, {
+        model: m.zip,
+        config: { path: 'search-config.toml', content: CONFIG('1.2.1') },
+      });
+      const err = await fetch('development', { dest: 'out/model' }).catch((e: Error) => e);
+      expect(err).toBeInstanceOf(PipelineError);
+      expect((err as Error).message).toMatch(
+        /model\.zip is not safe to unpack, nothing was written to .*out\/model: /,
+      );
+      expect((err as Error).message).toMatch(m.reason);
+      expect(readdirSync(outer)).toEqual(['cwd']);
+      expect(readdirSync(inner).sort()).toEqual(['out', 'search-config.toml']);
+      expect(readdirSync(path.join(inner, 'out'))).toEqual([]);
+      expect(await deployments('development')).toEqual([]);
+
+      const dl = await run('download', { 'model-prefix': DEV, dest: 'dl' }).catch((e: Error) => e);
+      expect(dl).toBeInstanceOf(PipelineError);
+      expect((dl as Error).message).toMatch(/model\.zip is not safe to unpack, it was not downloaded: /);
+      expect((dl as Error).message).toMatch(m.reason);
+      expect(readdirSync(outer)).toEqual(['cwd']);
+      expect(readdirSync(path.join(inner, 'dl'))).toEqual([]);
+    },
+  );
+
+  it('download never writes through a link in dest, and refuses manifest names that leave it', async () => {
+    const outside = mkdtempSync(path.join(tmpdir(), 'mp-outside-'));
+    writeFileSync(path.join(outside, 'victim'), 'keep');
+    mkdirSync(path.join(cwd, 'dl'));
+    symlinkSync(path.join(outside, 'victim'), path.join(cwd, 'dl', 'model.zip'));
+    await putModel(b.store, DEV, { model: model('1.2.1') });
+    await run('download', { 'model-prefix': DEV, dest: 'dl' });
+    expect(readFileSync(path.join(outside, 'victim'), 'utf8')).toBe('keep');
+    expect(lstatSync(path.join(cwd, 'dl', 'model.zip')).isSymbolicLink()).toBe(false);
+
+    // a folder of dest that is a link to elsewhere
+    await putModel(b.store, 'models/2.0.0-ddddddd/', {
+      model: model('2.0.0'),
+      config: { path: 'conf/search-config.toml', content: CONFIG('2.0.0') },
+    });
+    const m = JSON.parse((await b.store.get('models/2.0.0-ddddddd/manifest.json'))!.body.toString('utf8'));
+    m.files[1].name = 'sub/search-config.toml';
+    await b.store.put('models/2.0.0-ddddddd/sub/search-config.toml', CONFIG('2.0.0'));
+    await b.store.put('models/2.0.0-ddddddd/manifest.json', JSON.stringify(m));
+    mkdirSync(path.join(cwd, 'dl2'));
+    symlinkSync(outside, path.join(cwd, 'dl2', 'sub'));
+    await expect(run('download', { 'model-prefix': 'models/2.0.0-ddddddd/', dest: 'dl2' })).rejects.toThrow(
+      /dl2\/sub exists and is not a folder \(a link\?\); refusing to write through it/,
+    );
+    expect(readdirSync(outside)).toEqual(['victim']);
+
+    for (const bad of ['../escape.txt', '/tmp/escape.txt', 'a\\b.txt']) {
+      m.files[1].name = bad;
+      await b.store.put('models/2.0.0-ddddddd/manifest.json', JSON.stringify(m));
+      await expect(run('download', { 'model-prefix': 'models/2.0.0-ddddddd/', dest: 'dl3' })).rejects.toThrow(
+        /names files outside the model folder|manifest file .* is refused \(backslash in the name\); nothing was downloaded/,
+      );
+      expect(existsSync(path.join(cwd, 'dl3'))).toBe(false);
+    }
+  });
+
+  it('fetch-model keeps .model-pipeline/ for itself and refuses a dest it did not write', async () => {
     await putModel(b.store, DEV, {
-      model: makeZip({ 'ok.txt': 'ok' }, { escape: '/etc/passwd' }),
+      model: buildZip([
+        { name: 'weights.bin', data: 'w' },
+        { name: '.model-pipeline/manifest.json', data: '{"forged":true}' },
+      ]),
     });
     await expect(fetch('development', { dest: 'out' })).rejects.toThrow(
-      /entries that could land outside .*escape \(symbolic link\)/,
+      /".model-pipeline\/manifest.json" \(.model-pipeline is reserved for model-pipeline\)/,
     );
     expect(existsSync(path.join(cwd, 'out'))).toBe(false);
-    expect(await deployments('development')).toEqual([]);
 
     await putModel(b.store, DEV, { model: model('1.2.1') });
     mkdirSync(path.join(cwd, 'mine'));

@@ -1,4 +1,5 @@
-import { inputEnvName, readInputs } from '../../src/action/inputs';
+import { inputEnvName, readInputs, secretValues } from '../../src/action/inputs';
+import { main } from '../../src/action/main';
 import type { OptionSpec } from '../../src/core/options';
 
 const SPECS: OptionSpec[] = [
@@ -30,5 +31,54 @@ describe('action inputs', () => {
     expect(readInputs(SPECS, { 'INPUT_CONFIG-PATH': 'dash.toml', INPUT_CONFIG_PATH: 'under.toml' })).toEqual({
       'config-path': 'dash.toml',
     });
+  });
+});
+
+describe('secret inputs are masked before anything is parsed', () => {
+  const KEY =
+    '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----';
+
+  it('secretValues: every spelling of a secret input and its variables, whole and line by line', () => {
+    const specs: OptionSpec[] = [
+      { name: 'ssh-private-key', description: '', type: 'string', secret: true, env: ['MP_KEY'] },
+      { name: 'force', description: '', type: 'boolean' },
+    ];
+    expect(
+      secretValues(specs, {
+        'INPUT_SSH-PRIVATE-KEY': KEY,
+        MP_KEY: 'other-key',
+        INPUT_FORCE: 'not-secret',
+      }).sort(),
+    ).toEqual([KEY, ...KEY.split('\n'), 'other-key'].sort());
+  });
+
+  it('the action masks them first, then fails on a bad input without showing them', async () => {
+    const written: string[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((chunk: string | Uint8Array) => {
+      written.push(String(chunk));
+      return true;
+    }) as typeof process.stdout.write;
+    try {
+      await main({
+        INPUT_COMMAND: 'train',
+        'INPUT_SSH-PRIVATE-KEY': KEY,
+        'INPUT_MAX-RUNTIME': 'b3BlbnNzaC1rZXktdjEAAAAA',
+        INPUT_BACKEND: 'nope',
+        PATH: process.env.PATH,
+      });
+    } finally {
+      process.stdout.write = write;
+      process.exitCode = 0;
+    }
+    const out = written.join('');
+    const firstError = out.indexOf('::error::');
+    expect(firstError).toBeGreaterThan(0);
+    for (const line of KEY.split('\n')) {
+      const masked = out.indexOf(`::add-mask::${line}`);
+      expect(masked).toBeGreaterThanOrEqual(0);
+      expect(masked).toBeLessThan(firstError);
+    }
+    expect(out.slice(firstError)).not.toMatch(/b3BlbnNzaC1rZXktdjEAAAAA/);
   });
 });

@@ -116,6 +116,31 @@ describe('typed values', () => {
     );
   });
 
+  it('never echoes a value from the settings file or of a secret option', () => {
+    const token: OptionSpec = {
+      name: 'token',
+      description: 't',
+      type: 'integer',
+      secret: true,
+      env: ['MP_TOKEN'],
+    };
+    const specs = [...SPECS, token];
+    const errorOf = (f: () => unknown): string => {
+      try {
+        f();
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return '';
+    };
+    const fromFile = errorOf(() =>
+      resolveOptions(specs, { inputs: {}, env: {}, settingsFile: { MP_FORCE: 'SECRET-ish' } }),
+    );
+    expect(fromFile).toBe('force (from settings file MP_FORCE) must be true or false');
+    const secret = errorOf(() => resolveOptions(specs, { inputs: { token: 'SECRET-ish' }, env: {} }));
+    expect(secret).toBe('the token input must be a whole number');
+  });
+
   it('splits lists on commas and newlines, dropping blanks', () => {
     const o = resolveOptions(SPECS, { inputs: { types: 'c5.xlarge, m5.large\n\n g5.xlarge ,' }, env: {} });
     expect(o.list('types')).toEqual(['c5.xlarge', 'm5.large', 'g5.xlarge']);

@@ -44,6 +44,15 @@ describe('templates/packer', () => {
     expect(script).toMatch(/shutdown -P "\+\$\{WATCHDOG_MINUTES\}"/);
   });
 
+  test('network and disk: port 22 only from ssh_source_cidrs, no marker tag', () => {
+    const hcl = readFileSync(path.join(TEMPLATE, 'ami.pkr.hcl'), 'utf8');
+    expect(hcl).toMatch(/temporary_security_group_source_cidrs\s*=\s*var\.ssh_source_cidrs/);
+    expect(hcl).toMatch(/security_group_id\s*=\s*var\.security_group_id/);
+    // Packer tags after creation; the IAM policy lets only build-ami add the marker (docs/iam.md)
+    expect(hcl).toMatch(/\btags\s*=\s*{(?![^}]*"model-pipeline"\s*=)[^}]*}/s);
+    expect(hcl).toMatch(/snapshot_tags\s*=\s*{(?![^}]*"model-pipeline"\s*=)[^}]*}/s);
+  });
+
   test('the plugin declaration for newer packer is valid HCL and packer fmt clean', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'mp-plugins-'));
     try {

@@ -26,6 +26,7 @@ import { markerTags, normalizeTags, PIPELINE_TAG } from '../../core/instance-tag
 import type { LaunchTargetSpec, ResolvedLaunchTargets } from '../../core/launch-targets';
 import type { Clock, Compute, HostKeys, InstanceInfo, LaunchRequest } from '../../core/ports';
 import { systemClock } from '../system/clock';
+import { bindAbortSignal, boundedClientConfig, registerCleanupCommand } from './client-config';
 import { describeAwsError } from './errors';
 import { DEFAULT_REGION } from '../../core/region';
 import { describeImage, resolveLaunchTargets } from './ec2-resolve';
@@ -39,6 +40,8 @@ export interface Ec2ComputeOptions {
   clock?: Clock;
   /** Progress lines (launch attempts, waiting for running); never secrets. */
   log?: (message: string) => void;
+  /** The command's abort signal: every call but cleanup (terminate, delete key pair) ends when it fires. */
+  signal?: AbortSignal;
   /** Delay between DescribeInstances polls while waiting for running. */
   pollMs?: number;
   /** Delay between GetConsoleOutput polls while waiting for host keys (the console fills slowly). */
@@ -46,8 +49,12 @@ export interface Ec2ComputeOptions {
 }
 
 export function ec2ClientConfig(o: { region?: string; endpoint?: string }): EC2ClientConfig {
-  return { region: o.region ?? DEFAULT_REGION, endpoint: o.endpoint || undefined };
+  return { ...boundedClientConfig(), region: o.region ?? DEFAULT_REGION, endpoint: o.endpoint || undefined };
 }
+
+// a stopped train still terminates its instance and deletes its key pair
+registerCleanupCommand(TerminateInstancesCommand);
+registerCleanupCommand(DeleteKeyPairCommand);
 
 function errorCode(err: unknown): string {
   const e = err as { name?: string; Code?: string };
@@ -91,7 +98,7 @@ export class Ec2Compute implements Compute {
   private readonly consolePollMs: number;
 
   constructor(options: Ec2ComputeOptions = {}) {
-    this.client = options.client ?? new EC2Client(ec2ClientConfig(options));
+    this.client = options.client ?? bindAbortSignal(new EC2Client(ec2ClientConfig(options)), options.signal);
     this.clock = options.clock ?? systemClock;
     this.log = options.log ?? (() => undefined);
     this.pollMs = options.pollMs ?? 2000;
@@ -328,7 +335,8 @@ export class Ec2Compute implements Compute {
   async consoleHostKeys(id: string): Promise<HostKeys | undefined> {
     let text: string;
     try {
-      const out = await this.client.send(new GetConsoleOutputCommand({ InstanceId: id }));
+      // Latest: the newest output (Nitro instances buffer the rest, which can arrive after the boot timeout)
+      const out = await this.client.send(new GetConsoleOutputCommand({ InstanceId: id, Latest: true }));
       text = out.Output ? Buffer.from(out.Output, 'base64').toString('utf8') : '';
     } catch (err) {
       throw describeAwsError(err, `reading the console output of ${id}`);

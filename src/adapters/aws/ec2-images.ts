@@ -12,15 +12,18 @@ import {
 } from '@aws-sdk/client-ec2';
 import { PipelineError } from '../../core/errors';
 import type { ImageRegistry, MachineImage } from '../../core/ports';
+import { bindAbortSignal, boundedClientConfig } from './client-config';
 import { describeAwsError } from './errors';
 
 export interface Ec2ImagesOptions {
   region: string;
   endpoint?: string;
+  /** The command's abort signal: every call but cleanup ends when it fires. */
+  signal?: AbortSignal;
 }
 
 export function ec2ClientConfig(o: Ec2ImagesOptions): EC2ClientConfig {
-  return { region: o.region, endpoint: o.endpoint };
+  return { ...boundedClientConfig(), region: o.region, endpoint: o.endpoint };
 }
 
 function errorCode(err: unknown): string {
@@ -53,7 +56,7 @@ export class Ec2ImageRegistry implements ImageRegistry {
     private readonly o: Ec2ImagesOptions,
     client?: EC2Client,
   ) {
-    this.client = client ?? new EC2Client(ec2ClientConfig(o));
+    this.client = client ?? bindAbortSignal(new EC2Client(ec2ClientConfig(o)), o.signal);
   }
 
   private async describe_(input: DescribeImagesCommandInput, what: string): Promise<Image[]> {
@@ -144,19 +147,31 @@ export class Ec2ImageRegistry implements ImageRegistry {
     region: string,
     request: { name: string; tags: Record<string, string> },
   ): Promise<string> {
-    const target = new Ec2ImageRegistry({ region, endpoint: this.o.endpoint });
+    const target = new Ec2ImageRegistry({ region, endpoint: this.o.endpoint, signal: this.o.signal });
     try {
       let newId: string | undefined;
       try {
+        // tagged while created (ec2:CreateAction = CopyImage): the IAM policy allows no other way for a copy
+        const Tags = Object.entries(request.tags).map(([Key, Value]) => ({ Key, Value }));
         const out = await target.client.send(
-          new CopyImageCommand({ SourceImageId: id, SourceRegion: this.o.region, Name: request.name }),
+          new CopyImageCommand({
+            SourceImageId: id,
+            SourceRegion: this.o.region,
+            Name: request.name,
+            TagSpecifications: [
+              { ResourceType: 'image', Tags },
+              { ResourceType: 'snapshot', Tags },
+            ],
+          }),
         );
         newId = out.ImageId;
       } catch (err) {
         throw describeAwsError(err, `copying AMI ${id} to ${region}`);
       }
       if (!newId) throw new PipelineError(`copying AMI ${id} to ${region}: EC2 returned no image id`);
-      await target.tag(newId, request.tags);
+      // an EC2-compatible endpoint that ignored the tag specification: tag it now (the copy has no marker yet)
+      const got = (await target.describe(newId))?.tags ?? {};
+      if (Object.entries(request.tags).some(([k, v]) => got[k] !== v)) await target.tag(newId, request.tags);
       return newId;
     } finally {
       target.client.destroy();

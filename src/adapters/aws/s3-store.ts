@@ -13,6 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import { Transform, type Readable } from 'node:stream';
 import { PreconditionFailedError } from '../../core/errors';
 import type { ObjectInfo, ObjectStore, PutOptions, TransferProgress } from '../../core/ports';
+import { bindAbortSignal, boundedClientConfig, type AwsTimeouts } from './client-config';
 import { describeAwsError } from './errors';
 import { DEFAULT_UPLOAD_SETTINGS, uploadFileToS3, type FileUploadSettings } from './file-upload';
 
@@ -23,6 +24,10 @@ export interface S3StoreOptions {
   forcePathStyle?: boolean;
   /** How large model files go up: part size, parts in flight, checksums (see file-upload.ts). */
   upload?: Partial<FileUploadSettings>;
+  /** Connection and response timeouts and tries per call (defaults: client-config.ts). */
+  timeouts?: Partial<AwsTimeouts>;
+  /** The command's abort signal: every call but cleanup ends when it fires. */
+  signal?: AbortSignal;
 }
 
 const DELETE_BATCH = 1000;
@@ -59,6 +64,7 @@ const sdkLogger: NonNullable<S3ClientConfig['logger']> = {
 
 export function s3ClientConfig(o: S3StoreOptions): S3ClientConfig {
   return {
+    ...boundedClientConfig(o.timeouts),
     logger: sdkLogger,
     region: o.region,
     endpoint: o.endpoint,
@@ -76,7 +82,7 @@ export class S3ObjectStore implements ObjectStore {
 
   constructor(o: S3StoreOptions, client?: S3Client) {
     this.bucket = o.bucket;
-    this.client = client ?? new S3Client(s3ClientConfig(o));
+    this.client = client ?? bindAbortSignal(new S3Client(s3ClientConfig(o)), o.signal);
     // a setting left undefined keeps its default (a plain spread would overwrite it with undefined)
     const given = Object.entries(o.upload ?? {}).filter(([, v]) => v !== undefined);
     this.upload = { ...DEFAULT_UPLOAD_SETTINGS, ...Object.fromEntries(given) };

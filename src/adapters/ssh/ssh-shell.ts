@@ -186,39 +186,45 @@ export class SshShell implements RemoteShell {
     source: string,
     dest: string,
     what: string,
-    o: { excludes?: string[]; mirror?: boolean; remoteMkdir?: string } = {},
+    o: { excludes?: string[]; mirror?: boolean; remoteMkdir?: string; signal?: AbortSignal } = {},
   ) {
-    await this.requireKnownHosts();
-    const argv = rsyncArgv({ remoteShell: rsyncRemoteShell(this.c, this.files), source, dest, ...o });
-    const r = await runLines('rsync', argv, { what });
+    const { signal, ...opts } = o;
+    await this.requireKnownHosts(signal);
+    const argv = rsyncArgv({ remoteShell: rsyncRemoteShell(this.c, this.files), source, dest, ...opts });
+    const r = await runLines('rsync', argv, { what, signal });
     if (r.exitCode !== 0)
       throw new PipelineError(`${what} failed (rsync exit ${r.exitCode}): ${r.tail.join(' ')}`);
   }
 
-  async pushDir(localDir: string, remoteDir: string, excludes: string[]): Promise<void> {
+  async pushDir(
+    localDir: string,
+    remoteDir: string,
+    excludes: string[],
+    signal?: AbortSignal,
+  ): Promise<void> {
     await this.rsync(
       dirSource(localDir),
       remoteSpec(this.c, dirSource(remoteDir)),
       `copying ${localDir} to ${this.c.host}:${remoteDir}`,
-      { excludes, mirror: true, remoteMkdir: remoteDir },
+      { excludes, mirror: true, remoteMkdir: remoteDir, signal },
     );
   }
 
-  async pushFile(localFile: string, remotePath: string): Promise<void> {
+  async pushFile(localFile: string, remotePath: string, signal?: AbortSignal): Promise<void> {
     const parent = path.posix.dirname(remotePath);
     await this.rsync(
       localFile,
       remoteSpec(this.c, remotePath),
       `copying ${localFile} to ${this.c.host}:${remotePath}`,
-      {
-        remoteMkdir: parent !== '.' ? parent : undefined,
-      },
+      { remoteMkdir: parent !== '.' ? parent : undefined, signal },
     );
   }
 
-  async pullFile(remotePath: string, localFile: string): Promise<void> {
+  async pullFile(remotePath: string, localFile: string, signal?: AbortSignal): Promise<void> {
     await fs.mkdir(path.dirname(path.resolve(localFile)), { recursive: true });
-    await this.rsync(remoteSpec(this.c, remotePath), localFile, `copying ${this.c.host}:${remotePath} back`);
+    await this.rsync(remoteSpec(this.c, remotePath), localFile, `copying ${this.c.host}:${remotePath} back`, {
+      signal,
+    });
   }
 
   private async requireKnownHosts(signal?: AbortSignal): Promise<void> {

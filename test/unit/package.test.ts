@@ -1,0 +1,35 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+
+const ROOT = path.resolve(__dirname, '../..');
+const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as Record<string, unknown>;
+
+describe('the npm package', () => {
+  it('holds only what the CLI runs: its entry, the bundle, the README', () => {
+    const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, npm_config_loglevel: 'silent' },
+    });
+    const files = (JSON.parse(out) as { files: { path: string }[] }[])[0].files.map((f) => f.path).sort();
+    expect(files).toEqual(['README.md', 'dist/cli/index.js', 'dist/lib/index.js', 'package.json']);
+  });
+
+  it('installs nothing at run time: the bundle is self-contained, so npx fetches no dependency', () => {
+    expect(pkg.dependencies).toBeUndefined();
+    expect(pkg.optionalDependencies).toBeUndefined();
+    expect(pkg.peerDependencies).toBeUndefined();
+    expect(pkg.bin).toEqual({ 'model-pipeline': 'dist/cli/index.js' });
+  });
+
+  it('declares no package the code never imports (@actions/github, @actions/exec were unused)', () => {
+    const dev = Object.keys(pkg.devDependencies as Record<string, string>);
+    expect(dev).not.toContain('@actions/github');
+    expect(dev).not.toContain('@actions/exec');
+  });
+
+  it('needs node 22 or later', () => {
+    expect(pkg.engines).toEqual({ node: '>=22' });
+  });
+});
