@@ -55,8 +55,13 @@ export function createStore(options: PipelineOptions, cwd: string, signal?: Abor
   });
 }
 
-export function createCompute(options: PipelineOptions, logger: Logger, signal?: AbortSignal): Compute {
-  if (backendOf(options) === 'local') return new LocalCompute();
+export function createCompute(
+  options: PipelineOptions,
+  logger: Logger,
+  signal?: AbortSignal,
+  kind?: 'aws',
+): Compute {
+  if (kind !== 'aws' && backendOf(options) === 'local') return new LocalCompute();
   const { Ec2Compute } = ec2ComputeModule();
   return new Ec2Compute({
     region: options.string('region'),
@@ -113,7 +118,11 @@ export function createDeps(options: PipelineOptions, io: DepsIo): Deps {
   const cwd = path.resolve(io.cwd, options.string('working-directory'));
   let store: ObjectStore | undefined;
   let compute: Compute | undefined;
-  const getCompute = (): Compute => (compute ??= createCompute(options, io.logger, io.signal));
+  let ec2: Compute | undefined;
+  const getCompute = (kind?: 'aws'): Compute =>
+    kind === 'aws' && backendOf(options) === 'local'
+      ? (ec2 ??= createCompute(options, io.logger, io.signal, 'aws'))
+      : (compute ??= createCompute(options, io.logger, io.signal));
   const progress = io.progress ?? createProgress({ line: (t) => io.logger.info(t) });
   return {
     store: () => (store ??= withTransferProgress(createStore(options, cwd, io.signal), progress)),

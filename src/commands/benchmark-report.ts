@@ -1,12 +1,13 @@
+import { MODEL_SOURCES_OPTION } from './model-context';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { BENCHMARK_JSON, BENCHMARK_XML, extractMetrics, type Thresholds } from '../core/benchmark';
+import { BENCHMARK_JSON, BENCHMARK_XML, type Thresholds } from '../core/benchmark';
 import {
   buildBenchmarkReport,
   type BenchmarkAnnotation,
   type BenchmarkReport,
 } from '../core/benchmark-report';
-import { PipelineError, UserError } from '../core/errors';
+import { UserError } from '../core/errors';
 import { defineOptions } from '../core/options';
 import type { Logger, ObjectStore } from '../core/ports';
 import { parseEnvironment, resolveModelRef, type Environment } from '../core/registry';
@@ -18,6 +19,7 @@ import {
   modelRefFrom,
   readManifest,
   readPointer,
+  recordedMetrics,
   storedMetrics,
   THRESHOLDS_OPTION,
 } from './registry-context';
@@ -28,7 +30,7 @@ import { outputsOf } from './output-specs';
 /** The environment a new model is measured against when none is named: the one users get. */
 export const DEFAULT_BENCHMARK_ENVIRONMENT: Environment = 'production';
 
-/** The current model of an environment and its stored metrics; undefined when there is nothing to compare. */
+/** The current model of an environment and its recorded metrics; undefined when there is nothing to compare. */
 async function currentModel(
   store: ObjectStore,
   scope: string,
@@ -37,15 +39,8 @@ async function currentModel(
 ): Promise<{ prefix: string; metrics: Map<string, number> } | undefined> {
   const { pointer } = await readPointer(store, scope, env);
   if (!pointer || pointer.prefix === candidate) return undefined;
-  const got = await storedMetrics(store, pointer.prefix);
-  if (!got) return { prefix: pointer.prefix, metrics: new Map() };
-  try {
-    return { prefix: pointer.prefix, metrics: extractMetrics(JSON.parse(got.text)) };
-  } catch {
-    throw new PipelineError(
-      `${store.uri(got.key)} (metrics of the current ${env} model) is not valid JSON; fix or remove it`,
-    );
-  }
+  const got = await recordedMetrics(store, pointer.prefix);
+  return { prefix: pointer.prefix, metrics: got?.metrics ?? new Map() };
 }
 
 /** Prints failures as error annotations and warnings as warning annotations (GitHub turns both into marks). */
@@ -114,12 +109,13 @@ export const OPTIONS = defineOptions([
   ALIAS_OPTION,
   THRESHOLDS_OPTION,
   DEST_OPTION,
+  MODEL_SOURCES_OPTION,
 ]);
 
 async function run(ctx: CommandContext): Promise<CommandResult> {
   const store = ctx.deps.store();
   const env = parseEnvironment(ctx.options.string('environment') || DEFAULT_BENCHMARK_ENVIRONMENT);
-  const ref = await modelRefFrom(ctx, { alias: true, config: true });
+  const ref = await modelRefFrom(ctx, { alias: true, config: 'always' });
   const manifest = await readManifest(store, ref);
   const file = ctx.options.string('thresholds-file');
   const thresholds: Thresholds | undefined = file ? await loadThresholds(ctx.deps.cwd, file) : undefined;

@@ -1,9 +1,7 @@
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import {
   decideAmiBuild,
   isLive,
-  parseAmiVersion,
   TAG_AMI_VERSION,
   TAG_BUILT_AT,
   TAG_GIT_SHA,
@@ -14,46 +12,13 @@ import { PipelineError, UserError, messageOf } from '../core/errors';
 import { markdownTable } from '../core/markdown';
 import { parseVarAssignments } from '../core/packer';
 import type { MachineImage } from '../core/ports';
+import { readAmiVersion } from './ami-version';
 import { BUILD_AMI_OPTIONS } from './build-ami-options';
 import { resolveBaseRef, resolveSha } from './model-context';
 import type { CommandContext, CommandDef, CommandResult } from './types';
 import { outputsOf } from './output-specs';
 
-export interface AmiVersionSource {
-  version: string;
-  /** The version file, relative to the working directory. */
-  file: string;
-  from: 'input' | 'file';
-}
-
-/** The ami-version input, else the content of ami-version-file. */
-export async function readAmiVersion(ctx: CommandContext): Promise<AmiVersionSource> {
-  const file = ctx.options.require('ami-version-file');
-  const given = ctx.options.string('ami-version');
-  if (given) return { version: parseAmiVersion(given, 'ami-version'), file, from: 'input' };
-  let text: string;
-  try {
-    text = await fs.readFile(path.resolve(ctx.deps.cwd, file), 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new UserError(
-        `AMI version file ${file} not found (in ${ctx.deps.cwd}); set ${ctx.options.mention('ami-version')}, or ${ctx.options.mention('ami-version-file')} (see examples/.packer/ami-version.txt)`,
-      );
-    }
-    throw new UserError(`cannot read AMI version file ${file}: ${messageOf(err)}`);
-  }
-  // comment lines let the file say what it is for
-  const lines = text
-    .split(/\r?\n/)
-    .map((l) => l.trim())
-    .filter((l) => l !== '' && !l.startsWith('#'));
-  if (lines.length !== 1) {
-    throw new UserError(
-      `AMI version file ${file} must hold one version line (e.g. 1.0.0), found ${lines.length}`,
-    );
-  }
-  return { version: parseAmiVersion(lines[0], `AMI version file ${file}`), file, from: 'file' };
-}
+export { readAmiVersion, type AmiVersionSource } from './ami-version';
 
 function gitPath(file: string): string {
   return path.posix.normalize(file.replace(/\\/g, '/')).replace(/^\.\//, '');

@@ -27,7 +27,7 @@ import {
   OVERRIDE_ORDER_OPTION,
   readPointer,
   REASON_OPTION,
-  scopeOf,
+  configScope,
   storeRoot,
 } from './registry-context';
 import { ENVIRONMENT_OPTION } from './common-options';
@@ -94,7 +94,7 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
   const store = ctx.deps.store();
   const given = ctx.options.string('model-prefix');
   const target0 = given ? resolveModelRef(given, storeRoot(ctx), store.uri('')) : undefined;
-  const scope = target0?.scope ?? scopeOf(ctx);
+  const scope = target0?.scope ?? (await configScope(ctx));
   const current = await readPointer(store, scope, env);
   if (!current.pointer)
     throw new UserError(

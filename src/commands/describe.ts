@@ -1,3 +1,4 @@
+import { MODEL_SOURCES_OPTION } from './model-context';
 import { markdownTable, textTable } from '../core/markdown';
 import type { Manifest } from '../core/manifest';
 import { defineOptions } from '../core/options';
@@ -18,6 +19,7 @@ export const OPTIONS = defineOptions([
   MODEL_PREFIX_OPTION,
   ALIAS_OPTION,
   MODEL_NAME_OPTION,
+  MODEL_SOURCES_OPTION,
 ]);
 
 /** Lineage facts of a manifest as label/value pairs, in the order people ask for them. */
@@ -43,7 +45,7 @@ export function lineage(m: Manifest): string[][] {
 
 async function run(ctx: CommandContext): Promise<CommandResult> {
   const store = ctx.deps.store();
-  const ref = await modelRefFrom(ctx, { alias: true, environment: true });
+  const ref = await modelRefFrom(ctx, { alias: true, environment: true, config: true });
   const m = await readManifest(store, ref);
   const uri = store.uri(ref.folder);
   const files = m.files.map((f) => [f.name, formatBytes(f.size), `sha256:${f.sha256}`]);

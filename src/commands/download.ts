@@ -1,3 +1,4 @@
+import { MODEL_SOURCES_OPTION } from './model-context';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { PipelineError, UserError } from '../core/errors';
@@ -40,6 +41,7 @@ export const OPTIONS = defineOptions([
     default: 'false',
     env: ['MODEL_PIPELINE_WITH_INPUTS'],
   },
+  MODEL_SOURCES_OPTION,
 ]);
 
 /**
@@ -80,6 +82,33 @@ export async function fetchVerified(
   }
 }
 
+/**
+ * Moves a verified staging folder into dest: a rename when dest is absent or empty, else file by file, making
+ * folders with ensureDirs (a link planted in dest is refused, never written through; a rename replaces a link).
+ */
+async function moveInto(stage: string, dest: string): Promise<void> {
+  const existing = await fs.readdir(dest).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    if (err.code === 'ENOTDIR') throw new UserError(`dest ${dest} is a file, not a folder`);
+    throw err;
+  });
+  if (existing === undefined || existing.length === 0) {
+    if (existing) await fs.rmdir(dest);
+    await fs.rename(stage, dest);
+    return;
+  }
+  const walk = async (rel: string): Promise<void> => {
+    for (const e of await fs.readdir(path.join(stage, rel), { withFileTypes: true })) {
+      const r = path.join(rel, e.name);
+      if (e.isDirectory()) {
+        await ensureDirs(dest, `${r.split(path.sep).join('/')}/`);
+        await walk(r);
+      } else await fs.rename(path.join(stage, r), path.join(dest, r));
+    }
+  };
+  await walk('');
+}
+
 /** root/rel, refused when rel is not a plain relative name. */
 function inside(root: string, rel: string, what: string): string {
   const bad = unsafeName(rel);
@@ -118,7 +147,7 @@ async function vetArchive(ctx: CommandContext, uri: string, file: string): Promi
 
 async function run(ctx: CommandContext): Promise<CommandResult> {
   const store = ctx.deps.store();
-  const ref = await modelRefFrom(ctx, { alias: true, environment: true });
+  const ref = await modelRefFrom(ctx, { alias: true, environment: true, config: true });
   const manifest = await readManifest(store, ref);
   const dest = path.resolve(ctx.deps.cwd, ctx.options.string('dest') || ref.id.name);
   const base = store.uri('');
@@ -145,32 +174,42 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
     seen.add(f.name);
   }
   for (const i of inputs) inside(path.join(dest, 'inputs'), i.key, 'input key');
-  await fs.mkdir(dest, { recursive: true });
-  if (!(await fs.lstat(dest)).isDirectory()) throw new UserError(`dest ${dest} is not a folder`);
-  // model.zip first: an archive that is unsafe to unpack stops the download before anything else lands
-  const files = [...manifest.files].sort(
-    (a, b) => Number(b.name === MODEL_FILE) - Number(a.name === MODEL_FILE),
-  );
-  for (const f of files) {
-    await ensureDirs(dest, f.name);
-    await fetchVerified(
-      store,
-      ref.folder + f.name,
-      inside(dest, f.name, 'manifest file'),
-      f,
-      f.name === MODEL_FILE ? (file) => vetArchive(ctx, store.uri(ref.folder + f.name), file) : undefined,
+  const destStat = await fs.lstat(dest).catch(() => undefined);
+  if (destStat && !destStat.isDirectory()) throw new UserError(`dest ${dest} is not a folder`);
+  // every file is verified into a staging folder next to dest (same filesystem, made here so nothing in it is
+  // a planted link) and moved into place only when all matched: a failure leaves nothing new in dest
+  const parent = path.dirname(dest);
+  await fs.mkdir(parent, { recursive: true });
+  const stage = await fs.mkdtemp(path.join(parent, `.${path.basename(dest)}.download-`));
+  try {
+    // model.zip first: an archive that is unsafe to unpack stops the download before anything else
+    const files = [...manifest.files].sort(
+      (a, b) => Number(b.name === MODEL_FILE) - Number(a.name === MODEL_FILE),
     );
-  }
-  await fs.rm(path.join(dest, MANIFEST_FILE), { force: true });
-  await fs.writeFile(path.join(dest, MANIFEST_FILE), JSON.stringify(manifest, null, 2), {
-    flag: 'wx',
-    mode: 0o644,
-  });
-  const inputsDir = path.join(dest, 'inputs');
-  for (const i of inputs) {
-    await ensureDirs(dest, `inputs/${i.key}`);
-    await fetchVerified(store, i.key, inside(inputsDir, i.key, 'input key'), i);
-    if (!i.sha256) ctx.deps.logger.warn(`input ${i.key} has no hash in the manifest: downloaded unverified`);
+    for (const f of files) {
+      await ensureDirs(stage, f.name);
+      await fetchVerified(
+        store,
+        ref.folder + f.name,
+        inside(stage, f.name, 'manifest file'),
+        f,
+        f.name === MODEL_FILE ? (file) => vetArchive(ctx, store.uri(ref.folder + f.name), file) : undefined,
+      );
+    }
+    await fs.writeFile(path.join(stage, MANIFEST_FILE), JSON.stringify(manifest, null, 2), {
+      flag: 'wx',
+      mode: 0o644,
+    });
+    const inputsDir = path.join(stage, 'inputs');
+    for (const i of inputs) {
+      await ensureDirs(stage, `inputs/${i.key}`);
+      await fetchVerified(store, i.key, inside(inputsDir, i.key, 'input key'), i);
+      if (!i.sha256)
+        ctx.deps.logger.warn(`input ${i.key} has no hash in the manifest: downloaded unverified`);
+    }
+    await moveInto(stage, dest);
+  } finally {
+    await fs.rm(stage, { recursive: true, force: true });
   }
   const count = manifest.files.length + inputs.length;
   return {

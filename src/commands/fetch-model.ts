@@ -3,7 +3,7 @@ import { constants as fsc, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { valid as semverValid } from 'semver';
 import { PipelineError, UserError } from '../core/errors';
-import { joinKey, modelId, modelPrefix } from '../core/identity';
+import { modelId, modelPrefix } from '../core/identity';
 import { MANIFEST_FILE, MODEL_FILE, type Manifest, type ManifestFile } from '../core/manifest';
 import { defineOption, defineOptions } from '../core/options';
 import { UnsafeArchiveError, unsafeName } from '../core/archive';
@@ -17,7 +17,7 @@ import {
   type ModelRef,
 } from '../core/registry';
 import { DEST_OPTION, fetchVerified } from './download';
-import { folderState, loadTargets, readConfigFile, resolveSha } from './model-context';
+import { folderState, MODEL_SOURCES_OPTION, modelOfCommit, resolveSha, singleTarget } from './model-context';
 import {
   actorOf,
   ALLOW_FAILED_BENCHMARK_OPTION,
@@ -25,7 +25,7 @@ import {
   putOnce,
   readManifest,
   readPointer,
-  scopeOf,
+  configScope,
   storeRoot,
 } from './registry-context';
 import { ENVIRONMENT_OPTION } from './common-options';
@@ -46,6 +46,7 @@ export const OPTIONS = defineOptions([
   DEST_OPTION,
   MODEL_VERSION_OPTION,
   ALLOW_FAILED_BENCHMARK_OPTION,
+  MODEL_SOURCES_OPTION,
 ]);
 
 /** Folder inside the unpacked model where fetch-model keeps what it knows about the fetch. */
@@ -67,48 +68,26 @@ function wantedVersion(ctx: CommandContext): string | undefined {
   return v;
 }
 
-/** Scope of the registry for staging / production: model-name, else the config's `name`, else the root. */
-async function registryScope(ctx: CommandContext): Promise<string> {
-  if (ctx.options.string('model-name')) return scopeOf(ctx);
-  const configPath = ctx.options.string('config-path');
-  if (configPath && !/[*?[{]/.test(configPath)) {
-    const exists = await fs
-      .access(path.resolve(ctx.deps.cwd, configPath))
-      .then(() => true)
-      .catch(() => false);
-    if (exists) {
-      const config = await readConfigFile(ctx.deps.cwd, configPath);
-      if (config.name) return joinKey(storeRoot(ctx), config.name) + '/';
-    }
-  }
-  return scopeOf(ctx);
-}
-
 async function developmentCandidate(ctx: CommandContext, version: string | undefined): Promise<Candidate> {
   const store = ctx.deps.store();
-  const name = ctx.options.string('model-name');
-  let prefix: string;
-  if (version) {
-    prefix = modelPrefix(storeRoot(ctx), modelId(version, await resolveSha(ctx)), name);
-  } else {
-    const { targets } = await loadTargets(ctx);
-    const chosen = name ? targets.filter((t) => (t.modelName ?? '') === name) : targets;
-    if (chosen.length !== 1)
-      throw new UserError(
-        chosen.length === 0
-          ? `config-path selects no model named "${name}" (models: ${targets.map((t) => t.modelName ?? '(unnamed)').join(', ')})`
-          : `config-path selects ${chosen.length} models: name one with model-name`,
+  const target = await singleTarget(ctx);
+  if (version && version !== target.id.version) {
+    // another version than the config's: that version's own folder at sha, by its exact name
+    // (with its trailing '/': 1.2.1-abc1234/ is never satisfied by 1.2.10-abc1234/)
+    const prefix = modelPrefix(storeRoot(ctx), modelId(version, await resolveSha(ctx)), target.modelName);
+    const ref = resolveModelRef(prefix, '', '');
+    const state = await folderState(store, ref.folder);
+    if (!state.complete)
+      throw new PipelineError(
+        `no model for development: ${store.uri(ref.folder)} ${state.partial ? 'is incomplete (no manifest.json or model.zip: its training did not finish)' : 'does not exist'}. Train this commit's model first.`,
       );
-    prefix = chosen[0].prefix;
+    return { ref };
   }
-  const ref = resolveModelRef(prefix, '', '');
-  // exact folder with its trailing '/': 1.2.1-abc1234/ is never satisfied by 1.2.10-abc1234/
-  const state = await folderState(store, ref.folder);
-  if (!state.complete)
-    throw new PipelineError(
-      `no model for development: ${store.uri(ref.folder)} ${state.partial ? 'is incomplete (no manifest.json or model.zip: its training did not finish)' : 'does not exist'}. Train this commit's model first.`,
-    );
-  return { ref };
+  // the one resolution rule: the folder that is the model of this commit (a merge reuses the branch's model)
+  const { folder } = await modelOfCommit(ctx, target).catch((err: unknown) => {
+    throw err instanceof PipelineError ? new PipelineError(`no model for development: ${err.message}`) : err;
+  });
+  return { ref: resolveModelRef(folder, '', '') };
 }
 
 async function pointedCandidate(
@@ -117,7 +96,7 @@ async function pointedCandidate(
   version: string | undefined,
 ): Promise<Candidate> {
   const store = ctx.deps.store();
-  const scope = await registryScope(ctx);
+  const scope = await configScope(ctx);
   const { pointer } = await readPointer(store, scope, env);
   if (!pointer)
     throw new PipelineError(

@@ -1,9 +1,17 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { parseModelConfig, type ModelConfig } from '../core/config';
-import { UserError } from '../core/errors';
+import { PipelineError, UserError } from '../core/errors';
 import { modelId, modelPrefix, normalizeSha, type ModelId } from '../core/identity';
-import { isComplete, MANIFEST_FILE } from '../core/manifest';
+import { isComplete, MANIFEST_FILE, MODEL_FILE, parseManifest } from '../core/manifest';
+import {
+  resolveModelOfCommit,
+  servingCandidates,
+  type ModelOfCommitQuery,
+  type Resolution,
+  type StoredModel,
+} from '../core/resolution';
+import { parseModelName } from '../core/identity';
 import { defineOption } from '../core/options';
 import type { ObjectStore } from '../core/ports';
 import { globFiles, isGlob } from '../adapters/local/glob';
@@ -25,6 +33,15 @@ export const DRY_RUN_OPTION = defineOption({
   type: 'boolean',
   default: 'true',
   env: ['MODEL_PIPELINE_DRY_RUN'],
+});
+
+/** Paths whose content is part of what a model is built from (recorded as git object hashes at train time). */
+export const MODEL_SOURCES_OPTION = defineOption({
+  name: 'model-sources',
+  description:
+    'Paths (files or folders, comma or newline separated, relative to the working directory) whose content the model is built from, e.g. `train/,features.py`. Train records their git object hashes in the manifest; a stored model serves a commit only when they match (with the version and config content). Default: none, version and config content decide.',
+  type: 'list',
+  env: ['MODEL_PIPELINE_MODEL_SOURCES'],
 });
 
 export const FORCE_OPTION = defineOption({
@@ -138,6 +155,160 @@ export async function loadTargets(ctx: CommandContext): Promise<{ targets: Model
     targets.push({ config, modelName, id, prefix: modelPrefix(root, id, modelName) });
   }
   return { targets, glob };
+}
+
+/** Git object hashes of the model-sources paths at a commit; undefined when the option names none. */
+export async function sourceHashes(
+  ctx: CommandContext,
+  sha: string,
+): Promise<Record<string, string> | undefined> {
+  const paths = ctx.options
+    .list('model-sources')
+    .map((p) => p.trim().replace(/^\.\//, ''))
+    .filter(Boolean);
+  if (paths.length === 0) return undefined;
+  const out: Record<string, string> = {};
+  for (const p of paths) {
+    if (p.split('/').includes('..') || p.startsWith('/'))
+      throw new UserError(
+        `model-sources path "${p}" must be relative to the working directory, without ".."`,
+      );
+    const key = p.replace(/\/+$/, '') || '.';
+    const hash = await ctx.deps.git.objectHash(sha, key);
+    if (!hash)
+      throw new UserError(
+        `model-sources path ${p} does not exist at commit ${sha.slice(0, 7)} (check model-sources)`,
+      );
+    out[key] = hash;
+  }
+  return out;
+}
+
+/** The scope (key prefix ending in '/', or '') a model folder sits in. */
+function scopeOfFolder(folder: string): string {
+  const trimmed = folder.replace(/\/$/, '');
+  const cut = trimmed.lastIndexOf('/');
+  return cut >= 0 ? trimmed.slice(0, cut + 1) : '';
+}
+
+/** Every folder of exactly `version` in the scope (one listing of `<scope><version>-`), with its manifest facts. */
+export async function storedModelsOfVersion(
+  store: ObjectStore,
+  scope: string,
+  version: string,
+): Promise<StoredModel[]> {
+  const byFolder = new Map<string, { names: Set<string>; manifestAt?: Date; newest: number }>();
+  for await (const o of store.list(`${scope}${version}-`)) {
+    const rest = o.key.slice(scope.length);
+    const cut = rest.indexOf('/');
+    if (cut < 0) continue;
+    const name = rest.slice(0, cut);
+    // the exact-prefix guarantee: 1.2.1-… lists 1.2.1-rc.1-… too, the parsed version must be equal
+    if (parseModelName(name)?.version !== version || parseModelName(name)?.name !== name) continue;
+    const folder = scope + name + '/';
+    let f = byFolder.get(folder);
+    if (!f) byFolder.set(folder, (f = { names: new Set(), newest: 0 }));
+    const file = rest.slice(cut + 1);
+    f.names.add(file);
+    f.newest = Math.max(f.newest, o.lastModified.getTime());
+    if (file === MANIFEST_FILE) f.manifestAt = o.lastModified;
+  }
+  const out: StoredModel[] = [];
+  for (const [folder, f] of byFolder) {
+    const id = parseModelName(folder.slice(scope.length))!;
+    const complete = f.names.has(MODEL_FILE) && f.names.has(MANIFEST_FILE);
+    let manifest: StoredModel['manifest'];
+    if (complete) {
+      const got = await store.get(folder + MANIFEST_FILE);
+      try {
+        const m = got
+          ? parseManifest(got.body.toString('utf8'), store.uri(folder + MANIFEST_FILE))
+          : undefined;
+        if (m)
+          manifest = {
+            configSha256: m.config?.sha256,
+            sources: m.sources,
+            commit: m.git?.sha ?? m.model.sha,
+          };
+      } catch {
+        manifest = undefined; // a damaged manifest serves nothing; the integrity gates report it
+      }
+    }
+    out.push({ folder, id, complete, manifest, created: f.manifestAt ?? new Date(f.newest) });
+  }
+  return out;
+}
+
+export interface TargetResolution {
+  resolution: Resolution;
+  /** The query the rule answered: what this commit's model is built from. */
+  query: ModelOfCommitQuery;
+}
+
+/** The resolution rule for one target at commit `sha`: which stored folder is the model of this commit. */
+export async function resolveTarget(
+  ctx: CommandContext,
+  target: ModelTarget,
+  sha?: string,
+): Promise<TargetResolution> {
+  const store = ctx.deps.store();
+  const commit = sha ?? (await resolveSha(ctx));
+  const full = /^[0-9a-f]{40}$/.test(commit)
+    ? commit
+    : await ctx.deps.git.revParse(commit).catch(() => commit);
+  const query: ModelOfCommitQuery = {
+    inputs: {
+      version: target.id.version,
+      configSha256: target.config.hash,
+      sources: await sourceHashes(ctx, full),
+    },
+    sha: full,
+    ownFolder: target.prefix,
+  };
+  const stored = await storedModelsOfVersion(store, scopeOfFolder(target.prefix), target.id.version);
+  // git is asked only about folders that serve: a handful at most
+  for (const m of servingCandidates(query, stored)) {
+    const c = m.manifest?.commit;
+    m.relation = c && (await ctx.deps.git.isAncestor(c, full).catch(() => false)) ? 'ancestor' : 'other';
+  }
+  return { resolution: resolveModelOfCommit(query, stored), query };
+}
+
+/** The single target of config-path (a glob must name one model with model-name). */
+export async function singleTarget(ctx: CommandContext): Promise<ModelTarget> {
+  const { targets } = await loadTargets(ctx);
+  const name = ctx.options.string('model-name');
+  const chosen = name ? targets.filter((t) => (t.modelName ?? '') === name) : targets;
+  if (chosen.length !== 1)
+    throw new UserError(
+      chosen.length === 0
+        ? `config-path selects no model named "${name}" (models: ${targets.map((t) => t.modelName ?? '(unnamed)').join(', ')})`
+        : `config-path selects ${chosen.length} models: name one with model-name or model-prefix`,
+    );
+  return chosen[0];
+}
+
+/**
+ * The folder that is the model of this commit, for commands that read a stored model (promote, fetch-model,
+ * describe, download, benchmark-report): a PipelineError saying what to do when none serves.
+ */
+export async function modelOfCommit(
+  ctx: CommandContext,
+  target?: ModelTarget,
+): Promise<{ folder: string; resolution: Resolution }> {
+  const t = target ?? (await singleTarget(ctx));
+  const { resolution } = await resolveTarget(ctx, t);
+  if (resolution.found) {
+    if (resolution.rule !== 'this-commit')
+      ctx.deps.logger.info(
+        `the model of this commit is ${resolution.folder} (${resolution.rule}: ${resolution.reason})`,
+      );
+    return { folder: resolution.folder, resolution };
+  }
+  const store = ctx.deps.store();
+  throw new PipelineError(
+    `no model serves this commit: ${store.uri(resolution.folder)} ${resolution.partial ? 'is incomplete (its training did not finish)' : 'does not exist'} and ${resolution.reason}. Train this commit's model first (needs-model, then train).`,
+  );
 }
 
 export interface FolderState {

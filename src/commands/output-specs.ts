@@ -27,6 +27,12 @@ export const OUTPUTS = {
     type: 'boolean',
   }),
   reason: defineOutput({ name: 'reason', description: 'Why, in words.' }),
+  rule: defineOutput({ name: 'rule', description: 'Which rule decided.' }),
+  'promote-matrix': defineOutput({
+    name: 'promote-matrix',
+    description: 'JSON list of every model of this commit that has a folder or gets one.',
+    type: 'json',
+  }),
   matrix: defineOutput({
     name: 'matrix',
     description: 'JSON list of the models that need building (for `strategy.matrix`).',
@@ -184,6 +190,6 @@ export function typedOutputs(
 ): Record<string, unknown> {
   const byName = new Map(specs.map((s) => [s.name, s]));
   return Object.fromEntries(
-    Object.entries(outputs).map(([k, v]) => [k, typedOutput((byName.get(k) ?? BY_NAME[k])?.type, v)]),
+    Object.entries(outputs).map(([k, v]) => [k, typedOutput(byName.get(k)?.type ?? BY_NAME[k]?.type, v)]),
   );
 }

@@ -1,9 +1,9 @@
+import { MODEL_SOURCES_OPTION } from './model-context';
 import {
   BENCHMARK_JSON,
   COMPARISON_HEADER,
   compareBenchmarks,
   comparisonRows,
-  extractMetrics,
   type MetricComparison,
 } from '../core/benchmark';
 import { PipelineError, PreconditionFailedError, UserError } from '../core/errors';
@@ -32,7 +32,7 @@ import {
   readManifest,
   readPointer,
   REASON_OPTION,
-  storedMetrics,
+  recordedMetrics,
   THRESHOLDS_OPTION,
   verifyModelFiles,
 } from './registry-context';
@@ -47,6 +47,7 @@ export const OPTIONS = defineOptions([
   REASON_OPTION,
   THRESHOLDS_OPTION,
   ALLOW_FAILED_BENCHMARK_OPTION,
+  MODEL_SOURCES_OPTION,
 ]);
 
 export const PROMOTE_OUTPUTS: readonly OutputSpec[] = outputsOf(
@@ -131,13 +132,7 @@ async function finishMove(
 }
 
 async function metricsOf(store: ObjectStore, folder: string): Promise<Map<string, number> | undefined> {
-  const got = await storedMetrics(store, folder);
-  if (!got) return undefined;
-  try {
-    return extractMetrics(JSON.parse(got.text));
-  } catch {
-    throw new PipelineError(`${store.uri(got.key)} is not valid JSON`);
-  }
+  return (await recordedMetrics(store, folder))?.metrics;
 }
 
 async function benchmarkGate(
@@ -252,7 +247,7 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
   const env = parseEnvironment(ctx.options.string('environment'));
   const reason = requireReasonForOverride(ctx);
   const store = ctx.deps.store();
-  const ref = await modelRefFrom(ctx, { config: true });
+  const ref = await modelRefFrom(ctx, { config: 'always' });
   const current = await readPointer(store, ref.scope, env);
   const uri = store.uri(ref.folder);
 

@@ -2,7 +2,7 @@ import { planPrune, TAG_MANAGED, type PruneEntry } from '../core/ami-lifecycle';
 import { PipelineError, messageOf } from '../core/errors';
 import { markdownTable } from '../core/markdown';
 import { PRUNE_AMIS_OPTIONS } from './build-ami-options';
-import { readAmiVersion } from './build-ami';
+import { readAmiVersion } from './ami-version';
 import type { CommandContext, CommandDef, CommandResult } from './types';
 import { outputsOf } from './output-specs';
 

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { BENCHMARK_JSON, parseThresholds, type Thresholds } from '../core/benchmark';
+import { extractMetrics, metricsFileNames, parseThresholds, type Thresholds } from '../core/benchmark';
 import { PipelineError, PreconditionFailedError, UserError } from '../core/errors';
 import { joinKey } from '../core/identity';
 import { MANIFEST_FILE, parseManifest, type Manifest } from '../core/manifest';
@@ -21,7 +21,7 @@ import {
   type ModelRef,
 } from '../core/registry';
 import { fileMismatches, unsafeFileNames, type ActualFile } from '../core/gates';
-import { loadTargets } from './model-context';
+import { modelOfCommit, readConfigFile } from './model-context';
 import type { CommandContext } from './types';
 
 /** Options shared by the registry commands; one object each, so every command declares them identically. */
@@ -92,29 +92,55 @@ export async function loadThresholds(
 }
 
 /**
- * The metrics file stored in a model folder: the one the manifest names, else benchmark_results.json, else
- * metrics.json (train's default metrics-file). Undefined when there is none.
+ * The metrics file (JSON data) stored in a model folder: the one the manifest names, else
+ * benchmark_results.json, else metrics.json (train's default metrics-file); never the JUnit report.
+ * Undefined when there is none.
  */
 export async function storedMetrics(
   store: ObjectStore,
   folder: string,
   manifest?: Manifest,
 ): Promise<{ key: string; text: string } | undefined> {
-  let named = manifest?.benchmark?.file;
-  if (!manifest) {
-    const got = await store.get(folder + MANIFEST_FILE);
-    try {
-      named = got ? parseManifest(got.body.toString('utf8'), '').benchmark?.file : undefined;
-    } catch {
-      named = undefined; // a damaged manifest is reported by the integrity gate, not here
-    }
-  }
-  const names = [...new Set([named, BENCHMARK_JSON, 'metrics.json'].filter((n): n is string => !!n))];
-  for (const name of names) {
+  const m = manifest ?? (await manifestIfReadable(store, folder));
+  for (const name of metricsFileNames(m)) {
     const got = await store.get(folder + name);
     if (got) return { key: folder + name, text: got.body.toString('utf8') };
   }
   return undefined;
+}
+
+async function manifestIfReadable(store: ObjectStore, folder: string): Promise<Manifest | undefined> {
+  const got = await store.get(folder + MANIFEST_FILE);
+  try {
+    return got ? parseManifest(got.body.toString('utf8'), '') : undefined;
+  } catch {
+    return undefined; // a damaged manifest is reported by the integrity gate, not here
+  }
+}
+
+/**
+ * The metrics of a stored model for comparisons (benchmark gate, train's report against an environment):
+ * as its manifest records them, else from its metrics file. Undefined when it has none.
+ */
+export async function recordedMetrics(
+  store: ObjectStore,
+  folder: string,
+): Promise<{ where: string; metrics: Map<string, number> } | undefined> {
+  const manifest = await manifestIfReadable(store, folder);
+  if (manifest?.metrics)
+    return {
+      where: store.uri(folder + MANIFEST_FILE),
+      metrics: new Map(Object.entries(manifest.metrics.values)),
+    };
+  const got = await storedMetrics(store, folder, manifest);
+  if (!got) return undefined;
+  try {
+    return { where: store.uri(got.key), metrics: extractMetrics(JSON.parse(got.text)) };
+  } catch {
+    throw new PipelineError(
+      `${store.uri(got.key)} (metrics of ${folder}) is not valid JSON; fix or remove it`,
+    );
+  }
 }
 
 export function storeRoot(ctx: CommandContext): string {
@@ -126,6 +152,19 @@ export function scopeOf(ctx: CommandContext): string {
   const name = ctx.options.string('model-name');
   const key = joinKey(storeRoot(ctx), name ?? '');
   return key ? key + '/' : '';
+}
+
+/**
+ * The registry scope of the model config-path names: model-name, else the config's `name` (train stores a
+ * named model under it), else the store prefix. Used where no model-prefix names the folder.
+ */
+export async function configScope(ctx: CommandContext): Promise<string> {
+  if (ctx.options.string('model-name')) return scopeOf(ctx);
+  if (await configExists(ctx)) {
+    const config = await readConfigFile(ctx.deps.cwd, ctx.options.string('config-path')!);
+    if (config.name) return joinKey(storeRoot(ctx), config.name) + '/';
+  }
+  return scopeOf(ctx);
 }
 
 export function actorOf(ctx: CommandContext): string {
@@ -167,13 +206,24 @@ export async function readAlias(store: ObjectStore, scope: string, name: string)
   }
 }
 
+/** config-path names one existing file (not a glob): the commands that default to "this commit" can use it. */
+async function configExists(ctx: CommandContext): Promise<boolean> {
+  const p = ctx.options.string('config-path');
+  if (!p || /[*?[{]/.test(p)) return false;
+  return fs
+    .access(path.resolve(ctx.deps.cwd, p))
+    .then(() => true)
+    .catch(() => false);
+}
+
 /**
  * The model a command works on: model-prefix, else alias, else the environment's current model
- * (when allowed), else the folder of config-path at sha (when allowed).
+ * (when allowed), else the model of this commit by the resolution rule (when allowed; with `true` only when
+ * config-path exists, with 'always' it must).
  */
 export async function modelRefFrom(
   ctx: CommandContext,
-  allow: { alias?: boolean; environment?: boolean; config?: boolean },
+  allow: { alias?: boolean; environment?: boolean; config?: boolean | 'always' },
 ): Promise<ModelRef> {
   const store = ctx.deps.store();
   const root = storeRoot(ctx);
@@ -191,13 +241,17 @@ export async function modelRefFrom(
       );
     return resolveModelRef(pointer.prefix, '', '');
   }
-  if (allow.config) {
-    const { targets, glob } = await loadTargets(ctx);
-    if (glob || targets.length !== 1)
-      throw new UserError('config-path selects several models: name one with model-prefix');
-    return resolveModelRef(targets[0].prefix, '', '');
+  if (allow.config && (allow.config === 'always' || (await configExists(ctx)))) {
+    // the one resolution rule: the stored folder that is the model of this commit (docs/store-layout.md)
+    const { folder } = await modelOfCommit(ctx);
+    return resolveModelRef(folder, '', '');
   }
-  const ways = ['model-prefix', allow.alias && 'alias', allow.environment && 'environment'].filter(Boolean);
+  const ways = [
+    'model-prefix',
+    allow.alias && 'alias',
+    allow.environment && 'environment',
+    allow.config && 'config-path (the model of this commit)',
+  ].filter(Boolean);
   throw new UserError(`name the model with ${ways.join(' or ')}`);
 }
 

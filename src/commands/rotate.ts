@@ -3,11 +3,23 @@ import { MANIFEST_FILE, parseManifest } from '../core/manifest';
 import { markdownTable, textTable } from '../core/markdown';
 import { defineOptions } from '../core/options';
 import type { Git, ObjectStore } from '../core/ports';
-import { ENVIRONMENTS, groupListing, placeOf, type Environment, type ModelFolder } from '../core/registry';
+import {
+  aliasSchema,
+  deploymentRecordSchema,
+  ENVIRONMENTS,
+  groupListing,
+  parseJsonAs,
+  placeOf,
+  registryKeys,
+  type Environment,
+  type ModelFolder,
+} from '../core/registry';
+import { parseModelConfig } from '../core/config';
+import { modelId, modelPrefix } from '../core/identity';
 import { planRotation, type Liveness, type RotationEntry, type RotationPlan } from '../core/rotation';
 import { formatBytes } from '../core/status';
 import { listAll, mapLimit, readPointer, storeRoot } from './registry-context';
-import { DRY_RUN_OPTION } from './model-context';
+import { DRY_RUN_OPTION, MODEL_SOURCES_OPTION, resolveTarget } from './model-context';
 import type { CommandContext, CommandDef, CommandResult } from './types';
 import { outputsOf } from './output-specs';
 
@@ -27,6 +39,7 @@ export const OPTIONS = defineOptions([
     env: ['MODEL_PIPELINE_KEEP_PER_VERSION'],
   },
   DRY_RUN_OPTION,
+  MODEL_SOURCES_OPTION,
 ]);
 
 /** Every environment pointer of every scope, as folder -> environments. */
@@ -44,6 +57,97 @@ export async function pointedFolders(
     }
   }
   return pointed;
+}
+
+/** Every alias of every scope, as folder -> alias names; a damaged alias record is warned about and skipped. */
+export async function aliasedFolders(
+  ctx: CommandContext,
+  store: ObjectStore,
+  scopes: Iterable<string>,
+): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  for (const scope of scopes) {
+    for (const o of await listAll(store, registryKeys.aliasDir(scope))) {
+      const got = await store.get(o.key);
+      if (!got) continue;
+      try {
+        const a = parseJsonAs(aliasSchema, got.body.toString('utf8'), store.uri(o.key));
+        const folder = a.prefix.endsWith('/') ? a.prefix : a.prefix + '/';
+        out.set(folder, [...(out.get(folder) ?? []), a.alias]);
+      } catch (err) {
+        ctx.deps.logger.warn(`${(err as Error).message}: this alias protects nothing`);
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Deployment records written within the grace period, as folder -> records. Record keys start with their
+ * time, so only those newer than the cutoff are read.
+ */
+async function recentDeployments(
+  ctx: CommandContext,
+  store: ObjectStore,
+  scopes: Iterable<string>,
+  cutoff: Date,
+): Promise<Map<string, { environment: string; at: Date }[]>> {
+  const out = new Map<string, { environment: string; at: Date }[]>();
+  const stamp = (d: Date): string =>
+    d
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.(\d{3})Z$/, '$1Z');
+  for (const scope of scopes) {
+    for (const env of ENVIRONMENTS) {
+      const dir = registryKeys.deploymentDir(scope, env);
+      const recent = (await listAll(store, dir)).filter((o) => o.key.slice(dir.length) >= stamp(cutoff));
+      await mapLimit(recent, 8, async (o) => {
+        const got = await store.get(o.key);
+        if (!got) return;
+        try {
+          const r = parseJsonAs(deploymentRecordSchema, got.body.toString('utf8'), store.uri(o.key));
+          const folder = r.prefix.endsWith('/') ? r.prefix : r.prefix + '/';
+          out.set(folder, [...(out.get(folder) ?? []), { environment: r.environment, at: new Date(r.at) }]);
+        } catch (err) {
+          ctx.deps.logger.warn(`${(err as Error).message}: skipped`);
+        }
+      });
+    }
+  }
+  return out;
+}
+
+/**
+ * The model of the default branch's head (and of HEAD) by the resolution rule: after a squash or rebase the
+ * branch's folder is what main's commits resolve to, although the branch is gone.
+ */
+async function modelsOfHeads(ctx: CommandContext): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  const git = ctx.deps.git;
+  const refs = [await git.defaultBranch().catch(() => undefined), 'HEAD'].filter((r): r is string => !!r);
+  const configPath = ctx.options.string('config-path');
+  if (!configPath || /[*?[{]/.test(configPath)) return out;
+  const seen = new Set<string>();
+  for (const ref of refs) {
+    try {
+      const sha = await git.revParse(ref);
+      if (seen.has(sha)) continue;
+      seen.add(sha);
+      const text = await git.showFile(sha, configPath);
+      if (text === undefined) continue;
+      const config = parseModelConfig(text, `${ref}:${configPath}`);
+      const modelName = config.name;
+      const id = modelId(config.version, sha);
+      const target = { config, modelName, id, prefix: modelPrefix(storeRoot(ctx), id, modelName) };
+      const { resolution } = await resolveTarget(ctx, target, sha);
+      if (resolution.found)
+        out.set(resolution.folder, [...(out.get(resolution.folder) ?? []), `${ref} (${sha.slice(0, 7)})`]);
+    } catch (err) {
+      ctx.deps.logger.debug(`no model of ${ref} to protect: ${(err as Error).message}`);
+    }
+  }
+  return out;
 }
 
 /**
@@ -156,6 +260,15 @@ export async function buildPlan(
     if (p.kind === 'registry') scopes.add(p.scope);
   }
   const pointed = await pointedFolders(store, scopes);
+  const now = ctx.deps.clock.now();
+  const aliases = await aliasedFolders(ctx, store, scopes);
+  const deployments = await recentDeployments(
+    ctx,
+    store,
+    scopes,
+    new Date(now.getTime() - graceDays * 24 * 3600 * 1000),
+  );
+  const servesCommits = await modelsOfHeads(ctx);
   const oracle = new LivenessOracle(ctx.deps.git, (m) => ctx.deps.logger.info(m));
   const liveness = new Map<string, Liveness>();
   const references = new Map<string, string[]>();
@@ -164,9 +277,12 @@ export async function buildPlan(
     pointed,
     liveness,
     references,
-    now: ctx.deps.clock.now(),
+    now,
     graceDays,
     keepPerVersion,
+    aliases,
+    deployments,
+    servesCommits,
   });
   let plan = planRotation(facts());
   for (let round = 0; plan.needLiveness.length > 0 || plan.needManifests.length > 0; round++) {
@@ -200,9 +316,10 @@ function planTable(entries: RotationEntry[], markdown: boolean, limit: number): 
       e.folder,
       formatBytes(e.bytes),
       e.created.toISOString().slice(0, 10),
-      e.reasons.join('; '),
+      e.action === 'keep' ? e.reasons.join('; ') : '-',
+      e.action === 'delete' ? e.reasons.join('; ') : '-',
     ]);
-  const header = ['action', 'model folder', 'size', 'created', 'why'];
+  const header = ['action', 'model folder', 'folder size', 'created', 'kept because', 'deleted because'];
   const more = entries.length > limit ? `\n… and ${entries.length - limit} more` : '';
   return (markdown ? markdownTable(header, rows) : textTable(header, rows)) + more;
 }
@@ -217,10 +334,11 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
   let deleted = 0;
   let requests = 0;
   if (!dryRun && doomed.length > 0) {
-    // a promotion may have landed since the listing: never delete what an environment points at now
+    // a promotion or an alias may have landed since the listing: never delete what is pointed at now
     const pointedNow = await pointedFolders(store, scopes);
-    const racing = doomed.filter((e) => pointedNow.has(e.folder));
-    for (const e of racing) ctx.deps.logger.warn(`${e.folder} was promoted during rotation: kept`);
+    const aliasedNow = await aliasedFolders(ctx, store, scopes);
+    const racing = doomed.filter((e) => pointedNow.has(e.folder) || aliasedNow.has(e.folder));
+    for (const e of racing) ctx.deps.logger.warn(`${e.folder} was promoted or aliased during rotation: kept`);
     if (racing.length > 0) {
       const skip = new Set(racing.map((e) => e.folder));
       doomed = doomed.filter((e) => !skip.has(e.folder));

@@ -1,17 +1,28 @@
+import { MODEL_SOURCES_OPTION, resolveTarget, singleTarget } from './model-context';
 import { compare as semverCompare } from 'semver';
-import { BENCHMARK_JSON, extractMetrics, headline } from '../core/benchmark';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { extractMetrics, headline } from '../core/benchmark';
+import { MANIFEST_FILE, parseManifest, type Manifest } from '../core/manifest';
 import { PipelineError } from '../core/errors';
 import { markdownTable, textTable } from '../core/markdown';
 import { defineOptions } from '../core/options';
 import { groupListing, parseEnvironment, placeOf, type Environment } from '../core/registry';
 import { STATUS_HEADER, statusCells, statusRows } from '../core/status';
 import { pointedFolders } from './rotate';
-import { listAll, mapLimit, MODEL_NAME_OPTION, readPointer, scopeOf, storeRoot } from './registry-context';
+import {
+  listAll,
+  mapLimit,
+  MODEL_NAME_OPTION,
+  readPointer,
+  scopeOf,
+  storedMetrics,
+  storeRoot,
+} from './registry-context';
 import { ENVIRONMENT_OPTION } from './common-options';
 import type { CommandContext, CommandDef, CommandResult } from './types';
-import { outputsOf } from './output-specs';
 
-export const OPTIONS = defineOptions([ENVIRONMENT_OPTION, MODEL_NAME_OPTION]);
+export const OPTIONS = defineOptions([ENVIRONMENT_OPTION, MODEL_NAME_OPTION, MODEL_SOURCES_OPTION]);
 
 /** `status --environment E`: the one folder deploy jobs need, from the pointer (markers only as a fallback). */
 async function currentOf(ctx: CommandContext, env: Environment): Promise<CommandResult> {
@@ -38,6 +49,20 @@ async function currentOf(ctx: CommandContext, env: Environment): Promise<Command
   };
 }
 
+/** The model of the commit status runs at, by the resolution rule; undefined without a config or a model. */
+async function thisCommitFolder(ctx: CommandContext): Promise<string | undefined> {
+  const p = ctx.options.string('config-path');
+  if (!p || /[*?[{]/.test(p)) return undefined;
+  try {
+    await fs.access(path.resolve(ctx.deps.cwd, p));
+    const target = await singleTarget(ctx);
+    const { resolution } = await resolveTarget(ctx, target);
+    return resolution.found ? resolution.folder : undefined;
+  } catch {
+    return undefined; // no config, no git: status still lists the store
+  }
+}
+
 async function run(ctx: CommandContext): Promise<CommandResult> {
   const envName = ctx.options.string('environment');
   if (envName) return currentOf(ctx, parseEnvironment(envName));
@@ -52,18 +77,33 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
     if (p.kind === 'registry') scopes.add(p.scope);
   }
   const pointed = await pointedFolders(store, scopes);
+  // the same verdict describe shows: the manifest's, with a headline of the metrics it records
   const benchmarks = new Map<string, string>();
-  const withResults = [...folders.values()].filter((f) => f.objects.some((o) => o.name === BENCHMARK_JSON));
-  await mapLimit(withResults, 8, async (f) => {
-    const got = await store.get(f.folder + BENCHMARK_JSON);
-    if (!got) return;
+  const withManifest = [...folders.values()].filter((f) => f.objects.some((o) => o.name === MANIFEST_FILE));
+  await mapLimit(withManifest, 8, async (f) => {
+    const got = await store.get(f.folder + MANIFEST_FILE);
+    let manifest: Manifest;
     try {
-      benchmarks.set(f.folder, headline(extractMetrics(JSON.parse(got.body.toString('utf8')))));
+      manifest = parseManifest(got?.body.toString('utf8') ?? '', store.uri(f.folder + MANIFEST_FILE));
     } catch {
-      benchmarks.set(f.folder, 'unreadable results');
+      benchmarks.set(f.folder, 'unreadable manifest');
+      return;
     }
+    let metrics = manifest.metrics ? new Map(Object.entries(manifest.metrics.values)) : undefined;
+    if (!metrics) {
+      const stored = await storedMetrics(store, f.folder, manifest);
+      try {
+        metrics = stored ? extractMetrics(JSON.parse(stored.text)) : undefined;
+      } catch {
+        metrics = undefined;
+      }
+    }
+    const verdict = manifest.benchmark ? (manifest.benchmark.passed ? 'passed' : 'FAILED') : '';
+    const line = [verdict, metrics ? headline(metrics) : ''].filter(Boolean).join(': ');
+    if (line) benchmarks.set(f.folder, line);
   });
-  const rows = statusRows(folders.values(), root, pointed, benchmarks);
+  const thisCommit = await thisCommitFolder(ctx);
+  const rows = statusRows(folders.values(), root, pointed, benchmarks, thisCommit);
   const cells = rows.map(statusCells);
   const where = store.uri(listPrefix);
   const text = rows.length === 0 ? `no models under ${where}` : textTable(STATUS_HEADER, cells);
@@ -71,7 +111,7 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
     `### models in ${where}\n\n` +
     (rows.length === 0
       ? 'none\n'
-      : `${markdownTable(STATUS_HEADER, cells)}\n\n\\* current model of the environment\n`);
+      : `${markdownTable(STATUS_HEADER, cells)}\n\n\\* current model of the environment; the model.zip column is the size of that file, the folder column of everything in the folder (what rotate frees)\n`);
   return {
     outputs: { models: JSON.stringify(rows), count: String(rows.length) },
     text,
@@ -84,6 +124,13 @@ export const statusCommand: CommandDef = {
   summary:
     'Show every model folder with version, sha, size, environments and benchmark; or the current prefix of an environment.',
   options: OPTIONS,
-  outputs: outputsOf('models', 'count'),
+  outputs: [
+    {
+      name: 'models',
+      description:
+        'JSON list of model folders (prefix, version, sha, modelSize: bytes of model.zip, folderSize: bytes of the folder, created, environments, benchmark, thisCommit).',
+    },
+    { name: 'count', description: 'Number of model folders.' },
+  ],
   run,
 };

@@ -37,7 +37,9 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
   const dryRun = ctx.options.bool('sweep-dry-run');
   const maxAgeText = ctx.options.string('max-age');
   const maxAge = maxAgeText ? parseDuration(maxAgeText, 'max-age') : undefined;
-  const compute = ctx.deps.compute();
+  // instances live on EC2 whatever the store: only an explicit local backend sweeps local processes
+  const local = ctx.options.string('backend') === 'local';
+  const compute = ctx.deps.compute(local ? undefined : 'aws');
   const log = ctx.deps.logger;
 
   const instances = await compute.findByTags({ [PIPELINE_TAG]: 'true' });
@@ -76,9 +78,10 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
   }
 
   const scope = maxAge !== undefined ? ` (max-age ${formatDuration(maxAge)})` : '';
+  const where = local ? ' on the local backend' : '';
   const headline = dryRun
-    ? `${expired.length} of ${rows.length} tagged instances are past their deadline${scope}; dry run, none terminated`
-    : `terminated ${terminated.length} of ${rows.length} tagged instances${scope}`;
+    ? `${expired.length} of ${rows.length} tagged instances${where} are past their deadline${scope}; dry run, none terminated`
+    : `terminated ${terminated.length} of ${rows.length} tagged instances${where}${scope}`;
   const table = markdownTable(
     ['instance', 'state', 'launched', 'model prefix', 'verdict', 'action'],
     rows.map((r) => [

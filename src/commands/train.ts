@@ -27,13 +27,21 @@ import {
   type TransferMode,
 } from '../core/train';
 import { backendOf } from '../wiring';
-import { folderState, loadTargets, resolveSha, type ModelTarget } from './model-context';
+import {
+  FORCE_OPTION,
+  folderState,
+  loadTargets,
+  MODEL_SOURCES_OPTION,
+  resolveSha,
+  resolveTarget,
+  type ModelTarget,
+} from './model-context';
 import { TRAIN_OPTIONS } from './train-options';
+import { readAmiVersion } from './ami-version';
 import { benchmarkArtifacts, emitAnnotations } from './benchmark-report';
 import { THRESHOLDS_OPTION } from './registry-context';
 import { parseEnvironment } from '../core/registry';
 import type { CommandContext, CommandDef, CommandResult } from './types';
-import { outputsOf } from './output-specs';
 import { formatBytes } from '../core/progress';
 
 const BENCHMARK_XML = 'benchmark_results.xml';
@@ -152,15 +160,6 @@ async function hashFile(file: string): Promise<{ sha256: string; size: number }>
   return { sha256: hash.digest('hex'), size };
 }
 
-async function readAmiVersion(ctx: CommandContext): Promise<string | undefined> {
-  const given = ctx.options.string('ami-version');
-  if (given) return given;
-  const file = ctx.options.string('ami-version-file');
-  if (!file) return undefined;
-  const text = await fs.readFile(path.resolve(ctx.deps.cwd, file), 'utf8').catch(() => undefined);
-  return text?.trim() || undefined;
-}
-
 async function launchRequest(
   ctx: CommandContext,
   compute: Compute,
@@ -189,7 +188,7 @@ async function launchRequest(
   if (compute.resolveLaunchTargets) {
     const resolved = await compute.resolveLaunchTargets({
       amiId: o.string('ami-id') || undefined,
-      amiVersion: await readAmiVersion(ctx),
+      amiVersion: (await readAmiVersion(ctx, 'optional'))?.version,
       amiNamePattern: o.string('ami-name-pattern') || undefined,
       subnetIds: o.list('subnet-id'),
       subnetCidrs: o.list('subnet-cidr'),
@@ -250,6 +249,13 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
     throw new UserError(
       `transfer instance needs an S3 store (the instance uploads with the aws CLI); this store is ${uri}`,
     );
+  const { resolution, query } = await resolveTarget(ctx, target);
+  const sources = query.inputs.sources;
+  if (resolution.found && resolution.rule !== 'this-commit' && !ctx.options.bool('force')) {
+    throw new PipelineError(
+      `${resolution.folder} is already the model of this commit (${resolution.rule}: ${resolution.reason}); nothing to train. Promote that folder, or set force to train this commit's own ${target.prefix}`,
+    );
+  }
   const state = await folderState(store, target.prefix);
   if (state.complete) {
     throw new PipelineError(
@@ -491,8 +497,9 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
           : undefined,
       benchmark: benchmark && {
         passed: benchmark.passed,
-        file: benchmark.xmlFile ? BENCHMARK_XML : path.posix.basename(s.metricsFile!),
+        report: benchmark.xmlFile ? BENCHMARK_XML : undefined,
       },
+      sources,
     });
     try {
       await store.put(target.prefix + MANIFEST_FILE, JSON.stringify(manifest, null, 2) + '\n', {
@@ -633,8 +640,21 @@ async function cleanup(ctx: CommandContext): Promise<void> {
 export const trainCommand: CommandDef = {
   name: 'train',
   summary: 'Train one model on a temporary instance (EC2, or a local folder) and store it with its manifest.',
-  options: [...TRAIN_OPTIONS, THRESHOLDS_OPTION],
-  outputs: outputsOf('instance-id', 'model-prefix', 'model-uri', 'duration-seconds', 'benchmark-passed'),
+  options: [...TRAIN_OPTIONS, THRESHOLDS_OPTION, MODEL_SOURCES_OPTION, FORCE_OPTION],
+  outputs: [
+    { name: 'instance-id', description: 'Id of the instance the model was trained on (terminated).' },
+    {
+      name: 'model-prefix',
+      description: 'Store folder of the model, `<version>-<sha7>/` under the store prefix.',
+    },
+    { name: 'model-uri', description: 'Full URI of the model folder (s3:// or file://).' },
+    { name: 'duration-seconds', description: 'Seconds from start to the manifest being written.' },
+    {
+      name: 'benchmark-passed',
+      description:
+        '`true`/`false`: the benchmark report of the metrics file against the thresholds; empty without metrics.',
+    },
+  ],
   run,
   cleanup,
 };

@@ -28,8 +28,11 @@ export interface ShellAccess {
 export interface Deps {
   /** Built on first use, so commands that never touch the store need no credentials. */
   store(): ObjectStore;
-  /** The training machine backend (EC2, or local processes for the local backend); built on first use. */
-  compute(): Compute;
+  /**
+   * The training machine backend (EC2, or local processes for the local backend); built on first use.
+   * `aws` asks for EC2 whatever the store backend (sweep: instances are on EC2 unless told `--local`).
+   */
+  compute(kind?: 'aws'): Compute;
   /** Shell on a launched instance (SSH for EC2, a local folder for the local backend). */
   shell(instance: InstanceInfo, access?: ShellAccess): RemoteShell;
   /** AMIs of the region (EC2); built on first use. */

@@ -21,6 +21,23 @@ export function parseAmiVersion(raw: string, where: string): string {
   return v;
 }
 
+/**
+ * The AMI version file (`.packer/ami-version.txt`): one version line; blank lines and `#` comment lines are
+ * allowed so the file can say what it is for. The one reader build-ami, train and prune-amis use.
+ */
+export function parseAmiVersionFile(text: string, file: string): string {
+  const lines = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
+  if (lines.length !== 1) {
+    throw new UserError(
+      `AMI version file ${file} must hold one version line (e.g. 1.0.0), found ${lines.length}`,
+    );
+  }
+  return parseAmiVersion(lines[0], `AMI version file ${file}`);
+}
+
 export function isManaged(image: ImageSummary): boolean {
   return image.tags[TAG_MANAGED] === 'true';
 }

@@ -7,6 +7,19 @@ export const BENCHMARK_JSON = 'benchmark_results.json';
 export const BENCHMARK_XML = 'benchmark_results.xml';
 
 /**
+ * Names of the metrics file (JSON data) a model folder may hold, in the order to try: the one its manifest
+ * names, then the defaults. The JUnit report (`.xml`) is a report made from the data, never read as data:
+ * manifests written before `benchmark.report` existed named the report in `benchmark.file`.
+ */
+export function metricsFileNames(manifest?: {
+  benchmark?: { file?: string };
+  metrics?: { file: string };
+}): string[] {
+  const names = [manifest?.metrics?.file, manifest?.benchmark?.file, BENCHMARK_JSON, 'metrics.json'];
+  return [...new Set(names.filter((n): n is string => !!n && !/\.xml$/i.test(n)))];
+}
+
+/**
  * Numeric metrics of a benchmark results file, by dotted path. Reads `metrics` (or `results`) when present,
  * else the whole object, so `{"top1": 0.9}` and `{"metrics": {"top1": 0.9}}` both work.
  */

@@ -35,7 +35,17 @@ export const manifestSchema = z
         actor: z.string().optional(),
       })
       .optional(),
-    benchmark: z.object({ passed: z.boolean(), file: z.string().optional() }).optional(),
+    /** `model-sources` path -> git object hash at the commit: part of what the model was built from. */
+    sources: z.record(z.string(), z.string()).optional(),
+    /** The training run's metrics (the data every comparison reads), copied from its metrics file. */
+    metrics: z.object({ file: z.string(), values: z.record(z.string(), z.number()) }).optional(),
+    /**
+     * The verdict, written once at train time. `file` names the metrics file (JSON), `report` the JUnit
+     * report made from it. Manifests written before `report` existed may name the XML report in `file`.
+     */
+    benchmark: z
+      .object({ passed: z.boolean(), file: z.string().optional(), report: z.string().optional() })
+      .optional(),
   })
   .passthrough();
 

@@ -85,6 +85,8 @@ export interface Git {
   /** Full sha of a revision; a UserError when it does not exist. */
   revParse(rev: string): Promise<string>;
   hasCommit(rev: string): Promise<boolean>;
+  /** Git object hash (tree or blob) of a path at a revision, or undefined when the path does not exist there. */
+  objectHash(rev: string, path: string): Promise<string | undefined>;
   /** File content at a revision, or undefined when the path does not exist there. */
   showFile(rev: string, path: string): Promise<string | undefined>;
   mergeBase(a: string, b: string): Promise<string>;

@@ -21,6 +21,15 @@ export interface RotationFacts {
   now: Date;
   graceDays: number;
   keepPerVersion: number;
+  /** Folder -> alias names that point at it (`_registry/aliases/*.json`). */
+  aliases?: ReadonlyMap<string, readonly string[]>;
+  /** Folder -> fetch-model deployment records of it (environment and time). */
+  deployments?: ReadonlyMap<string, readonly { environment: string; at: Date }[]>;
+  /**
+   * Folder -> commits whose model it is by the resolution rule (e.g. `main head`): after a squash merge the
+   * branch's folder is the model of main although its commit is on no live branch.
+   */
+  servesCommits?: ReadonlyMap<string, readonly string[]>;
 }
 
 export interface RotationEntry {
@@ -63,9 +72,10 @@ export function lastActivity(f: ModelFolder): Date {
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /**
- * Decides, folder by folder, what rotation deletes. Keeps for good: staging/production markers, a current
- * environment pointer, the newest N per version, anything written to within the grace period, commits on a live
- * branch (or not known to be gone), and folders a kept manifest references. Only whole model folders are
+ * Decides, folder by folder, what rotation deletes. Keeps what anyone points at: staging/production markers, a
+ * current environment pointer, an alias, a deployment record within the grace period, the model of a kept
+ * commit by the resolution rule; and the newest N per version, anything written to within the grace period,
+ * commits on a live branch (or not known to be gone), and folders a kept manifest references. Only whole model folders are
  * ever deleted; keys outside `<semver>-<sha7>/` folders never reach this function.
  */
 export function planRotation(facts: RotationFacts): RotationPlan {
@@ -78,6 +88,7 @@ export function planRotation(facts: RotationFacts): RotationPlan {
     else keep.set(folder, [reason]);
   };
   const created = new Map(folders.map((f) => [f.folder, createdAt(f)]));
+  const cutoff = facts.now.getTime() - facts.graceDays * DAY_MS;
 
   // newest N per version, per model scope, by creation time (folder name breaks ties)
   const groups = new Map<string, ModelFolder[]>();
@@ -101,11 +112,18 @@ export function planRotation(facts: RotationFacts): RotationPlan {
     );
   }
 
-  const cutoff = facts.now.getTime() - facts.graceDays * DAY_MS;
   const needLiveness: string[] = [];
   for (const f of folders) {
     for (const env of PROTECTED_MARKERS) if (f.markers.has(env)) addKeep(f.folder, `has a ${env} marker`);
     for (const env of facts.pointed.get(f.folder) ?? []) addKeep(f.folder, `current ${env} model`);
+    for (const alias of facts.aliases?.get(f.folder) ?? []) addKeep(f.folder, `alias ${alias} points at it`);
+    const recent = (facts.deployments?.get(f.folder) ?? []).filter((d) => d.at.getTime() > cutoff);
+    if (recent.length > 0) {
+      const last = recent.reduce((a, b) => (a.at > b.at ? a : b));
+      addKeep(f.folder, `deployed to ${last.environment} within the grace period (${last.at.toISOString()})`);
+    }
+    for (const c of facts.servesCommits?.get(f.folder) ?? [])
+      addKeep(f.folder, `the model of ${c} (resolution rule)`);
     const touched = lastActivity(f);
     if (touched.getTime() > cutoff)
       addKeep(

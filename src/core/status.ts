@@ -9,14 +9,19 @@ export interface StatusRow {
   model: string;
   version: string;
   sha: string;
-  /** Bytes of model.zip (all files when there is none). */
-  size: number;
+  /** Bytes of model.zip (0 when there is none). */
+  modelSize: number;
+  /** Bytes of every object of the folder (what rotate frees). */
+  folderSize: number;
   created: string;
   complete: boolean;
   /** Environments with a marker; the ones whose pointer names this folder are `current`. */
   environments: Environment[];
   current: Environment[];
+  /** Verdict the manifest records (`passed` / `failed`) and a metrics headline; '' when none. */
   benchmark: string;
+  /** This folder is the model of the commit status ran at (the resolution rule). */
+  thisCommit?: boolean;
 }
 
 export function formatBytes(n: number): string {
@@ -36,24 +41,27 @@ export function statusRows(
   root: string,
   pointed: ReadonlyMap<string, readonly Environment[]>,
   benchmarks: ReadonlyMap<string, string>,
+  thisCommit?: string,
 ): StatusRow[] {
   const base = root === '' ? '' : root.replace(/\/*$/, '/');
   const rows = [...folders].map((f): StatusRow => {
     const model = f.scope.slice(base.length).replace(/\/$/, '');
     const zip = f.objects.find((o) => o.name === MODEL_FILE);
-    const size = zip ? zip.size : f.objects.reduce((n, o) => n + o.size, 0);
+    const folderSize = f.objects.reduce((n, o) => n + o.size, 0);
     const names = new Set(f.objects.map((o) => o.name));
     return {
       prefix: f.folder,
       model,
       version: f.id.version,
       sha: f.id.sha7,
-      size,
+      modelSize: zip ? zip.size : 0,
+      folderSize,
       created: createdAt(f).toISOString(),
       complete: names.has(MODEL_FILE) && names.has(MANIFEST_FILE),
       environments: ENVIRONMENTS.filter((e) => f.markers.has(e)),
       current: ENVIRONMENTS.filter((e) => (pointed.get(f.folder) ?? []).includes(e)),
       benchmark: benchmarks.get(f.folder) ?? '',
+      ...(thisCommit === f.folder ? { thisCommit: true } : {}),
     };
   });
   return rows.sort(
@@ -64,17 +72,28 @@ export function statusRows(
   );
 }
 
-export const STATUS_HEADER = ['prefix', 'version', 'sha', 'size', 'created', 'environments', 'benchmark'];
+/** Sizes say what they count: model.zip alone, and the whole folder (what rotate deletes). */
+export const STATUS_HEADER = [
+  'prefix',
+  'version',
+  'sha',
+  'model.zip',
+  'folder',
+  'created',
+  'environments',
+  'benchmark',
+];
 
 export function statusCells(r: StatusRow): string[] {
   const envs = r.environments.map((e) => (r.current.includes(e) ? `${e}*` : e));
   // a pointer without a marker should not happen, but must still show
   for (const e of r.current) if (!r.environments.includes(e)) envs.push(`${e}* (no marker)`);
   return [
-    r.prefix,
+    r.thisCommit ? `${r.prefix} (this commit)` : r.prefix,
     r.version,
     r.sha,
-    formatBytes(r.size),
+    r.modelSize ? formatBytes(r.modelSize) : '-',
+    formatBytes(r.folderSize),
     r.created.replace(/\.\d{3}Z$/, 'Z'),
     envs.join(', ') || (r.complete ? '-' : 'incomplete'),
     r.benchmark || '-',

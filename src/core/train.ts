@@ -1,4 +1,5 @@
 import * as path from 'node:path';
+import { extractMetrics } from './benchmark';
 import { UserError } from './errors';
 import { manifestSchema, MANIFEST_FILE, MODEL_FILE, type Manifest, type ManifestFile } from './manifest';
 import { shellQuote } from './shell-quote';
@@ -119,8 +120,19 @@ export interface ManifestInput {
   };
   /** Content of the metrics file, when there was one. */
   metrics?: { file: string; text: string };
-  /** The benchmark report's verdict; wins over a `passed` key in the metrics file. */
-  benchmark?: { passed: boolean; file: string };
+  /** The benchmark report's verdict (wins over a `passed` key in the metrics file) and its JUnit report file. */
+  benchmark?: { passed: boolean; report?: string };
+  /** `model-sources` path -> git object hash at the commit. */
+  sources?: Record<string, string>;
+}
+
+/** Numeric metrics of a metrics file's text; undefined when it is not JSON. */
+function metricValues(text: string): Record<string, number> | undefined {
+  try {
+    return Object.fromEntries(extractMetrics(JSON.parse(text)));
+  } catch {
+    return undefined;
+  }
 }
 
 /** `passed` of a metrics file, when it says so (`{"passed": true}`); otherwise nothing is claimed. */
@@ -144,7 +156,7 @@ export function buildTrainManifest(i: ManifestInput): Manifest {
   }
   if (!names.has(MODEL_FILE)) throw new Error(`a manifest without ${MODEL_FILE} describes no model`);
   const passed = i.benchmark?.passed ?? (i.metrics ? benchmarkVerdict(i.metrics.text) : undefined);
-  const benchmarkFile = i.benchmark?.file ?? i.metrics?.file;
+  const values = i.metrics ? metricValues(i.metrics.text) : undefined;
   const manifest = {
     schemaVersion: 1 as const,
     model: i.model,
@@ -157,7 +169,13 @@ export function buildTrainManifest(i: ManifestInput): Manifest {
       startedAt: i.build.startedAt.toISOString(),
       finishedAt: i.build.finishedAt.toISOString(),
     }),
-    ...(passed !== undefined ? { benchmark: { passed, file: benchmarkFile } } : {}),
+    ...(i.sources && Object.keys(i.sources).length > 0 ? { sources: i.sources } : {}),
+    ...(i.metrics && values ? { metrics: { file: i.metrics.file, values } } : {}),
+    ...(passed !== undefined
+      ? {
+          benchmark: dropUndefined({ passed, file: i.metrics?.file, report: i.benchmark?.report }),
+        }
+      : {}),
   };
   return manifestSchema.parse(manifest);
 }

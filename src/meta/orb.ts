@@ -181,8 +181,11 @@ interface JobPlan {
   name: string;
   description: string;
   commands: string[];
-  /** Jobs after needs-model read its outputs and stop early when no model is needed. */
-  afterNeedsModel: boolean;
+  /**
+   * Jobs after needs-model read its outputs and stop early: `build` (train) unless a model must be built,
+   * `model` (promote) unless this commit has a model, built now or reviewed on the branch before a merge.
+   */
+  afterNeedsModel: false | 'build' | 'model';
   /** Commands run as cleanup (`when: always`). */
   always?: string[];
   /** The job's default for report-dir, stored with store_test_results (JUnit benchmark reports). */
@@ -208,7 +211,7 @@ function jobPlans(available: Set<string>): JobPlan[] {
         'Train the model on a temporary EC2 instance when needs-model said so (halts otherwise). A sweep step runs with `when: always` to terminate leftover instances; CircleCI skips always-steps when a job is cancelled, so the instance watchdog (max_runtime) is the real guarantee.',
       commands: ['train', ...sweep],
       always: sweep,
-      afterNeedsModel: true,
+      afterNeedsModel: 'build',
       reportDir: 'test-results/model-pipeline',
     });
   }
@@ -216,9 +219,9 @@ function jobPlans(available: Set<string>): JobPlan[] {
     plans.push({
       name: 'promote',
       description:
-        'Promote the model built for this commit to `environment` (development, staging or production).',
+        "Promote the model of this commit to `environment` (development, staging or production): the one just trained, or after a merge the one trained and reviewed on the branch (needs-model's resolution rule), so main promotes without a train job.",
       commands: ['promote'],
-      afterNeedsModel: true,
+      afterNeedsModel: 'model',
     });
   }
   if (available.has('build-ami')) {
@@ -267,7 +270,9 @@ function orbJob(
       type: 'boolean',
       default: true,
       description:
-        'Halt the job (successfully) when the needs-model job of this workflow said no model must be built.',
+        plan.afterNeedsModel === 'build'
+          ? 'Halt the job (successfully) when the needs-model job of this workflow said no model must be built.'
+          : 'Halt the job (successfully) when the needs-model job of this workflow found no model for this commit (none built, none stored with the same inputs).',
     };
   }
   const steps: unknown[] = ['checkout'];
@@ -278,16 +283,31 @@ function orbJob(
         steps: [
           'load_outputs',
           {
-            run: {
-              name: 'Stop unless needs-model asked for a model',
-              command: [
-                'if [ "${MP_NEEDS_MODEL:-}" != "true" ]; then',
-                '  echo "needs-model: ${MP_REASON:-no model needed}; nothing to do"',
-                '  circleci-agent step halt',
-                'fi',
-                '',
-              ].join('\n'),
-            },
+            run:
+              plan.afterNeedsModel === 'build'
+                ? {
+                    name: 'Stop unless needs-model asked for a model',
+                    command: [
+                      'if [ "${MP_NEEDS_MODEL:-}" != "true" ]; then',
+                      '  echo "needs-model: ${MP_REASON:-no model needed}; nothing to do"',
+                      '  circleci-agent step halt',
+                      'fi',
+                      '',
+                    ].join('\n'),
+                  }
+                : {
+                    name: 'Stop unless this commit has a model',
+                    command: [
+                      'case "${MP_NEEDS_MODEL:-}/${MP_RULE:-}" in',
+                      '  true/* | */this-commit | */ancestor | */newest) echo "model of this commit: ${MP_MODEL_PREFIX:-}" ;;',
+                      '  *)',
+                      '    echo "needs-model: ${MP_REASON:-no model for this commit}; nothing to promote"',
+                      '    circleci-agent step halt',
+                      '    ;;',
+                      'esac',
+                      '',
+                    ].join('\n'),
+                  },
           },
         ],
       },
@@ -349,7 +369,7 @@ function examples(available: Set<string>, cliVersion: string): Record<string, un
     const common = { bucket: 'my-model-bucket', region: 'us-east-1', context: 'model-pipeline' };
     out.model_pipeline = {
       description:
-        'needs-model -> train -> promote to development on every branch, to staging on main, and to production after a manual approval. AWS credentials come from OIDC (aws-cli/setup with role_arn) in auth_steps. Turn on "Auto-cancel redundant workflows" in the project settings so a new push cancels the previous run.',
+        'needs-model -> train -> promote to development on every branch, to staging on main, and to production after a manual approval. On main after a merge (merge commit, squash or rebase) train halts and the promote jobs promote the model trained and reviewed on the branch (same version and config). AWS credentials come from OIDC (aws-cli/setup with role_arn) in auth_steps. Turn on "Auto-cancel redundant workflows" in the project settings so a new push cancels the previous run.',
       usage: {
         version: 2.1,
         orbs: { 'model-pipeline': orb, 'aws-cli': 'circleci/aws-cli@5.1' },

@@ -112,6 +112,7 @@ describe('the action bundle (dist/main) as the GitHub runner runs it', () => {
     expect(r.outputs).toEqual({
       'needs-model': 'true',
       reason,
+      rule: 'version-bump',
       'model-prefix': `1.1.0-${sha7}/`,
       'model-version': '1.1.0',
       'model-sha': sha7,
@@ -125,11 +126,20 @@ describe('the action bundle (dist/main) as the GitHub runner runs it', () => {
           'model-sha': sha7,
         },
       ]),
+      'promote-matrix': JSON.stringify([
+        {
+          name: `1.1.0-${sha7}`,
+          'config-path': 'search-config.toml',
+          'model-prefix': `1.1.0-${sha7}/`,
+          'needs-model': 'true',
+          rule: 'version-bump',
+        },
+      ]),
     });
     expect(r.state).toEqual({ command: 'needs-model' });
     expect(r.summary).toContain(`### needs-model (base main (merge-base ${main.slice(0, 7)}))`);
-    expect(r.summary).toContain('| model | config | needs model | reason |');
-    expect(r.summary).toContain(`| 1.1.0-${sha7}/ | search-config.toml | yes | ${reason} |`);
+    expect(r.summary).toContain('| model | config | needs model | rule | reason |');
+    expect(r.summary).toContain(`| 1.1.0-${sha7}/ | search-config.toml | yes | version-bump | ${reason} |`);
     expect(r.stdout).toContain(`1.1.0-${sha7}/: needs a model`);
     expect(r.stdout).not.toContain('::error::');
   });

@@ -19,11 +19,18 @@ describe('examples/local-pipeline.sh', () => {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...withoutGithub(), MODEL_PIPELINE_NO_CODE_CACHE: '1' },
     });
-    const prefix = /(1\.1\.0-[0-9a-f]{7})\/: needs a model: version changed 1\.0\.0 -> 1\.1\.0/.exec(out);
+    const prefix =
+      /(1\.1\.0-[0-9a-f]{7})\/: needs a model \(version-bump\): version changed 1\.0\.0 -> 1\.1\.0/.exec(out);
     expect(prefix).not.toBeNull();
     const name = prefix![1];
     expect(out).toMatch(new RegExp(`promoted ${name}/ to development`));
-    expect(out).toMatch(new RegExp(`${name}/\\s+1\\.1\\.0\\s+[0-9a-f]{7}\\s+\\d+ B\\s+\\S+\\s+development`));
-    expect(out).toContain(`${name}/: no build: a complete model ${name} is already in the store`);
+    expect(out).toMatch(
+      new RegExp(
+        `${name}/ \\(this commit\\)\\s+1\\.1\\.0\\s+[0-9a-f]{7}\\s+\\d+ B\\s+[\\d.]+ \\S+\\s+\\S+\\s+development`,
+      ),
+    );
+    expect(out).toContain(
+      `${name}/: no build (this-commit): a complete model ${name} is already in the store`,
+    );
   });
 });

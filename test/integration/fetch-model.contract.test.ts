@@ -242,7 +242,9 @@ describe.each(backends)('fetch-model and benchmark-report: %s', (_name, make) =>
       expect((dl as Error).message).toMatch(/model\.zip is not safe to unpack, it was not downloaded: /);
       expect((dl as Error).message).toMatch(m.reason);
       expect(readdirSync(outer)).toEqual(['cwd']);
-      expect(readdirSync(path.join(inner, 'dl'))).toEqual([]);
+      // verified in a staging folder beside dest: a refusal leaves neither dest nor the staging folder
+      expect(existsSync(path.join(inner, 'dl'))).toBe(false);
+      expect(readdirSync(inner).sort()).toEqual(['out', 'search-config.toml']);
     },
   );
 

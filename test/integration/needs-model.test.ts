@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -70,6 +71,29 @@ async function putModel(
   for (const f of files) await store.put(prefix + f, f === 'model.zip' ? 'zip-bytes' : '{}');
 }
 
+/** A complete model folder as train writes it: manifest with the config's sha256, commit and sources. */
+async function storedModel(
+  store: ObjectStore,
+  folder: string,
+  config: string,
+  commit: string,
+  sources?: Record<string, string>,
+): Promise<void> {
+  const zip = 'zip-bytes';
+  await store.put(folder + 'model.zip', zip);
+  const manifest = {
+    schemaVersion: 1,
+    model: { name: 'search', version: folder.split('-')[0], sha: commit },
+    files: [{ name: 'model.zip', size: zip.length, sha256: sha256(zip) }],
+    config: { path: 'search-config.toml', sha256: sha256(config) },
+    git: { sha: commit },
+    ...(sources ? { sources } : {}),
+  };
+  await store.put(folder + 'manifest.json', JSON.stringify(manifest));
+}
+
+const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
+
 /** main at `mainVersion`, then a feature branch that sets `branchVersion`; returns both shas. */
 function featureRepo(
   mainVersion: string,
@@ -141,12 +165,98 @@ describe.each(backends)('needs-model against the %s', (_name, makeStore) => {
     expect(out.reason).not.toContain('incomplete');
   });
 
-  it('a rollback needs no model', async () => {
-    const { repo } = featureRepo('1.10.0', '1.9.0');
+  it('a rollback with no stored model of its inputs builds one (defect 3)', async () => {
+    const { repo, head } = featureRepo('1.10.0', '1.9.0');
+    const out = await needsModel(repo, s.inputs);
+    expect(out['needs-model']).toBe('true');
+    expect(out.rule).toBe('rollback');
+    expect(out.reason).toMatch(
+      /^version 1\.9\.0 is lower than 1\.10\.0 at main \(merge-base [0-9a-f]{7}\), a rollback, but no stored model of version 1\.9\.0: building/,
+    );
+    expect(out['model-prefix']).toBe(`1.9.0-${head.slice(0, 7)}/`);
+  });
+
+  it('a rollback whose inputs match a stored model reuses it', async () => {
+    const { repo, main } = featureRepo('1.10.0', '1.9.0');
+    // the 1.9.0 model trained earlier from exactly this config content
+    await storedModel(s.store, `1.9.0-${'e'.repeat(7)}/`, configToml('1.9.0'), 'f'.repeat(40));
     const out = await needsModel(repo, s.inputs);
     expect(out['needs-model']).toBe('false');
-    expect(out.reason).toMatch(
-      /^version 1\.9\.0 is lower than 1\.10\.0 at main \(merge-base [0-9a-f]{7}\): a rollback/,
+    expect(out.rule).toBe('newest');
+    expect(out['model-prefix']).toBe('1.9.0-eeeeeee/');
+    expect(out['model-sha']).toBe('eeeeeee');
+    expect(out['model-uri']).toBe(s.uri('1.9.0-eeeeeee/'));
+    expect(main).toBeTruthy();
+  });
+
+  describe.each<[string, (repo: TempRepo) => void]>([
+    ['merge --no-ff', (r) => r.git('merge', '-q', '--no-ff', '-m', 'merge feature', 'feature')],
+    [
+      'squash merge',
+      (r) => (r.git('merge', '-q', '--squash', 'feature'), r.git('commit', '-q', '-m', 'squash')),
+    ],
+    [
+      'rebase',
+      (r) => (
+        r.git('checkout', '-q', 'feature'),
+        r.git('rebase', '-q', 'main'),
+        r.git('checkout', '-q', 'main'),
+        r.git('merge', '-q', '--ff-only', 'feature')
+      ),
+    ],
+  ])('after a %s of the branch into main (defect 1)', (_how, merge) => {
+    it('reuses the model trained on the branch: no second training', async () => {
+      const { repo, head } = featureRepo('1.0.0', '1.1.0');
+      const branchFolder = `1.1.0-${head.slice(0, 7)}/`;
+      await storedModel(s.store, branchFolder, configToml('1.1.0'), head);
+      repo.checkout('main');
+      repo.write('NOTES.md', 'main moved on').commit('main moves');
+      merge(repo);
+      const onMain = repo.head();
+      expect(onMain).not.toBe(head);
+      const out = await needsModel(repo, s.inputs);
+      expect(out['needs-model']).toBe('false');
+      expect(out['model-prefix']).toBe(branchFolder);
+      expect(out.rule).toBe(_how === 'merge --no-ff' ? 'ancestor' : 'newest');
+      expect(out.reason).toMatch(new RegExp(`^reuses ${branchFolder.replace(/\./g, '\\.')}`));
+      expect(JSON.parse(out.matrix)).toEqual([]);
+      // a README change afterwards builds nothing either
+      repo.write('README.md', 'more docs').commit('docs');
+      expect(await needsModel(repo, s.inputs)).toMatchObject({
+        'needs-model': 'false',
+        'model-prefix': branchFolder,
+      });
+    });
+  });
+
+  it('with model-sources, a model serves only commits with the same source content', async () => {
+    const { repo, head } = featureRepo('1.0.0', '1.1.0');
+    repo.write('train/model.py', 'v1').commit('sources');
+    const trained = repo.head();
+    const inputs = { ...s.inputs, 'model-sources': 'train/' };
+    const tree = repo.git('rev-parse', `${trained}:train`);
+    await storedModel(s.store, `1.1.0-${trained.slice(0, 7)}/`, configToml('1.1.0'), trained, {
+      train: tree,
+    });
+    repo.write('README.md', 'docs').commit('docs');
+    expect(await needsModel(repo, inputs)).toMatchObject({ 'needs-model': 'false', rule: 'ancestor' });
+    repo.write('train/model.py', 'v2').commit('change the model code');
+    const changed = await needsModel(repo, inputs);
+    // the stored 1.1.0 model was built from other model code: it no longer serves, this commit's is built
+    expect(changed).toMatchObject({
+      'needs-model': 'true',
+      rule: 'version-bump',
+      'model-prefix': `1.1.0-${repo.head().slice(0, 7)}/`,
+    });
+    // without model-sources only the version and config content count: the stored model still serves
+    expect(await needsModel(repo, s.inputs)).toMatchObject({ 'needs-model': 'false', rule: 'ancestor' });
+    expect(head).toBeTruthy();
+  });
+
+  it('model-sources naming a path that does not exist is bad input', async () => {
+    const { repo } = featureRepo('1.0.0', '1.1.0');
+    await expect(needsModel(repo, { ...s.inputs, 'model-sources': 'nope/' })).rejects.toThrow(
+      /model-sources path nope\/ does not exist at commit [0-9a-f]{7}/,
     );
   });
 
@@ -173,7 +283,7 @@ describe.each(backends)('needs-model against the %s', (_name, makeStore) => {
     repo.write('README.md', 'docs').commit('three');
     const again = await needsModel(repo, s.inputs);
     expect(again['needs-model']).toBe('false');
-    expect(again.reason).toBe('version 2.0.0 is unchanged against HEAD~1');
+    expect(again.reason).toMatch(/^version 2\.0\.0 is unchanged against HEAD~1 \(no stored model/);
   });
 
   it('the first commit is a new model', async () => {
@@ -206,8 +316,8 @@ describe.each(backends)('needs-model against the %s', (_name, makeStore) => {
     expect((await needsModel(repo, { ...s.inputs, 'base-ref': 'v1' })).reason).toMatch(
       /^version changed 1\.0\.0 -> 1\.2\.0 against v1 /,
     );
-    expect((await needsModel(repo, { ...s.inputs }, { MODEL_PIPELINE_BASE_REF: 'HEAD' })).reason).toBe(
-      'version 1.2.0 is unchanged against HEAD',
+    expect((await needsModel(repo, { ...s.inputs }, { MODEL_PIPELINE_BASE_REF: 'HEAD' })).reason).toMatch(
+      /^version 1\.2\.0 is unchanged against HEAD /,
     );
   });
 

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { MemoryState } from '../../src/adapters/system/console-logger';
@@ -303,8 +303,15 @@ describe.each(backends)('registry commands: %s', (_name, make) => {
       current: ['staging'],
     });
     expect(r.text).toMatch(
-      /models\/1.0.0-aaaaaaa\/\s+1.0.0\s+aaaaaaa\s+.*development, staging\*\s+top1=0.9 loss=0.3/,
+      /models\/1.0.0-aaaaaaa\/\s+1.0.0\s+aaaaaaa\s+.*development, staging\*\s+passed: top1=0.9 loss=0.3/,
     );
+    // sizes say what they count: model.zip alone and the whole folder
+    expect(r.text).toMatch(/^prefix\s+version\s+sha\s+model\.zip\s+folder\s+created/);
+    // the same verdict describe shows (defect 2: status said "-" where describe said passed)
+    const described = await run('describe', { 'model-prefix': A });
+    expect(described.text).toMatch(/benchmark\s+passed/);
+    expect(models[2].benchmark).toMatch(/^passed: /);
+    expect(models[2].modelSize).toBeLessThan(models[2].folderSize);
     expect(r.summary).toMatch(/\| models\/1.1.0-bbbbbbb\/ \| 1.1.0 \| bbbbbbb \|/);
     await expect(run('status', { environment: 'production' })).rejects.toThrow(/no model is in production/);
   });
@@ -336,6 +343,33 @@ describe.each(backends)('registry commands: %s', (_name, make) => {
     writeFileSync(path.join(cwd, 'search-config.toml'), 'version = "1.0.0"\n');
     const f = await run('find', { 'same-config': 'search-config.toml' });
     expect(JSON.parse(f.outputs['model-prefixes'])).toEqual([A]);
+  });
+
+  it("demote without model-prefix finds the environment of config-path's named model", async () => {
+    const first = 'models/search/2.0.0-aaaaaa2/';
+    const second = 'models/search/2.1.0-bbbbbb2/';
+    await putModel(b.store, first);
+    await putModel(b.store, second);
+    await promote(first, 'development');
+    await promote(second, 'development');
+    writeFileSync(path.join(cwd, 'search-config.toml'), 'name = "search"\nversion = "2.1.0"\n');
+    const r = await run('demote', { environment: 'development' });
+    expect(r.outputs).toMatchObject({ 'model-prefix': first, 'previous-prefix': second });
+  });
+
+  it('download leaves nothing new in dest when a later file fails verification (defect 5)', async () => {
+    // model.zip verifies; search-config.toml (listed after it) was changed in the store
+    await b.store.put(B + 'search-config.toml', 'version = "9.9.9"\n');
+    for (const dest of ['fresh', 'existing']) {
+      if (dest === 'existing') writeFileSync(path.join(cwd, 'keep.txt'), 'x');
+      const target = dest === 'existing' ? cwd : path.join(cwd, dest);
+      const before = existsSync(target) ? readdirSync(target).sort() : undefined;
+      await expect(
+        run('download', { 'model-prefix': B, dest: dest === 'existing' ? '.' : dest }),
+      ).rejects.toThrow(/search-config\.toml does not match its manifest/);
+      expect(existsSync(target) ? readdirSync(target).sort() : undefined).toEqual(before);
+    }
+    expect(readdirSync(cwd).filter((n) => n.startsWith('.'))).toEqual([]);
   });
 
   it('download --with-inputs fetches and verifies referenced data keys', async () => {

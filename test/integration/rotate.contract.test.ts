@@ -1,5 +1,11 @@
 import { MemoryState } from '../../src/adapters/system/console-logger';
-import { runCommand } from '../../src/runner';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { rotateCommand } from '../../src/commands/rotate';
+import { buildContext, runCommand } from '../../src/runner';
+
+const DAY = 24 * 3600 * 1000;
 import { TEST_AWS_ENV } from '../helpers/aws';
 import { TempRepo } from '../helpers/git-repo';
 import { putModel, snapshot } from '../helpers/models';
@@ -113,6 +119,59 @@ describe.each(backends)('rotate: %s', (_name, make) => {
     expect(young.outputs['delete-count']).toBe('0');
     const newest = await run('rotate', { 'grace-days': '0', 'keep-per-version': '5' });
     expect(newest.outputs['delete-count']).toBe('0');
+  });
+
+  it('keeps an aliased folder, which download --alias still finds afterwards (defect 4)', async () => {
+    const gone = folder('1.0.0', sha.gone);
+    await run('alias', { alias: 'golden', 'model-prefix': gone, reason: 'baseline' });
+    const r = await run('rotate', { 'grace-days': '0', 'keep-per-version': '0', 'dry-run': 'false' });
+    expect(JSON.parse(r.outputs['deleted-prefixes'])).not.toContain(gone);
+    const line = r.text!.split('\n').find((l) => l.includes(gone)) ?? '';
+    expect(line).toMatch(/^keep .*alias golden points at it/);
+    expect(r.text).toMatch(/^action\s+model folder\s+folder size\s+created\s+kept because\s+deleted because/);
+    const dest = mkdtempSync(path.join(tmpdir(), 'mp-rot-dl-'));
+    const dl = await run('download', { alias: 'golden', dest });
+    expect(dl.outputs['model-prefix']).toBe(gone);
+  });
+
+  it('keeps a folder with a deployment record within the grace period (defect 4)', async () => {
+    const merged = folder('1.0.0', sha.merged);
+    const gone = folder('1.0.0', sha.gone);
+    // ten days from now everything above is 10 days old; a record of 8 days from now is within 5 days
+    const later = new Date(Date.now() + 10 * DAY);
+    const deployedAt = new Date(Date.now() + 8 * DAY);
+    const oldAt = new Date(Date.now() + 2 * DAY);
+    const record = (prefix: string, at: Date) =>
+      JSON.stringify({
+        schemaVersion: 1,
+        environment: 'development',
+        prefix,
+        version: '1.0.0',
+        modelSha256: 'a'.repeat(64),
+        at: at.toISOString(),
+      });
+    const key = (at: Date, id: string) =>
+      `models/_registry/deployments/development/${at
+        .toISOString()
+        .replace(/[-:]/g, '')
+        .replace(/\.(\d{3})Z$/, '$1Z')}-${id}.json`;
+    await b.store.put(key(deployedAt, 'aaaaaaaa'), record(merged, deployedAt));
+    await b.store.put(key(oldAt, 'bbbbbbbb'), record(gone, oldAt));
+    const ctx = await buildContext(rotateCommand, {
+      command: 'rotate',
+      inputs: { ...b.inputs, 'store-prefix': 'models', 'grace-days': '5', 'keep-per-version': '0' },
+      env: { ...TEST_AWS_ENV },
+      cwd: repo.dir,
+      logger: quietLogger,
+      state: new MemoryState(),
+      signal: new AbortController().signal,
+    });
+    ctx.deps.clock = { now: () => later, sleep: async () => undefined };
+    const r = await rotateCommand.run(ctx);
+    const line = (f: string) => r.text!.split('\n').find((l) => l.includes(f)) ?? '';
+    expect(line(merged)).toMatch(/^keep .*deployed to development within the grace period/);
+    // a deployment older than the grace period keeps nothing
+    expect(line(gone)).toMatch(/^delete /);
   });
 
   it('rejects bad settings without touching the store', async () => {

@@ -133,6 +133,27 @@ describe('sweep', () => {
     for (const id of [expiredId, expiredToo, freshId, untaggedId]) expect(await state(id)).toBe('running');
   });
 
+  it('sweeps EC2 whenever it is not --local, also with no bucket set (defect 6)', async () => {
+    const sweepWith = (inputs: Record<string, string>) =>
+      runCommand({
+        command: 'sweep',
+        inputs: { 'ec2-endpoint': motoEndpoint(), region: 'us-east-1', 'sweep-dry-run': 'true', ...inputs },
+        env: {},
+        cwd: mkdtempSync(path.join(tmpdir(), 'mp-sweep-')),
+        logger: new MemoryLogger(),
+        state: new MemoryState(),
+        signal: new AbortController().signal,
+      });
+    // no bucket, backend auto: the store would be local, but the instances are on EC2
+    const auto = await sweepWith({});
+    expect(JSON.parse(auto.outputs.expired)).toEqual(expect.arrayContaining([expiredId, expiredToo]));
+    expect(auto.summary).toMatch(/past their deadline/);
+    // only an explicit local backend sweeps local processes
+    const local = await sweepWith({ backend: 'local' });
+    expect(JSON.parse(local.outputs.expired)).toEqual([]);
+    expect(local.text).toMatch(/on the local backend/);
+  });
+
   it('terminates only the expired tagged instances; untagged and unexpired ones keep running', async () => {
     const result = await sweep({});
     expect(JSON.parse(result.outputs.terminated)).toEqual([expiredId, expiredToo].sort());

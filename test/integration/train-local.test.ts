@@ -91,7 +91,13 @@ describe('train on the local backend', () => {
     expect(manifest.git?.branch).toBe('main');
     expect(manifest.build?.backend).toBe('local');
     // no thresholds file: the report records the metrics, and the file's own "passed": true stands
-    expect(manifest.benchmark).toEqual({ passed: true, file: 'benchmark_results.xml' });
+    // the metrics file is the data (recorded in the manifest), the JUnit file a report made from it
+    expect(manifest.benchmark).toEqual({
+      passed: true,
+      file: 'metrics.json',
+      report: 'benchmark_results.xml',
+    });
+    expect(manifest.metrics).toEqual({ file: 'metrics.json', values: { accuracy: 0.93, rows: 7 } });
     expect(manifest.inputs?.[0]).toMatchObject({
       key: 'raw_source_data.zip',
       sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
@@ -182,7 +188,11 @@ describe('train writes the benchmark report into the model', () => {
     expect(error).toBeUndefined();
     expect(result?.outputs['benchmark-passed']).toBe('false');
     const manifest = parseManifest((await store.get(prefix + 'manifest.json'))!.body.toString(), 'manifest');
-    expect(manifest.benchmark).toEqual({ passed: false, file: 'benchmark_results.xml' });
+    expect(manifest.benchmark).toEqual({
+      passed: false,
+      file: 'metrics.json',
+      report: 'benchmark_results.xml',
+    });
     const xml = (await store.get(prefix + 'benchmark_results.xml'))!.body.toString();
     expect(xml).toMatch(/<testcase[^>]*name="accuracy"/);
     expect(xml).toMatch(/<failure/);
@@ -207,6 +217,42 @@ describe('train writes the benchmark report into the model', () => {
     const manifest = parseManifest((await store.get(prefix + 'manifest.json'))!.body.toString(), 'manifest');
     expect(manifest.benchmark?.passed).toBe(true);
     expect((await store.get(prefix + 'benchmark_results.xml'))!.body.toString()).not.toMatch(/<failure/);
+  });
+});
+
+describe('the next model after one reached production (defect 2)', () => {
+  it('trains with default settings and is compared against production by its recorded metrics', async () => {
+    const { repo, store, prefix } = await setup();
+    const first = await train(repo.dir);
+    expect(first.error).toBeUndefined();
+    for (const environment of ['development', 'staging', 'production']) {
+      await runCommand({
+        command: 'promote',
+        inputs: { backend: 'local', 'model-prefix': prefix, environment },
+        env: {},
+        cwd: repo.dir,
+        logger: new MemoryLogger(),
+        state: new MemoryState(),
+        signal: new AbortController().signal,
+      });
+    }
+    repo.write(
+      'search-config.toml',
+      readFileSync(path.join(repo.dir, 'search-config.toml'), 'utf8').replace('1.0.0', '1.1.0'),
+    );
+    const next = `search/1.1.0-${repo.commit('bump').slice(0, 7)}/`;
+    repo.write(
+      'thresholds.json',
+      JSON.stringify({ metrics: { accuracy: { better: 'higher', fail: 0.01 } } }),
+    );
+    const second = await train(repo.dir, { 'thresholds-file': 'thresholds.json' });
+    expect(second.error).toBeUndefined();
+    expect(second.result?.outputs['model-prefix']).toBe(next);
+    expect(second.result?.outputs['benchmark-passed']).toBe('true');
+    const xml = (await store.get(next + 'benchmark_results.xml'))!.body.toString();
+    // the comparison names production's model and its value
+    expect(xml).toContain(prefix);
+    expect(xml).toMatch(/name="current" value="0\.93"/);
   });
 });
 

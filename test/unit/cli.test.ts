@@ -63,13 +63,15 @@ describe('model-pipeline CLI', () => {
       'model-sha': sha7,
       'model-uri': `file://${repo.dir}/.model-store/1.0.0-${sha7}/`,
       matrix: [expect.objectContaining({ 'model-prefix': `1.0.0-${sha7}/`, 'model-version': '1.0.0' })],
+      rule: 'new-model',
+      'promote-matrix': [expect.objectContaining({ 'model-prefix': `1.0.0-${sha7}/` })],
     });
   });
 
   it('prints a readable line without --json', async () => {
     const r = await run(['needs-model', '--local'], repo.dir);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^1\.0\.0-[0-9a-f]{7}\/: needs a model: new model/);
+    expect(r.stdout).toMatch(/^1\.0\.0-[0-9a-f]{7}\/: needs a model \(new-model\): new model/);
   });
 
   it('takes flags before the command, and --config for --config-path', async () => {

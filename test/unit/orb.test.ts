@@ -93,6 +93,37 @@ describe('packed orb: structure', () => {
     expect(train.description).toMatch(/cancel/);
   });
 
+  it('promote halts only when this commit has no model; train halts unless one must be built', () => {
+    const haltScript = (job: OrbComponent): string => {
+      const steps = flattenSteps(job.steps ?? []) as { run?: { name?: string; command?: string } }[];
+      const found = steps.find((x) => x && typeof x === 'object' && x.run?.name?.startsWith('Stop unless'));
+      return found!.run!.command!;
+    };
+    const halts = (script: string, env: Record<string, string>): boolean => {
+      const bin = execFileSync('mktemp', ['-d'], { encoding: 'utf8' }).trim();
+      execFileSync('bash', [
+        '-c',
+        `printf '#!/bin/sh\necho HALTED\n' > ${bin}/circleci-agent && chmod +x ${bin}/circleci-agent`,
+      ]);
+      const r = spawnSync('bash', ['-c', script], {
+        encoding: 'utf8',
+        env: { PATH: `${bin}:${process.env.PATH}`, ...env },
+      });
+      return r.stdout.includes('HALTED');
+    };
+    const promote = haltScript(orb.jobs.promote);
+    const train = haltScript(orb.jobs.train);
+    // main after a merge: nothing to build, the branch's model serves this commit
+    const merged = { MP_NEEDS_MODEL: 'false', MP_RULE: 'ancestor', MP_MODEL_PREFIX: '1.1.0-abc1234/' };
+    expect(halts(promote, merged)).toBe(false);
+    expect(halts(promote, { ...merged, MP_RULE: 'newest' })).toBe(false);
+    expect(halts(train, merged)).toBe(true);
+    expect(halts(promote, { MP_NEEDS_MODEL: 'true', MP_RULE: 'version-bump' })).toBe(false);
+    expect(halts(train, { MP_NEEDS_MODEL: 'true', MP_RULE: 'version-bump' })).toBe(false);
+    // no model for this commit at all: nothing to promote
+    expect(halts(promote, { MP_NEEDS_MODEL: 'false', MP_RULE: 'unchanged' })).toBe(true);
+  });
+
   it('the train job stores the benchmark report it asks train to write', () => {
     const train = orb.jobs.train;
     const steps = flattenSteps(train.steps ?? []);

@@ -13,6 +13,7 @@ const fakeGit: Git = {
   revParse: async (r) => r,
   hasCommit: async (r) => r === 'main' || r === 'feature' || /^[0-9a-f]{7}$/.test(r),
   showFile: async () => undefined,
+  objectHash: async () => undefined,
   mergeBase: async (a) => a,
   changedFiles: async () => [],
   currentBranch: async () => 'main',

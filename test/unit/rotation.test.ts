@@ -117,6 +117,33 @@ describe('rotation planner', () => {
     ]);
   });
 
+  it('keeps what anyone points at: aliases, recent deployments, the model of a kept commit', () => {
+    const plan = planRotation(
+      facts(fs, {
+        aliases: new Map([['1.0.0-aaaaaaa/', ['golden', 'baseline']]]),
+        deployments: new Map([
+          ['1.0.0-bbbbbbb/', [{ environment: 'development', at: ago(2) }]],
+          ['1.0.0-ddddddd/', [{ environment: 'development', at: ago(30) }]],
+        ]),
+        servesCommits: new Map(),
+      }),
+    );
+    const reasons = (f: string) => plan.entries.find((e) => e.folder === f)!.reasons.join('; ');
+    expect(action(plan, '1.0.0-aaaaaaa/')).toBe('keep');
+    expect(reasons('1.0.0-aaaaaaa/')).toMatch(/alias golden points at it; alias baseline points at it/);
+    expect(action(plan, '1.0.0-bbbbbbb/')).toBe('keep');
+    expect(reasons('1.0.0-bbbbbbb/')).toMatch(/deployed to development within the grace period/);
+    // a deployment older than the grace period keeps nothing
+    expect(action(plan, '1.0.0-ddddddd/')).toBe('delete');
+    const served = planRotation(
+      facts(fs, { servesCommits: new Map([['1.0.0-ddddddd/', ['main (abc1234)']]]) }),
+    );
+    expect(action(served, '1.0.0-ddddddd/')).toBe('keep');
+    expect(served.entries.find((e) => e.folder === '1.0.0-ddddddd/')!.reasons).toContain(
+      'the model of main (abc1234) (resolution rule)',
+    );
+  });
+
   it('an incomplete folder uses its newest object as its age', () => {
     const inc = folders([
       { key: '3.0.0-1111111/model.zip', at: ago(30) },
@@ -180,7 +207,8 @@ describe('rotation planner properties', () => {
           ),
         ),
         fc.func(fc.oneof(fc.constant([]), fc.constant([]), fc.array(keyArb, { maxLength: 2 }))),
-        (listing, graceDays, keepPerVersion, liveFn, pointFn, refFn) => {
+        fc.func(fc.constantFrom<string[]>([], [], [], ['golden'], ['golden', 'baseline'])),
+        (listing, graceDays, keepPerVersion, liveFn, pointFn, refFn, aliasFn) => {
           const objects = listing.map((o) => ({ key: o.key, size: 1, lastModified: ago(o.days) }));
           const { folders: byFolder } = groupListing(objects, '');
           const all = [...byFolder.values()];
@@ -193,7 +221,11 @@ describe('rotation planner properties', () => {
               .map((f) => [f.folder, { live: liveFn(f.folder) === 'live', detail: 'b' }] as const),
           );
           const references = new Map(all.map((f) => [f.folder, refFn(f.folder)] as const));
+          const aliases = new Map(
+            all.map((f) => [f.folder, aliasFn(f.folder)] as const).filter(([, a]) => a.length > 0),
+          );
           const plan = planRotation({
+            aliases,
             folders: all,
             pointed,
             liveness,
@@ -224,6 +256,7 @@ describe('rotation planner properties', () => {
             // the protected sets
             for (const env of ['staging', 'production'] as const) expect(f.markers.has(env)).toBe(false);
             expect(pointed.has(f.folder)).toBe(false);
+            expect(aliases.has(f.folder)).toBe(false);
             expect(liveness.get(f.folder)).toEqual({ live: false, detail: 'b' });
             expect(f.objects.every((o) => o.lastModified.getTime() <= NOW.getTime() - graceDays * DAY)).toBe(
               true,

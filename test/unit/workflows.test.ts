@@ -22,14 +22,28 @@ interface Step {
 }
 interface Workflow {
   concurrency?: { group: string; 'cancel-in-progress': boolean };
-  jobs: Record<string, { steps?: Step[]; environment?: string; if?: string; strategy?: { matrix: unknown } }>;
+  jobs: Record<
+    string,
+    {
+      steps?: Step[];
+      environment?: string;
+      if?: string;
+      strategy?: { matrix: unknown };
+      outputs?: Record<string, string>;
+    }
+  >;
 }
 
-/** Steps that run this action: `uses: ./` here, `model-pipeline/model-pipeline@v1` in the copyable examples. */
+/** Steps that run this action: `uses: ./` here, `org/model-pipeline-action@v1` in the copyable examples. */
 function actionSteps(wf: Workflow): Step[] {
   return Object.values(wf.jobs)
     .flatMap((j) => j.steps ?? [])
-    .filter((s) => s.uses === './' || s.uses?.startsWith('model-pipeline/model-pipeline@'));
+    .filter(
+      (s) =>
+        s.uses === './' ||
+        s.uses?.startsWith('org/model-pipeline-action@') ||
+        s.uses?.startsWith('model-pipeline/model-pipeline@'),
+    );
 }
 
 describe('action.yml and workflows validate (@action-validator/core)', () => {
@@ -92,5 +106,18 @@ describe('the workflows do what the README promises', () => {
     expect(wf.jobs['promote-production'].environment).toBe('production');
     const commands = actionSteps(wf).map((s) => s.with?.command);
     expect(commands).toEqual(expect.arrayContaining(['needs-model', 'train', 'promote', 'sweep']));
+  });
+
+  it('model.yml: main promotes the folder reviewed on the branch without a train job', () => {
+    const wf = load('examples/workflows/model.yml');
+    for (const job of ['promote-development', 'promote-staging', 'promote-production']) {
+      const j = wf.jobs[job];
+      expect(JSON.stringify(j.strategy?.matrix)).toContain('needs.needs-model.outputs.promote-matrix');
+      const step = (j.steps ?? []).find((s) => s.with?.command === 'promote');
+      expect(step?.with?.['model-prefix']).toBe('${{ matrix.model.model-prefix }}');
+    }
+    // a skipped train (needs-model found the branch's model) does not skip the promotions
+    expect(wf.jobs['promote-development'].if).toContain("needs.train.result == 'skipped'");
+    expect(wf.jobs['needs-model'].outputs?.['promote-matrix']).toContain('promote-matrix');
   });
 });

@@ -67,6 +67,13 @@ export class GitCli implements Git {
     throw new UserError(`git show ${rev}:${file} failed: ${r.stderr.trim()}`);
   }
 
+  async objectHash(rev: string, file: string): Promise<string | undefined> {
+    await this.revParse(rev);
+    const spec = file.startsWith('/') ? file.replace(/^\/+/, '') : `./${file.replace(/\/+$/, '')}`;
+    const r = await run(this.cwd, ['rev-parse', '--verify', '--quiet', `${rev}:${spec}`]);
+    return r.code === 0 && r.stdout.trim() ? r.stdout.trim() : undefined;
+  }
+
   async mergeBase(a: string, b: string): Promise<string> {
     const r = await run(this.cwd, ['merge-base', a, b]);
     if (r.code !== 0) throw new UserError(`no merge base between ${a} and ${b} (${SHALLOW_HINT})`);
