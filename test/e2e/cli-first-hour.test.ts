@@ -98,7 +98,7 @@ describe("a user's first hour with the bundled CLI", () => {
         expect(r.stdout).toContain('--dry-run, --no-dry-run');
         expect(r.stdout).toMatch(/default: true; env: MODEL_PIPELINE_DRY_RUN/);
         expect(r.stdout).toMatch(/--region <value>\n.*default: us-east-1; env: MODEL_PIPELINE_REGION/);
-        for (const absent of ['--ami-version', '--environment', '--config-path', '--train-timeout'])
+        for (const absent of ['--ami-version', '--environment', '--train-timeout', '--packer-version'])
           expect(r.stdout).not.toContain(absent);
         const global = r.stdout.slice(r.stdout.indexOf('Global flags:'));
         for (const flag of ['--json', '--local', '--output-file', '--settings-file'])
