@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 
 /** One measured quantity of a benchmark, one sample per run. */
@@ -217,4 +217,19 @@ export function removeAtEnd(dir: string): string {
 
 export function removeLeftovers(): void {
   for (const dir of leftovers.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * The peer tool's own executable, not a version-manager shim in front of it (a pyenv shim is a shell script
+ * that costs about 50 ms per call): `pyenv which` names the real one. undefined when the tool is missing.
+ */
+export function peerBinary(name: string): string | undefined {
+  const run = (cmd: string, args: string[]): string | undefined => {
+    const r = spawnSync(cmd, args, { encoding: 'utf8' });
+    return r.status === 0 ? r.stdout.trim() || undefined : undefined;
+  };
+  const found = run('which', [name]);
+  if (!found) return undefined;
+  if (/[\\/]shims[\\/]/.test(found)) return run('pyenv', ['which', name]) ?? found;
+  return found;
 }

@@ -27,6 +27,7 @@ import {
   type Verdict,
 } from './lib';
 import { pollDelay } from './poll-delay';
+import { promote } from './promote';
 import { recordMarkdown } from './record';
 import { rotate } from './rotate';
 import { train } from './train';
@@ -38,12 +39,13 @@ const BENCHES: Record<string, (ctx: BenchContext) => Promise<BenchOutput>> = {
   rotate,
   train,
   'poll-delay': pollDelay,
+  promote,
 };
 
 const USAGE = `usage: npm run bench -- [options]
   --smoke                 tiny sizes, 2 runs; records nothing unless --record
   --only a,b              run only these: ${Object.keys(BENCHES).join(', ')}
-  --runs N                runs per benchmark (default: 15 cold-start, 3 upload, 3 rotate, 7 train, 8 poll-delay)
+  --runs N                runs per benchmark (default: 15 cold-start, 3 upload, 3 rotate, 7 train, 8 poll-delay, 3 promote)
   --record / --no-record  write bench/results/*.json and bench/RESULTS.md (default: on, off with --smoke)
   --cli PATH              CLI entry for cold-start (default dist/cli/index.js)
   --upload-sizes MiB,...  upload sizes (default 1024,4096; smoke 20)
@@ -51,6 +53,7 @@ const USAGE = `usage: npm run bench -- [options]
   --part-size MiB --concurrency N  S3ObjectStore multipart settings for the upload comparison
   --tune                  also try a grid of part sizes x parts in flight on the first size and store
   --rotate-objects N --rotate-prefixes N   (default 100000 / 1000; smoke 2000 / 20)
+  --promote-sizes MiB,...  model.zip sizes for promote (default 1024; smoke 20)
   --no-ssh                skip the SSH variant of train`;
 
 function parseArgs(argv: string[]): Map<string, string> {
@@ -65,6 +68,7 @@ function parseArgs(argv: string[]): Map<string, string> {
     'concurrency',
     'rotate-objects',
     'rotate-prefixes',
+    'promote-sizes',
   ]);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];

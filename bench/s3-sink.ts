@@ -145,7 +145,8 @@ export async function startS3Sink(): Promise<S3Sink> {
       const partCrcs: Buffer[] = [];
       for (const [i, p] of listed.entries()) {
         const part = upload.parts.get(p.number);
-        if (!part || part.etag !== p.etag)
+        // S3 takes a part's ETag with or without its quotes (rclone sends it bare)
+        if (!part || part.etag.replace(/"/g, '') !== p.etag?.replace(/"/g, ''))
           return xmlError(res, 400, 'InvalidPart', `part ${p.number} was not uploaded with ETag ${p.etag}`);
         if (i > 0 && listed[i - 1].number >= p.number)
           return xmlError(res, 400, 'InvalidPartOrder', 'parts are not in ascending order');

@@ -11,6 +11,7 @@ import {
   HAVE_GNU_TIME,
   log,
   median,
+  peerBinary,
   MiB,
   mustSucceed,
   runProc,
@@ -106,6 +107,7 @@ export async function upload(ctx: BenchContext): Promise<BenchOutput> {
           });
           series.push(...out.series);
           verdicts.push(...out.verdicts);
+          notes.push(...out.notes);
           if (index === 0 && peer === peers[0] && ctx.flags.has('tune'))
             series.push(...(await tune(ctx, { peer, endpoint, child, file, bytes })));
         }
@@ -136,8 +138,14 @@ async function uploaders(endpoint: string, child: string) {
   const s3 = new S3Client(s3ClientConfig({ bucket, region: 'us-east-1', endpoint }));
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   const env = childEnv();
-  const ours = async (file: string, key: string, part?: number, inFlight?: number): Promise<UploadRun> => {
-    const job = { endpoint, bucket, key, file, partSize: part, concurrency: inFlight };
+  const ours = async (
+    file: string,
+    key: string,
+    part?: number,
+    inFlight?: number,
+    hash?: 'shared' | 'separate',
+  ): Promise<UploadRun> => {
+    const job = { endpoint, bucket, key, file, partSize: part, concurrency: inFlight, hash };
     const r = mustSucceed(
       await runProc(process.execPath, [child, JSON.stringify(job)], { env, measureRss: true }),
       'upload-child',
@@ -145,10 +153,12 @@ async function uploaders(endpoint: string, child: string) {
     const out = JSON.parse(r.stdout) as { ms: number; maxRssMb: number };
     return { ms: r.ms, peakRssMb: r.peakRssMb ?? out.maxRssMb, innerMs: out.ms };
   };
+  const awsBin = peerBinary('aws');
   const aws = async (file: string, key: string): Promise<UploadRun> => {
+    if (!awsBin) throw new Error('the upload bench needs the aws CLI as its peer');
     const r = mustSucceed(
       await runProc(
-        'aws',
+        awsBin,
         ['s3', 'cp', file, `s3://${bucket}/${key}`, '--endpoint-url', endpoint, '--only-show-errors'],
         { env, measureRss: true },
       ),
@@ -163,7 +173,42 @@ async function uploaders(endpoint: string, child: string) {
       throw new Error(`s3://${bucket}/${key} has ${head.ContentLength} bytes, expected ${bytes}`);
     await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
   };
-  return { ours, aws, verifyAndDrop };
+  // rclone (Debian package) when installed: its own S3 client, 5 MiB parts x 4 by default, given 8 x 8 as ours
+  const rcloneBin = peerBinary('rclone');
+  const rclone = rcloneBin
+    ? async (file: string, key: string): Promise<UploadRun> => {
+        const r = mustSucceed(
+          await runProc(
+            rcloneBin,
+            [
+              'copyto',
+              file,
+              `bench:${bucket}/${key}`,
+              '--s3-chunk-size',
+              '8M',
+              '--s3-upload-concurrency',
+              '8',
+              '--s3-disable-checksum', // no whole-file MD5 pass before the upload, as ours and aws s3 cp
+            ],
+            {
+              env: {
+                ...env,
+                RCLONE_CONFIG_BENCH_TYPE: 's3',
+                RCLONE_CONFIG_BENCH_PROVIDER: 'Other',
+                RCLONE_CONFIG_BENCH_ENDPOINT: endpoint,
+                RCLONE_CONFIG_BENCH_ACCESS_KEY_ID: env.AWS_ACCESS_KEY_ID ?? '',
+                RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY: env.AWS_SECRET_ACCESS_KEY ?? '',
+                RCLONE_CONFIG_BENCH_REGION: 'us-east-1',
+              },
+              measureRss: true,
+            },
+          ),
+          'rclone copyto',
+        );
+        return { ms: r.ms, peakRssMb: r.peakRssMb };
+      }
+    : undefined;
+  return { ours, aws, rclone, verifyAndDrop };
 }
 
 const PEER_LABEL: Record<Peer, string> = { moto: 'moto', sink: 'checking sink' };
@@ -171,21 +216,45 @@ const PEER_LABEL: Record<Peer, string> = { moto: 'moto', sink: 'checking sink' }
 async function compareOnPeer(
   ctx: BenchContext,
   c: Comparison,
-): Promise<{ series: Series[]; verdicts: Verdict[] }> {
-  const { ours, aws, verifyAndDrop } = await uploaders(c.endpoint, c.child);
+): Promise<{ series: Series[]; verdicts: Verdict[]; notes: string[] }> {
+  const tools = await uploaders(c.endpoint, c.child);
+  const { ours, aws, verifyAndDrop } = tools;
+  let rclone = tools.rclone;
+  const notes: string[] = [];
   const label = sizeLabel(c.bytes);
   const on = PEER_LABEL[c.peer];
   const mibps = (ms: number): number => c.bytes / MiB / (ms / 1000);
   const runs = runsOf(ctx, 3);
   const o: UploadRun[] = [];
   const a: UploadRun[] = [];
+  // train's upload path: the upload with its sha256 from the same read, and (before) a second read to hash
+  const shared: UploadRun[] = [];
+  const separate: UploadRun[] = [];
+  const rc: UploadRun[] = [];
+  const first = ['aws', ...(rclone ? ['rclone'] : []), 'ours', 'shared', 'separate'];
+  const orders = [first, [...first].reverse()];
   for (let i = 0; i < runs; i++) {
     // alternate who goes first, so neither always meets a store that just freed memory
-    const order = i % 2 === 0 ? ['aws', 'ours'] : ['ours', 'aws'];
-    for (const who of order) {
+    for (const who of orders[i % 2]) {
       const key = `${who}/${label.replace(' ', '')}-${i}`;
       if (who === 'aws') a.push(await aws(c.file, key));
-      else o.push(await ours(c.file, key, c.partSize, c.concurrency));
+      else if (who === 'rclone') {
+        if (!rclone) continue;
+        try {
+          rc.push(await rclone(c.file, key));
+        } catch (err) {
+          // a peer that cannot upload here is reported, not allowed to end the comparison
+          const why = ((err as Error).message.match(/(InvalidPart|Error)[^\n]*/) ?? ['failed'])[0];
+          notes.push(`upload ${label} to ${on}: rclone failed (${why.slice(0, 160)}); left out`);
+          rclone = undefined;
+          rc.length = 0;
+          continue;
+        }
+      } else if (who === 'ours') o.push(await ours(c.file, key, c.partSize, c.concurrency));
+      else {
+        const r = await ours(c.file, key, c.partSize, c.concurrency, who as 'shared' | 'separate');
+        (who === 'shared' ? shared : separate).push(r);
+      }
       await verifyAndDrop(key, c.bytes);
     }
     log(
@@ -196,11 +265,33 @@ async function compareOnPeer(
   const series: Series[] = [
     { bench, name: `${label} to ${on}: ${c.ourLabel}`, unit: 'MiB/s', samples: o.map((r) => mibps(r.ms)) },
     { bench, name: `${label} to ${on}: aws s3 cp`, unit: 'MiB/s', samples: a.map((r) => mibps(r.ms)) },
+    ...(rclone
+      ? [
+          {
+            bench,
+            name: `${label} to ${on}: rclone copyto`,
+            unit: 'MiB/s',
+            samples: rc.map((r) => mibps(r.ms)),
+          },
+        ]
+      : []),
     {
       bench,
       name: `${label} to ${on}: ours, uploadFile only (no node start)`,
       unit: 'MiB/s',
       samples: o.map((r) => mibps(r.innerMs!)),
+    },
+    {
+      bench,
+      name: `${label} to ${on}: train's path, uploadFile + sha256 from the same read`,
+      unit: 'MiB/s',
+      samples: shared.map((r) => mibps(r.innerMs!)),
+    },
+    {
+      bench,
+      name: `${label} to ${on}: train's path before, uploadFile + a separate sha256 read`,
+      unit: 'MiB/s',
+      samples: separate.map((r) => mibps(r.innerMs!)),
     },
     {
       bench,
@@ -216,7 +307,10 @@ async function compareOnPeer(
     },
   ];
   const ratio = o.map((r, i) => a[i].ms / r.ms);
+  // the fastest peer of each paired run
+  const fastest = o.map((r, i) => Math.min(a[i].ms, rc[i]?.ms ?? Infinity) / r.ms);
   const rss = o.map((r) => r.peakRssMb ?? NaN);
+  const trainRatio = (runs: UploadRun[]) => runs.map((r, i) => o[i].innerMs! / r.innerMs!);
   const verdicts: Verdict[] = [
     {
       bench,
@@ -226,6 +320,18 @@ async function compareOnPeer(
       target: '>= 1',
       met: median(ratio) >= 1,
     },
+    ...(rclone
+      ? [
+          {
+            bench,
+            name: `${label} to ${on}: throughput ours / fastest peer (aws s3 cp, rclone)`,
+            samples: fastest,
+            unit: 'x',
+            target: '>= 1',
+            met: median(fastest) >= 1,
+          },
+        ]
+      : []),
     {
       bench,
       name: `${label} to ${on}: ours peak RSS`,
@@ -235,8 +341,24 @@ async function compareOnPeer(
       met: Math.max(...rss) < 300,
       note: 'judged on the max',
     },
+    {
+      bench,
+      name: `${label} to ${on}: train's path (upload + sha256) / uploadFile alone`,
+      samples: trainRatio(shared),
+      unit: 'x',
+      target: '>= 0.95',
+      met: median(trainRatio(shared)) >= 0.95,
+    },
+    {
+      bench,
+      name: `${label} to ${on}: train's path before (separate sha256 read) / uploadFile alone`,
+      samples: trainRatio(separate),
+      unit: 'x',
+      target: 'report',
+      met: undefined,
+    },
   ];
-  return { series, verdicts };
+  return { series, verdicts, notes };
 }
 
 /** --tune: our uploader alone over a grid of part sizes x parts in flight. */

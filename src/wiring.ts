@@ -10,6 +10,7 @@ import { createProgress } from './adapters/system/progress';
 import { withTransferProgress } from './adapters/system/transfer-progress';
 import type { Progress } from './core/progress';
 import { readCiContext } from './core/ci-env';
+import { FetchCiRuns } from './adapters/ci/ci-runs';
 import { UserError } from './core/errors';
 import type { PipelineOptions } from './commands/option-table';
 import type { Compute, InstanceInfo, Logger, ObjectStore, RemoteShell, StateStore } from './core/ports';
@@ -33,6 +34,7 @@ const sshShellModule = (): typeof import('./adapters/ssh/ssh-shell') => require(
 export function backendOf(options: PipelineOptions): Backend {
   const chosen = options.string('backend');
   if (chosen === 'aws' || chosen === 'local') return chosen;
+  if (chosen === 'sagemaker') return 'aws'; // S3 store; train runs on SageMaker (train-sagemaker-wiring)
   return options.string('bucket') ? 'aws' : 'local';
 }
 
@@ -135,6 +137,14 @@ export function createDeps(options: PipelineOptions, io: DepsIo): Deps {
     logger: io.logger,
     state: io.state,
     ci: readCiContext(io.env),
+    ciRuns: () =>
+      new FetchCiRuns({
+        githubToken: options.string('github-token') || undefined,
+        githubApiUrl: io.env.GITHUB_API_URL || undefined,
+        circleToken: options.string('circleci-token') || undefined,
+        circleApiUrl: io.env.MODEL_PIPELINE_CIRCLECI_API_URL || undefined,
+        log: (m) => io.logger.warn(m),
+      }),
     cwd,
     env: io.env,
   };

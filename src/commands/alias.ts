@@ -17,6 +17,7 @@ import {
 } from './registry-context';
 import type { CommandContext, CommandDef, CommandResult } from './types';
 import { outputsOf } from './output-specs';
+import { whileClaimed } from './retiring';
 
 export const OPTIONS = defineOptions([ALIAS_OPTION, MODEL_PREFIX_OPTION, MODEL_NAME_OPTION, REASON_OPTION]);
 
@@ -37,9 +38,12 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
       actor: actorOf(ctx),
       reason: ctx.options.string('reason'),
     };
-    await store.put(registryKeys.alias(ref.scope, alias), JSON.stringify(record, null, 2), {
-      contentType: 'application/json',
-    });
+    // under a claim: rotate either sees it and keeps the folder, or this run sees rotate's mark and stops
+    await whileClaimed(store, ref.folder, `set alias ${alias} to`, ctx.deps.clock.now(), () =>
+      store.put(registryKeys.alias(ref.scope, alias), JSON.stringify(record, null, 2), {
+        contentType: 'application/json',
+      }),
+    );
     return {
       outputs: { alias, 'model-prefix': ref.folder, 'model-uri': store.uri(ref.folder) },
       text: `alias ${alias} -> ${ref.folder}`,

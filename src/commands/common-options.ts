@@ -29,10 +29,10 @@ export const COMMON_OPTIONS = defineOptions([
   {
     name: 'backend',
     description:
-      '`aws` (S3 + EC2), `local` (a folder as the store, a local process as the instance) or `auto` (aws when a bucket is set).',
+      '`aws` (S3 + EC2), `local` (a folder as the store, a local process as the instance), `sagemaker` (S3 + SageMaker training jobs: aws with train-engine sagemaker) or `auto` (aws when a bucket is set).',
     type: 'string',
     default: 'auto',
-    choices: ['auto', 'aws', 'local'],
+    choices: ['auto', 'aws', 'local', 'sagemaker'],
     env: ['MODEL_PIPELINE_BACKEND'],
   },
   {

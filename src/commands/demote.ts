@@ -21,6 +21,7 @@ import {
 } from './promote';
 import {
   actorOf,
+  DEEP_VERIFY_OPTION,
   listAll,
   MODEL_NAME_OPTION,
   MODEL_PREFIX_OPTION,
@@ -39,6 +40,7 @@ export const OPTIONS = defineOptions([
   MODEL_NAME_OPTION,
   OVERRIDE_ORDER_OPTION,
   REASON_OPTION,
+  DEEP_VERIFY_OPTION,
 ]);
 
 /** The append-only history of one environment, oldest first; damaged records are skipped with a warning. */

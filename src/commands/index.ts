@@ -6,6 +6,7 @@ import { pruneAmisCommand } from './prune-amis';
 import { aliasCommand } from './alias';
 import { benchmarkReportCommand } from './benchmark-report';
 import { fetchModelCommand } from './fetch-model';
+import { deployCommand, endpointStatusCommand, undeployCommand } from './deploy';
 import { demoteCommand } from './demote';
 import { describeCommand } from './describe';
 import { downloadCommand } from './download';
@@ -35,6 +36,9 @@ export const COMMANDS: Readonly<Record<string, CommandDef>> = Object.fromEntries
     aliasCommand,
     fetchModelCommand,
     benchmarkReportCommand,
+    deployCommand,
+    endpointStatusCommand,
+    undeployCommand,
   ].map((c) => [c.name, c]),
 );
 
@@ -64,6 +68,9 @@ export const COMMON_GROUPS_OF: Readonly<Record<string, readonly CommonGroup[]>> 
   alias: ['store', 'repo'],
   'fetch-model': ['store', 'repo'],
   'benchmark-report': ['store', 'repo'],
+  deploy: ['store', 'repo'],
+  'endpoint-status': ['store', 'repo'],
+  undeploy: ['store', 'repo'],
 };
 
 /** Shared options this command reads (its groups, and those every command reads). */

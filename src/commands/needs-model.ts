@@ -14,6 +14,7 @@ import {
   type ModelTarget,
 } from './model-context';
 import type { CommandContext, CommandDef, CommandResult } from './types';
+import { liveLease } from './folder-lease';
 
 export const OPTIONS = defineOptions([BASE_REF_OPTION, FORCE_OPTION, MODEL_SOURCES_OPTION]);
 
@@ -35,7 +36,9 @@ async function decide(ctx: CommandContext, target: ModelTarget, baseRef: string 
     }
   }
   const { resolution } = await resolveTarget(ctx, target);
+  const lease = await liveLease(store, target.prefix, ctx.deps.clock.now());
   const d = decideNeedsModel({
+    training: lease && `run ${lease.run} holds the lease until ${lease.expiresAt}`,
     id: target.id,
     baseVersion,
     baseRef: await baseRefLabel(ctx, baseRef),
@@ -90,11 +93,20 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
   };
   const table = markdownTable(
     ['model', 'config', 'needs model', 'rule', 'reason'],
-    rows.map((r) => [r.folder, r.target.config.path, r.needsModel ? 'yes' : 'no', r.rule, r.reason]),
+    rows.map((r) => [
+      r.folder,
+      r.target.config.path,
+      (r.needsModel ? 'yes' : 'no') + (r.training ? ' (training)' : ''),
+      r.rule,
+      r.reason,
+    ]),
   );
   const summary = `### needs-model (base ${shortBase})\n\n${table}\n`;
   const text = rows
-    .map((r) => `${r.folder}: ${r.needsModel ? 'needs a model' : 'no build'} (${r.rule}): ${r.reason}`)
+    .map(
+      (r) =>
+        `${r.folder}: ${r.needsModel ? 'needs a model' : 'no build'}${r.training ? ' (training)' : ''} (${r.rule}): ${r.reason}`,
+    )
     .join('\n');
   return { outputs, summary, text };
 }

@@ -15,6 +15,9 @@ import { OPTIONS as ROTATE } from './rotate';
 import { OPTIONS as STATUS } from './status';
 import { OPTIONS as SWEEP } from './sweep';
 import { TRAIN_OPTIONS } from './train-options';
+import { STEP_OPTIONS } from './train-steps';
+import { SAGEMAKER_TRAIN_OPTIONS } from './sagemaker-options';
+import { OPTIONS as DEPLOY } from './deploy';
 
 /**
  * Every option list of every command. The type below is read from it, and test/unit/option-table.test.ts
@@ -23,6 +26,9 @@ import { TRAIN_OPTIONS } from './train-options';
 export const OPTION_TABLES = [
   COMMON_OPTIONS,
   TRAIN_OPTIONS,
+  STEP_OPTIONS,
+  SAGEMAKER_TRAIN_OPTIONS,
+  DEPLOY,
   [THRESHOLDS_OPTION],
   BUILD_AMI_OPTIONS,
   PRUNE_AMIS_OPTIONS,

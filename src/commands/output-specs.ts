@@ -69,7 +69,7 @@ export const OUTPUTS = {
   files: defineOutput({ name: 'files', description: 'Number of files downloaded.', type: 'integer' }),
   'deployment-record': defineOutput({
     name: 'deployment-record',
-    description: 'URI of the deployment record fetch-model wrote.',
+    description: 'URI of the deployment record written (fetch-model, deploy).',
   }),
   'config-sha256': defineOutput({ name: 'config-sha256', description: 'sha256 of the given config file.' }),
   environment: defineOutput({
@@ -155,6 +155,18 @@ export const OUTPUTS = {
     description:
       '`true`/`false`: the benchmark report of the metrics file against the thresholds; empty without metrics.',
     type: 'boolean',
+  }),
+  'endpoint-name': defineOutput({
+    name: 'endpoint-name',
+    description: 'deploy / endpoint-status / undeploy: the SageMaker endpoint.',
+  }),
+  'endpoint-status': defineOutput({
+    name: 'endpoint-status',
+    description: 'Status of the endpoint (InService, Failed, ...; Deleted after undeploy).',
+  }),
+  'endpoint-config': defineOutput({
+    name: 'endpoint-config',
+    description: 'Endpoint config the endpoint runs (deploy: the new one).',
   }),
 } as const satisfies Record<string, OutputSpec>;
 

@@ -23,6 +23,7 @@ import {
 import {
   actorOf,
   ALLOW_FAILED_BENCHMARK_OPTION,
+  DEEP_VERIFY_OPTION,
   listFolder,
   loadThresholds,
   MODEL_PREFIX_OPTION,
@@ -39,6 +40,7 @@ import {
 import { ENVIRONMENT_OPTION } from './common-options';
 import type { CommandContext, CommandDef, CommandResult } from './types';
 import { outputsOf } from './output-specs';
+import { whileClaimed } from './retiring';
 
 export const OPTIONS = defineOptions([
   ENVIRONMENT_OPTION,
@@ -47,6 +49,7 @@ export const OPTIONS = defineOptions([
   REASON_OPTION,
   THRESHOLDS_OPTION,
   ALLOW_FAILED_BENCHMARK_OPTION,
+  DEEP_VERIFY_OPTION,
   MODEL_SOURCES_OPTION,
 ]);
 
@@ -78,7 +81,6 @@ export async function movePointer(
   current: { pointer?: EnvironmentPointer; etag?: string },
   makeRecord: (seq: number, previous: string | undefined) => PromotionRecord,
 ): Promise<MoveResult> {
-  const pointerKey = registryKeys.pointer(ref.scope, env);
   if (current.pointer?.prefix === ref.folder) {
     await finishMove(store, ref, env, current.pointer.record);
     return {
@@ -91,6 +93,21 @@ export async function movePointer(
   }
   const seq = (current.pointer?.seq ?? 0) + 1;
   const record = makeRecord(seq, current.pointer?.prefix);
+  // under a claim: rotate either sees it and keeps the folder, or this run sees rotate's mark and stops
+  return whileClaimed(store, ref.folder, `point ${env} at`, new Date(record.at), () =>
+    writePointer(store, ref, env, current, record),
+  );
+}
+
+async function writePointer(
+  store: ObjectStore,
+  ref: ModelRef,
+  env: Environment,
+  current: { pointer?: EnvironmentPointer; etag?: string },
+  record: PromotionRecord,
+): Promise<MoveResult> {
+  const pointerKey = registryKeys.pointer(ref.scope, env);
+  const seq = record.seq;
   const pointer: EnvironmentPointer = { schemaVersion: 1, environment: env, prefix: ref.folder, seq, record };
   try {
     await store.put(pointerKey, JSON.stringify(pointer, null, 2), {
@@ -171,7 +188,10 @@ export async function checkModelIntegrity(ctx: CommandContext, ref: ModelRef): P
   const store = ctx.deps.store();
   const objects = await listFolder(store, ref);
   const manifest = await readManifest(store, ref);
-  const problems = await verifyModelFiles(store, ref, manifest, objects);
+  const problems = await verifyModelFiles(store, ref, manifest, objects, {
+    deep: ctx.options.bool('deep-verify'),
+    logger: ctx.deps.logger,
+  });
   if (problems.length > 0)
     throw new PipelineError(
       `${store.uri(ref.folder)} does not match its manifest: ${problems.join('; ')}. Nothing was changed.`,

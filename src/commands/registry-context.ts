@@ -7,7 +7,7 @@ import { PipelineError, PreconditionFailedError, UserError } from '../core/error
 import { joinKey } from '../core/identity';
 import { MANIFEST_FILE, parseManifest, type Manifest } from '../core/manifest';
 import { defineOption } from '../core/options';
-import type { ObjectInfo, ObjectStore } from '../core/ports';
+import type { Logger, ObjectInfo, ObjectStore, StoredObject } from '../core/ports';
 import {
   aliasSchema,
   checkAliasName,
@@ -20,7 +20,7 @@ import {
   type EnvironmentPointer,
   type ModelRef,
 } from '../core/registry';
-import { fileMismatches, unsafeFileNames, type ActualFile } from '../core/gates';
+import { compareStored, fileMismatches, unsafeFileNames, type ActualFile } from '../core/gates';
 import { modelOfCommit, readConfigFile } from './model-context';
 import type { CommandContext } from './types';
 
@@ -50,6 +50,14 @@ export const ALIAS_OPTION = defineOption({
   description: 'Alias name of a model folder (letters, digits, `.`, `_`, `-`).',
   type: 'string',
   env: ['MODEL_PIPELINE_ALIAS'],
+});
+export const DEEP_VERIFY_OPTION = defineOption({
+  name: 'deep-verify',
+  description:
+    "Check the model's files by downloading and hashing them (sha256). Default: compare the checksum, ETag and version the store reports (S3 HeadObject, no bytes downloaded) with those the manifest recorded at upload; folders written before they were recorded are hashed anyway.",
+  type: 'boolean',
+  default: 'false',
+  env: ['MODEL_PIPELINE_DEEP_VERIFY'],
 });
 export const OVERRIDE_ORDER_OPTION = defineOption({
   name: 'override-order',
@@ -309,20 +317,55 @@ export async function sha256Object(store: ObjectStore, key: string, size: number
   }
 }
 
-/** Sizes from the listing first (cheap), hashes only when every size matched. */
+export interface VerifyOptions {
+  /** Hash every file's bytes, whatever the manifest recorded. */
+  deep?: boolean;
+  logger?: Logger;
+}
+
+/**
+ * Whether a model folder holds exactly the files its manifest lists, as problems (none: it does). Sizes come
+ * from the listing first (cheap). Then each file the manifest recorded a store checksum for is compared with
+ * what the store reports now (ObjectStore.stat: S3 HeadObject, no bytes); only files without a record, or
+ * whose record the store can no longer confirm or refute (e.g. rewritten with another part size), and every
+ * file with `deep`, are downloaded and hashed with sha256.
+ */
 export async function verifyModelFiles(
   store: ObjectStore,
   ref: ModelRef,
   manifest: Manifest,
   objects: ObjectInfo[],
+  options: VerifyOptions = {},
 ): Promise<string[]> {
+  const log = options.logger;
   const actual = new Map<string, ActualFile>();
   for (const o of objects) actual.set(o.key.slice(ref.folder.length), { size: o.size });
   const sizeProblems = fileMismatches(manifest, actual).filter((p) => !p.endsWith('was not hashed'));
   if (sizeProblems.length > 0) return sizeProblems;
+
+  const recorded = options.deep ? [] : manifest.files.filter((f) => f.stored);
+  const reported = await mapLimit(recorded, 8, (f) => store.stat(ref.folder + f.name));
+  const problems: string[] = [];
+  const toHash = new Set(manifest.files.map((f) => f.name));
+  recorded.forEach((f, i) => {
+    const v = compareStored(f.name, { ...(f.stored as StoredObject), size: f.size }, reported[i]);
+    if (v.verdict === 'changed') problems.push(v.problem);
+    else if (v.verdict === 'unknown') log?.info(`${v.why}: hashing its bytes to check it`);
+    if (v.verdict !== 'unknown') toHash.delete(f.name);
+  });
+  if (problems.length > 0) return problems;
+  const unrecorded = options.deep ? 0 : manifest.files.length - recorded.length;
+  if (unrecorded > 0)
+    log?.info(
+      `${store.uri(ref.folder)}: the manifest records no store checksums for ${unrecorded} of ${manifest.files.length} files (written before they were recorded): downloading and hashing them`,
+    );
+  if (recorded.length > 0 && toHash.size === 0)
+    log?.info(
+      `${store.uri(ref.folder)}: all ${recorded.length} files match the checksums recorded at upload (nothing downloaded)`,
+    );
   for (const f of manifest.files) {
     const a = actual.get(f.name)!;
-    a.sha256 = await sha256Object(store, ref.folder + f.name, a.size);
+    a.sha256 = toHash.has(f.name) ? await sha256Object(store, ref.folder + f.name, a.size) : f.sha256;
   }
   return fileMismatches(manifest, actual);
 }

@@ -10,18 +10,22 @@ import {
   groupListing,
   parseJsonAs,
   placeOf,
+  REGISTRY_DIR,
   registryKeys,
   type Environment,
   type ModelFolder,
 } from '../core/registry';
 import { parseModelConfig } from '../core/config';
-import { modelId, modelPrefix } from '../core/identity';
+import { joinKey, modelId, modelPrefix } from '../core/identity';
+import { folderOfRegistryKey, retiringKey, STALE_RETIRING_SECONDS } from '../core/lease';
+import { liveLease, runLabel } from './folder-lease';
 import { planRotation, type Liveness, type RotationEntry, type RotationPlan } from '../core/rotation';
 import { formatBytes } from '../core/status';
-import { listAll, mapLimit, readPointer, storeRoot } from './registry-context';
+import { listAll, mapLimit, putOnce, readPointer, storeRoot } from './registry-context';
 import { DRY_RUN_OPTION, MODEL_SOURCES_OPTION, resolveTarget } from './model-context';
 import type { CommandContext, CommandDef, CommandResult } from './types';
 import { outputsOf } from './output-specs';
+import { rotateStepCaches } from './rotate-steps';
 
 export const OPTIONS = defineOptions([
   {
@@ -80,6 +84,47 @@ export async function aliasedFolders(
     }
   }
   return out;
+}
+
+/** Folders a promote, demote or alias is about to reference (fresh claims), as folder -> what. */
+async function claimedFolders(
+  store: ObjectStore,
+  scopes: Iterable<string>,
+  now: Date,
+): Promise<Map<string, string>> {
+  const cutoff = now.getTime() - STALE_RETIRING_SECONDS * 1000;
+  const claimed = new Map<string, string>();
+  for (const scope of scopes) {
+    for (const o of await listAll(store, joinKey(scope, REGISTRY_DIR, 'claims') + '/')) {
+      const folder = folderOfRegistryKey(o.key, 'claims');
+      if (!folder || o.lastModified.getTime() < cutoff) continue; // a claim that old is a dead run's
+      claimed.set(folder, 'referenced (a promote, demote or alias is writing)');
+    }
+  }
+  return claimed;
+}
+
+/**
+ * Retiring markers of a rotate that died before it finished, on folders this rotate keeps: after an hour
+ * they only block promotions, so they go.
+ */
+async function clearStaleRetiring(
+  ctx: CommandContext,
+  store: ObjectStore,
+  scopes: Iterable<string>,
+  doomed: ReadonlySet<string>,
+): Promise<void> {
+  const cutoff = ctx.deps.clock.now().getTime() - STALE_RETIRING_SECONDS * 1000;
+  const stale: string[] = [];
+  for (const scope of scopes) {
+    for (const o of await listAll(store, joinKey(scope, REGISTRY_DIR, 'retiring') + '/')) {
+      const folder = folderOfRegistryKey(o.key, 'retiring');
+      if (!folder || doomed.has(folder) || o.lastModified.getTime() > cutoff) continue;
+      ctx.deps.logger.warn(`${folder} was marked retiring by a rotate that did not finish: marker removed`);
+      stale.push(o.key);
+    }
+  }
+  if (stale.length > 0) await store.deleteMany(stale);
 }
 
 /**
@@ -333,22 +378,53 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
 
   let deleted = 0;
   let requests = 0;
+  if (!dryRun) {
+    await clearStaleRetiring(ctx, store, scopes, new Set(doomed.map((e) => e.folder)));
+  }
   if (!dryRun && doomed.length > 0) {
-    // a promotion or an alias may have landed since the listing: never delete what is pointed at now
+    // mark first: from here on promote, demote and alias refuse these folders
+    const record = { schemaVersion: 1, run: runLabel(ctx.deps.ci), at: ctx.deps.clock.now().toISOString() };
+    const marked = new Set<string>();
+    await mapLimit(doomed, 8, async (e) => {
+      const body = JSON.stringify({ ...record, folder: e.folder }, null, 2);
+      if (await putOnce(store, retiringKey(e.folder), body)) marked.add(e.folder);
+    });
+    // then read again what references them: a claim, promotion or alias that landed before the mark wins
+    const now = ctx.deps.clock.now();
+    const claimed = await claimedFolders(store, scopes, now);
     const pointedNow = await pointedFolders(store, scopes);
     const aliasedNow = await aliasedFolders(ctx, store, scopes);
-    const racing = doomed.filter((e) => pointedNow.has(e.folder) || aliasedNow.has(e.folder));
-    for (const e of racing) ctx.deps.logger.warn(`${e.folder} was promoted or aliased during rotation: kept`);
+    const racing: { folder: string; why: string }[] = [];
+    await mapLimit(doomed, 8, async (e) => {
+      const why = claimed.has(e.folder)
+        ? `is being ${claimed.get(e.folder)}`
+        : pointedNow.has(e.folder)
+          ? `was promoted to ${pointedNow.get(e.folder)!.join(', ')}`
+          : aliasedNow.has(e.folder)
+            ? `was given alias ${aliasedNow.get(e.folder)!.join(', ')}`
+            : (await liveLease(store, e.folder, now))
+              ? 'is being trained'
+              : undefined;
+      if (why) racing.push({ folder: e.folder, why });
+    });
     if (racing.length > 0) {
-      const skip = new Set(racing.map((e) => e.folder));
+      for (const r of racing) ctx.deps.logger.warn(`${r.folder} ${r.why} during rotation: kept`);
+      const skip = new Set(racing.map((r) => r.folder));
       doomed = doomed.filter((e) => !skip.has(e.folder));
+      await store.deleteMany(racing.filter((r) => marked.has(r.folder)).map((r) => retiringKey(r.folder)));
     }
     const doomedKeys = new Set(doomed.flatMap((e) => e.keys));
     const keys = plan.deleteKeys.filter((k) => doomedKeys.has(k));
     const r = await store.deleteMany(keys);
     deleted = r.deleted;
     requests = r.requests;
+    // the folders are gone (manifests first): a late claim now finds no manifest and writes nothing
+    await store.deleteMany(doomed.map((e) => retiringKey(e.folder)));
   }
+
+  // step caches (`_steps/<key>/`): garbage once no kept model records them (src/core/steps.ts)
+  const keptFolders = plan.entries.filter((e) => !doomed.includes(e)).map((e) => e.folder);
+  const stepCaches = await rotateStepCaches(ctx, { keptFolders, dryRun });
 
   const bytes = doomed.reduce((n, e) => n + e.bytes, 0);
   const verb = dryRun ? 'would delete' : 'deleted';
@@ -359,8 +435,9 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
       ? `; to delete, run again with ${ctx.options.mention('dry-run', false)}`
       : `; ${deleted} objects in ${requests} delete requests`);
   const ordered = [...doomed, ...kept];
-  const text = `${planTable(ordered, false, Number.MAX_SAFE_INTEGER)}\n\n${headline}`;
-  const summary = `### ${headline}\n\n${planTable(ordered, true, 500)}\n`;
+  const steps = stepCaches.line ? `\n${stepCaches.line}` : '';
+  const text = `${planTable(ordered, false, Number.MAX_SAFE_INTEGER)}\n\n${headline}${steps}`;
+  const summary = `### ${headline}\n\n${planTable(ordered, true, 500)}\n${steps ? `${steps}\n` : ''}`;
   return {
     outputs: {
       'dry-run': String(dryRun),

@@ -21,6 +21,8 @@ import {
 } from './registry-context';
 import { ENVIRONMENT_OPTION } from './common-options';
 import type { CommandContext, CommandDef, CommandResult } from './types';
+import { folderOfRegistryKey } from '../core/lease';
+import { liveLease } from './folder-lease';
 
 export const OPTIONS = defineOptions([ENVIRONMENT_OPTION, MODEL_NAME_OPTION, MODEL_SOURCES_OPTION]);
 
@@ -77,6 +79,21 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
     if (p.kind === 'registry') scopes.add(p.scope);
   }
   const pointed = await pointedFolders(store, scopes);
+  // folders under a live lease are being trained now, even before their first file lands
+  const training = new Map<string, string>();
+  const now = ctx.deps.clock.now();
+  await mapLimit(
+    registry.map((k) => folderOfRegistryKey(k, 'leases')).filter((f): f is string => !!f),
+    8,
+    async (folder) => {
+      const lease = await liveLease(store, folder, now);
+      if (!lease) return;
+      training.set(folder, `run ${lease.run}`);
+      const place = placeOf(folder + 'x', root);
+      if (place.kind === 'model' && !folders.has(folder))
+        folders.set(folder, { scope: place.scope, folder, id: place.id, objects: [], markers: new Set() });
+    },
+  );
   // the same verdict describe shows: the manifest's, with a headline of the metrics it records
   const benchmarks = new Map<string, string>();
   const withManifest = [...folders.values()].filter((f) => f.objects.some((o) => o.name === MANIFEST_FILE));
@@ -103,7 +120,7 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
     if (line) benchmarks.set(f.folder, line);
   });
   const thisCommit = await thisCommitFolder(ctx);
-  const rows = statusRows(folders.values(), root, pointed, benchmarks, thisCommit);
+  const rows = statusRows(folders.values(), root, pointed, benchmarks, thisCommit, training);
   const cells = rows.map(statusCells);
   const where = store.uri(listPrefix);
   const text = rows.length === 0 ? `no models under ${where}` : textTable(STATUS_HEADER, cells);

@@ -1,10 +1,22 @@
 import { formatDuration, parseDuration } from '../core/duration';
 import { PipelineError } from '../core/errors';
-import { PIPELINE_TAG, sweepVerdict, type SweepVerdict } from '../core/instance-tags';
+import {
+  formatCiRun,
+  parseCiRun,
+  PIPELINE_TAG,
+  sweepVerdict,
+  TAG_CI_ATTEMPT,
+  TAG_CI_JOB,
+  TAG_CI_RUN,
+  type SweepVerdict,
+} from '../core/instance-tags';
 import { markdownTable } from '../core/markdown';
 import { defineOptions } from '../core/options';
-import type { InstanceInfo } from '../core/ports';
+import type { CiRunStatus, InstanceInfo } from '../core/ports';
+import { ciRunOf } from '../core/ci-env';
 import { EC2_ENDPOINT_OPTION } from './build-ami-options';
+
+const GONE = new Set(['shutting-down', 'terminated']);
 import type { CommandContext, CommandDef, CommandResult } from './types';
 import { outputsOf } from './output-specs';
 
@@ -24,8 +36,73 @@ export const OPTIONS = defineOptions([
     type: 'string',
     env: ['MODEL_PIPELINE_MAX_AGE'],
   },
+  {
+    name: 'run-id',
+    description:
+      "sweep: terminate every instance of this CI run (GitHub `github.run_id`, CircleCI `$CIRCLE_WORKFLOW_ID`), whatever its deadline. Use it after the whole workflow: it also ends the run's other jobs' instances.",
+    type: 'string',
+    env: ['MODEL_PIPELINE_RUN_ID'],
+  },
+  {
+    name: 'own-job',
+    description:
+      'sweep: also terminate instances launched by this very CI job (same run, attempt and job), for a cleanup step after train in the same job (the orb train job does this).',
+    type: 'boolean',
+    default: 'false',
+    env: ['MODEL_PIPELINE_OWN_JOB'],
+  },
+  {
+    name: 'github-token',
+    description:
+      'sweep: token with `actions: read`; sweep then also terminates instances whose GitHub workflow run (attempt) has finished. Default: `GITHUB_TOKEN`.',
+    type: 'string',
+    env: ['MODEL_PIPELINE_GITHUB_TOKEN', 'GITHUB_TOKEN'],
+    secret: true,
+  },
+  {
+    name: 'circleci-token',
+    description:
+      'sweep: CircleCI API token; sweep then also terminates instances whose CircleCI workflow has finished. Default: `CIRCLE_TOKEN`.',
+    type: 'string',
+    env: ['MODEL_PIPELINE_CIRCLECI_TOKEN', 'CIRCLE_TOKEN'],
+    secret: true,
+  },
   EC2_ENDPOINT_OPTION,
 ]);
+
+/**
+ * Why an instance that is not past its deadline goes anyway: it belongs to the run named by run-id, or
+ * the CI says its run has finished (a job killed hard leaves no one else to end it).
+ */
+async function ownerVerdict(
+  ctx: CommandContext,
+  instance: InstanceInfo,
+  runId: string | undefined,
+  asked: Map<string, Promise<CiRunStatus | undefined>>,
+): Promise<SweepVerdict | undefined> {
+  const run = parseCiRun(instance.tags[TAG_CI_RUN]);
+  if (runId !== undefined)
+    return run?.runId === runId || instance.tags[TAG_CI_RUN] === runId
+      ? { expired: true, reason: `belongs to CI run ${runId} (run-id)` }
+      : undefined;
+  if (!run) return undefined;
+  const attempt = instance.tags[TAG_CI_ATTEMPT];
+  const own = ciRunOf(ctx.deps.ci);
+  if (
+    ctx.options.bool('own-job') &&
+    own &&
+    formatCiRun(own) === formatCiRun(run) &&
+    (attempt ?? '') === (ctx.deps.ci.runAttempt ?? '') &&
+    (instance.tags[TAG_CI_JOB] ?? '') === (ctx.deps.ci.job ?? '')
+  )
+    return { expired: true, reason: 'launched by this job, whose train step has ended (own-job)' };
+  const key = `${formatCiRun(run)}#${run.provider === 'github' ? (attempt ?? '') : ''}`;
+  if (!asked.has(key))
+    asked.set(key, ctx.deps.ciRuns().status(run, run.provider === 'github' ? attempt : undefined));
+  const status = await asked.get(key)!;
+  if (!status?.finished) return undefined;
+  return { expired: true, reason: `its CI run ${formatCiRun(run)} has finished: ${status.detail}` };
+}
 
 interface Row {
   instance: InstanceInfo;
@@ -42,11 +119,20 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
   const compute = ctx.deps.compute(local ? undefined : 'aws');
   const log = ctx.deps.logger;
 
+  const runId = ctx.options.string('run-id')?.trim() || undefined;
+
   const instances = await compute.findByTags({ [PIPELINE_TAG]: 'true' });
   const now = ctx.deps.clock.now();
-  const rows: Row[] = instances
-    .map((instance) => ({ instance, verdict: sweepVerdict(instance, now, maxAge), action: 'kept' }))
-    .sort((a, b) => a.instance.id.localeCompare(b.instance.id));
+  const asked = new Map<string, Promise<CiRunStatus | undefined>>();
+  const rows: Row[] = await Promise.all(
+    instances.map(async (instance) => {
+      let verdict = sweepVerdict(instance, now, maxAge);
+      if (!verdict.expired && !GONE.has(instance.state))
+        verdict = (await ownerVerdict(ctx, instance, runId, asked)) ?? verdict;
+      return { instance, verdict, action: 'kept' };
+    }),
+  );
+  rows.sort((a, b) => a.instance.id.localeCompare(b.instance.id));
   const expired = rows.filter((r) => r.verdict.expired);
 
   const terminated: string[] = [];
@@ -118,7 +204,7 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
 export const sweepCommand: CommandDef = {
   name: 'sweep',
   summary:
-    'Terminate instances launched by this tool that outlived their max runtime (a safety net for cancelled CI jobs).',
+    'Terminate instances launched by this tool that outlived their max runtime, whose CI run has finished, or of one run (run-id): the safety net for killed CI jobs.',
   options: OPTIONS,
   outputs: outputsOf('terminated', 'expired'),
   run,

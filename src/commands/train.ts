@@ -6,8 +6,9 @@ import { DEFAULT_EXCLUDES } from '../adapters/ssh/argv';
 import { parseDuration, formatDuration } from '../core/duration';
 import { messageOf, PipelineError, PreconditionFailedError, UserError } from '../core/errors';
 import { parseHostKeyOption } from '../core/host-keys';
-import { trainInstanceTags } from '../core/instance-tags';
-import { MANIFEST_FILE, type ManifestFile } from '../core/manifest';
+import { TAG_LAUNCH_TOKEN, trainInstanceTags } from '../core/instance-tags';
+import { ciRunOf } from '../core/ci-env';
+import { MANIFEST_FILE, storedRecord, type ManifestFile } from '../core/manifest';
 import type { Compute, HostKeys, InstanceInfo, LaunchRequest, RemoteShell } from '../core/ports';
 import {
   buildTrainManifest,
@@ -27,6 +28,7 @@ import {
   type TransferMode,
 } from '../core/train';
 import { backendOf } from '../wiring';
+import { acquireFolderLease, runLabel, type HeldLease } from './folder-lease';
 import {
   FORCE_OPTION,
   folderState,
@@ -43,6 +45,18 @@ import { THRESHOLDS_OPTION } from './registry-context';
 import { parseEnvironment } from '../core/registry';
 import type { CommandContext, CommandDef, CommandResult } from './types';
 import { formatBytes } from '../core/progress';
+import { outputsOf } from './output-specs';
+import { parseSteps, type StepGraph } from '../core/steps';
+import {
+  checkStepInputs,
+  mergedJunit,
+  runTrainSteps,
+  STEP_OPTIONS,
+  stepsMarkdown,
+  type StepsOutcome,
+} from './train-steps';
+import { SAGEMAKER_TRAIN_OPTIONS } from './sagemaker-options';
+import { sagemakerEngine, sagemakerCleanup } from './train-sagemaker-wiring';
 
 const BENCHMARK_XML = 'benchmark_results.xml';
 
@@ -99,6 +113,7 @@ async function benchmarkReport(
 /** State names the action's post step reads to clean up after a cancelled or crashed run. */
 export const STATE_INSTANCE_ID = 'instance-id';
 export const STATE_KEY_NAME = 'ephemeral-key-name';
+export const STATE_LAUNCH_TOKEN = 'launch-token';
 
 const GONE = new Set(['terminated', 'shutting-down']);
 
@@ -166,12 +181,15 @@ async function launchRequest(
   target: ModelTarget,
   s: Settings,
   keyName: string | undefined,
+  launchToken: string,
 ): Promise<LaunchRequest> {
   const o = ctx.options;
   const tags = trainInstanceTags({
     modelPrefix: target.prefix,
     repo: ctx.deps.ci.repository,
     runUrl: ctx.deps.ci.runUrl,
+    ci: { run: ciRunOf(ctx.deps.ci), attempt: ctx.deps.ci.runAttempt, job: ctx.deps.ci.job },
+    launchToken,
   });
   const req: LaunchRequest = {
     imageId: o.string('ami-id') ?? '',
@@ -184,6 +202,7 @@ async function launchRequest(
     maxRuntimeSeconds: s.maxRuntime,
     tags,
     instanceProfile: o.string('instance-profile') || undefined,
+    clientToken: launchToken,
   };
   if (compute.resolveLaunchTargets) {
     const resolved = await compute.resolveLaunchTargets({
@@ -222,6 +241,8 @@ interface Uploaded {
 }
 
 async function run(ctx: CommandContext): Promise<CommandResult> {
+  const engine = sagemakerEngine(ctx);
+  if (engine) return engine();
   const log = ctx.deps.logger;
   const startedAt = ctx.deps.clock.now();
   const s = readSettings(ctx);
@@ -236,6 +257,8 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
   if (configRel.startsWith('..') || path.isAbsolute(configRel))
     throw new UserError(`config ${target.config.path} must be inside the repository (${ctx.deps.cwd})`);
 
+  // a pipeline of steps in the config: checked as a graph before anything launches
+  const graph = parseSteps(target.config.values.steps, target.config.path);
   const steps = planTrainSteps({ dataKey: s.dataKey, backend: s.backend });
   const step = (id: TrainStepId): void => {
     const i = steps.findIndex((x) => x.id === id);
@@ -267,6 +290,40 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
       `training data ${s.dataKey} is not in the store (${store.uri(s.dataKey)}): upload it, or set data-key ("none" for no input data)`,
     );
   }
+  if (graph) await checkStepInputs(graph, store, target.config.path);
+  // the lease comes before anything in the folder is touched: a live run's uploads are not leftovers
+  const lease = await acquireFolderLease(store, ctx.deps.clock, log, target.prefix, runLabel(ctx.deps.ci));
+  try {
+    return await trainHoldingLease(ctx, s, target, configRel, step, lease, startedAt, sources, graph);
+  } finally {
+    await lease
+      .release()
+      .catch((err) => log.warn(`could not release the lease ${store.uri(lease.key)}: ${messageOf(err)}`));
+  }
+}
+
+async function trainHoldingLease(
+  parent: CommandContext,
+  s: Settings,
+  target: ModelTarget,
+  configRel: string,
+  step: (id: TrainStepId) => void,
+  lease: HeldLease,
+  startedAt: Date,
+  sources: Readonly<Record<string, string>> | undefined,
+  graph: StepGraph | undefined,
+): Promise<CommandResult> {
+  // losing the lease stops the run like a cancellation does
+  const ctx: CommandContext = { ...parent, signal: AbortSignal.any([parent.signal, lease.lost]) };
+  const log = ctx.deps.logger;
+  const store = ctx.deps.store();
+  const uri = store.uri(target.prefix);
+  const state = await folderState(store, target.prefix);
+  if (state.complete) {
+    throw new PipelineError(
+      `model ${target.prefix} was completed by another run at ${uri} just now; its model stands`,
+    );
+  }
   if (state.partial) {
     const leftovers: string[] = [];
     for await (const obj of store.list(target.prefix)) leftovers.push(obj.key);
@@ -280,6 +337,7 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
   const work = await fs.mkdtemp(path.join(tmpdir(), 'mp-train-'));
   const uploaded: Uploaded[] = [];
   let instanceId: string | undefined;
+  let launchToken: string | undefined;
   let keyName = ctx.options.string('key-name') || undefined;
   let privateKey = ctx.options.string('ssh-private-key') || undefined;
   let ephemeralKey: string | undefined;
@@ -302,7 +360,10 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
     }
 
     step('launch');
-    const req = await launchRequest(ctx, compute, target, s, keyName);
+    launchToken = randomBytes(12).toString('hex');
+    const req = await launchRequest(ctx, compute, target, s, keyName, launchToken);
+    // saved before the request: if its answer never comes, the instance is still found by this token
+    ctx.deps.state.save(STATE_LAUNCH_TOKEN, launchToken);
     const launched = await compute.launch(req, ctx.signal);
     instanceId = launched.id;
     // saved before anything else can fail, so the post step can terminate it whatever happens next
@@ -359,29 +420,38 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
     }
 
     step('train');
-    log.info(`$ ${s.trainCommand}`);
-    const command = trainCommandLine({
-      repoDir: s.remoteDir,
-      command: s.trainCommand,
-      env: {
-        MODEL_PIPELINE_CONFIG: configRel.split(path.sep).join('/'),
-        MODEL_PIPELINE_DATA: dataName,
-        MODEL_PIPELINE_OUTPUT_DIR: s.outputDir,
-        MODEL_PIPELINE_MODEL_VERSION: target.id.version,
-        MODEL_PIPELINE_MODEL_SHA: target.id.sha7,
-        MODEL_PIPELINE_MODEL_PREFIX: target.prefix,
-      },
-    });
-    const trainStart = Date.now();
-    const exec = await shell.exec(command, {
-      timeoutSeconds: s.trainTimeout,
-      signal: ctx.signal,
-      onOutput: (line) => log.info(line),
-    });
-    if (exec.exitCode !== 0) {
-      throw new PipelineError(
-        `training command "${s.trainCommand}" failed with exit code ${exec.exitCode} on ${instanceId} after ${formatDuration((Date.now() - trainStart) / 1000)}; see its output above. No model was written.`,
-      );
+    const trainEnv = {
+      MODEL_PIPELINE_CONFIG: configRel.split(path.sep).join('/'),
+      MODEL_PIPELINE_DATA: dataName,
+      MODEL_PIPELINE_OUTPUT_DIR: s.outputDir,
+      MODEL_PIPELINE_MODEL_VERSION: target.id.version,
+      MODEL_PIPELINE_MODEL_SHA: target.id.sha7,
+      MODEL_PIPELINE_MODEL_PREFIX: target.prefix,
+    };
+    let stepsOutcome: StepsOutcome | undefined;
+    if (graph) {
+      stepsOutcome = await runTrainSteps(ctx, {
+        graph,
+        shell,
+        repoDir: s.remoteDir,
+        env: trainEnv,
+        work,
+        timeoutSeconds: s.trainTimeout,
+      });
+    } else {
+      log.info(`$ ${s.trainCommand}`);
+      const command = trainCommandLine({ repoDir: s.remoteDir, command: s.trainCommand, env: trainEnv });
+      const trainStart = Date.now();
+      const exec = await shell.exec(command, {
+        timeoutSeconds: s.trainTimeout,
+        signal: ctx.signal,
+        onOutput: (line) => log.info(line),
+      });
+      if (exec.exitCode !== 0) {
+        throw new PipelineError(
+          `training command "${s.trainCommand}" failed with exit code ${exec.exitCode} on ${instanceId} after ${formatDuration((Date.now() - trainStart) / 1000)}; see its output above. No model was written.`,
+        );
+      }
     }
 
     step('collect');
@@ -426,12 +496,18 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
           throw new PipelineError(
             `the instance could not upload ${a.name} to ${store.uri(key)} (exit ${r.exitCode}): it needs the aws CLI and an instance profile allowed s3:PutObject`,
           );
-        const stored = await store.head(key);
+        const stored = await store.stat(key);
         if (stored?.size !== h.size)
           throw new PipelineError(
             `${store.uri(key)} is ${stored?.size ?? 'missing'} bytes after the upload, the instance sent ${h.size}`,
           );
-        uploaded[uploaded.length - 1].entry = { name: a.name, size: h.size, sha256: h.sha256 };
+        // what the store reports right after the instance's upload (its responses stay on the instance)
+        uploaded[uploaded.length - 1].entry = {
+          name: a.name,
+          size: h.size,
+          sha256: h.sha256,
+          stored: storedRecord(stored),
+        };
         log.info(`the instance uploaded ${a.name} (${formatBytes(h.size)}) to ${store.uri(key)}`);
         continue;
       }
@@ -451,29 +527,55 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
         throw new PipelineError(
           `${a.remotePath} on ${instanceId} was ${expectedSize} bytes but ${pulledSize} came back: does something still write it after the training command ended?`,
         );
-      const [h] = await Promise.all([hashFile(local), store.uploadFile(key, local)]);
-      uploaded.push({ key, entry: { name: a.name, size: h.size, sha256: h.sha256 } });
+      // one read of the file feeds the upload and its sha256 (hashed on a worker thread)
+      const h = await store.uploadFile(key, local, { sha256: true });
+      uploaded.push({
+        key,
+        entry: { name: a.name, size: h.size, sha256: h.sha256!, stored: storedRecord(h) },
+      });
       log.info(`uploaded ${a.name} (${formatBytes(h.size)}) to ${store.uri(key)}`);
       if (a.remotePath === s.metricsFile) {
         metricsText = await fs.readFile(local, 'utf8');
         metricsLocal = local;
       }
     }
-    const benchmark = metricsLocal ? await benchmarkReport(ctx, target, metricsLocal, work) : undefined;
+    let benchmark = metricsLocal ? await benchmarkReport(ctx, target, metricsLocal, work) : undefined;
+    if (stepsOutcome && stepsOutcome.junit.length > 0) {
+      // the validate steps' JUnit joins the benchmark report (or is the report when there are no metrics)
+      const xmlFile = path.join(work, 'out', BENCHMARK_XML);
+      const base = benchmark?.xmlFile ? await fs.readFile(benchmark.xmlFile, 'utf8') : undefined;
+      await fs.mkdir(path.dirname(xmlFile), { recursive: true });
+      await fs.writeFile(xmlFile, await mergedJunit(base, stepsOutcome));
+      const reportDir = ctx.options.string('report-dir');
+      if (reportDir) {
+        const dir = path.resolve(ctx.deps.cwd, reportDir);
+        await fs.mkdir(dir, { recursive: true });
+        await fs.copyFile(xmlFile, path.join(dir, BENCHMARK_XML));
+      }
+      benchmark = { passed: benchmark?.passed ?? true, xmlFile, summary: benchmark?.summary };
+    }
     if (benchmark?.xmlFile) {
       const key = target.prefix + BENCHMARK_XML;
-      const [h] = await Promise.all([hashFile(benchmark.xmlFile), store.uploadFile(key, benchmark.xmlFile)]);
-      uploaded.push({ key, entry: { name: BENCHMARK_XML, size: h.size, sha256: h.sha256 } });
+      const h = await store.uploadFile(key, benchmark.xmlFile, { sha256: true });
+      uploaded.push({
+        key,
+        entry: { name: BENCHMARK_XML, size: h.size, sha256: h.sha256!, stored: storedRecord(h) },
+      });
     }
     const configName = path.basename(target.config.path);
     if (!uploaded.some((u) => u.entry.name === configName)) {
       const configFile = path.resolve(ctx.deps.cwd, target.config.path);
       const key = target.prefix + configName;
-      const [h] = await Promise.all([hashFile(configFile), store.uploadFile(key, configFile)]);
-      uploaded.push({ key, entry: { name: configName, size: h.size, sha256: h.sha256 } });
+      const h = await store.uploadFile(key, configFile, { sha256: true });
+      uploaded.push({
+        key,
+        entry: { name: configName, size: h.size, sha256: h.sha256!, stored: storedRecord(h) },
+      });
     }
 
     step('manifest');
+    // proof, right before the model becomes complete, that the folder is still this run's
+    await lease.confirm();
     const finishedAt = ctx.deps.clock.now();
     const manifest = buildTrainManifest({
       model: { name: target.modelName ?? target.id.name, version: target.id.version, sha },
@@ -500,6 +602,7 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
         report: benchmark.xmlFile ? BENCHMARK_XML : undefined,
       },
       sources,
+      steps: stepsOutcome?.records,
     });
     try {
       await store.put(target.prefix + MANIFEST_FILE, JSON.stringify(manifest, null, 2) + '\n', {
@@ -527,6 +630,7 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
         `### train: ${target.prefix}\n\n` +
         `| | |\n| --- | --- |\n| model | \`${uri}\` |\n| instance | ${instanceId} (${instance.instanceType ?? s.backend}) |\n` +
         `| files | ${uploaded.map((u) => u.entry.name).join(', ')} |\n| duration | ${formatDuration(seconds)} |\n` +
+        (stepsOutcome ? `\n#### steps\n\n${stepsMarkdown(stepsOutcome.rows)}\n` : '') +
         (benchmark?.summary ? `\n${benchmark.summary}\n` : ''),
       text: `model ${target.prefix} trained in ${formatDuration(seconds)}: ${uri}`,
     };
@@ -535,7 +639,11 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
   } finally {
     await shell?.close?.().catch(() => undefined);
     const problems: string[] = [];
-    if (failure !== undefined && uploaded.length > 0) {
+    if (failure !== undefined && uploaded.length > 0 && lease.lost.aborted) {
+      log.warn(
+        `the lease on ${target.prefix} was lost: its files now belong to the run holding it; left alone`,
+      );
+    } else if (failure !== undefined && uploaded.length > 0) {
       try {
         await ctx.deps.store().deleteMany(uploaded.map((u) => u.key));
         log.info(`removed the ${uploaded.length} file(s) this failed run had uploaded`);
@@ -545,10 +653,12 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
         );
       }
     }
-    if (instanceId) {
+    if (instanceId || launchToken) {
       step('terminate');
       try {
-        await terminate(ctx, compute, instanceId);
+        if (instanceId) await terminate(ctx, compute, instanceId);
+        // a launch whose answer never came: whatever carries this run's token
+        if (launchToken && !instanceId) await terminateByToken(ctx, compute, launchToken);
       } catch (err) {
         problems.push(messageOf(err));
       }
@@ -564,7 +674,7 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
     if (failure === undefined && problems.length > 0) failure = new PipelineError(problems.join('; '));
     else for (const p of problems) log.error(p);
   }
-  if (failure !== undefined) throw explain(ctx, failure, instanceId);
+  if (failure !== undefined) throw explain(ctx, lease, failure, instanceId);
   return result!;
 }
 
@@ -607,7 +717,13 @@ async function onInstance(
 }
 
 /** An interrupted run says so, and what it left behind; other failures pass through unchanged. */
-function explain(ctx: CommandContext, err: unknown, instanceId: string | undefined): unknown {
+function explain(
+  ctx: CommandContext,
+  lease: HeldLease,
+  err: unknown,
+  instanceId: string | undefined,
+): unknown {
+  if (lease.lost.aborted && !(err instanceof UserError)) return lease.lost.reason as unknown;
   if (!ctx.signal.aborted || err instanceof UserError) return err;
   const reason = ctx.signal.reason instanceof Error ? ctx.signal.reason.message : 'cancelled';
   return new PipelineError(
@@ -615,13 +731,34 @@ function explain(ctx: CommandContext, err: unknown, instanceId: string | undefin
   );
 }
 
+/** Terminates every live instance tagged with the launch token (but `except`, already handled). */
+async function terminateByToken(
+  ctx: CommandContext,
+  compute: Compute,
+  token: string,
+  except?: string,
+): Promise<void> {
+  const found = await compute.findByTags({ [TAG_LAUNCH_TOKEN]: token });
+  for (const i of found) {
+    if (i.id === except || GONE.has(i.state)) continue;
+    ctx.deps.logger.warn(
+      `instance ${i.id} carries this run's launch token and is ${i.state}: terminating it`,
+    );
+    await terminate(ctx, compute, i.id);
+  }
+}
+
 /** The post step: the instance and key pair of a run that could not clean up itself (cancelled, crashed). */
 async function cleanup(ctx: CommandContext): Promise<void> {
+  await sagemakerCleanup(ctx);
   const id = ctx.deps.state.get(STATE_INSTANCE_ID);
   const keyName = ctx.deps.state.get(STATE_KEY_NAME);
-  if (!id && !keyName) return;
+  const token = ctx.deps.state.get(STATE_LAUNCH_TOKEN);
+  if (!id && !keyName && !token) return;
   const compute = ctx.deps.compute();
   const log = ctx.deps.logger;
+  // killed between the launch request and its answer: only the token knows the instance
+  if (token) await terminateByToken(ctx, compute, token, id || undefined);
   if (id) {
     const info = await compute.describe(id);
     if (info && !GONE.has(info.state)) {
@@ -640,21 +777,15 @@ async function cleanup(ctx: CommandContext): Promise<void> {
 export const trainCommand: CommandDef = {
   name: 'train',
   summary: 'Train one model on a temporary instance (EC2, or a local folder) and store it with its manifest.',
-  options: [...TRAIN_OPTIONS, THRESHOLDS_OPTION, MODEL_SOURCES_OPTION, FORCE_OPTION],
-  outputs: [
-    { name: 'instance-id', description: 'Id of the instance the model was trained on (terminated).' },
-    {
-      name: 'model-prefix',
-      description: 'Store folder of the model, `<version>-<sha7>/` under the store prefix.',
-    },
-    { name: 'model-uri', description: 'Full URI of the model folder (s3:// or file://).' },
-    { name: 'duration-seconds', description: 'Seconds from start to the manifest being written.' },
-    {
-      name: 'benchmark-passed',
-      description:
-        '`true`/`false`: the benchmark report of the metrics file against the thresholds; empty without metrics.',
-    },
+  options: [
+    ...TRAIN_OPTIONS,
+    THRESHOLDS_OPTION,
+    MODEL_SOURCES_OPTION,
+    FORCE_OPTION,
+    ...STEP_OPTIONS,
+    ...SAGEMAKER_TRAIN_OPTIONS,
   ],
+  outputs: outputsOf('instance-id', 'model-prefix', 'model-uri', 'duration-seconds', 'benchmark-passed'),
   run,
   cleanup,
 };

@@ -3,6 +3,7 @@ import type { OptionSpec, OutputSpec } from '../core/options';
 import type { PipelineOptions } from './option-table';
 import type {
   Archives,
+  CiRuns,
   Clock,
   Compute,
   Git,
@@ -46,6 +47,8 @@ export interface Deps {
   logger: Logger;
   state: StateStore;
   ci: CiContext;
+  /** The CI's API, asked whether a run has finished (sweep); built on first use. */
+  ciRuns(): CiRuns;
   /** The repository's working directory; relative paths in options are taken from here. */
   cwd: string;
   env: Record<string, string | undefined>;

@@ -172,27 +172,78 @@ export async function runLaunchPlan<T>(
 }
 
 export const WATCHDOG_MARKER = 'model-pipeline watchdog';
+/** Where the per-boot script lives on the instance (also what the systemd unit runs). */
+export const WATCHDOG_PATH = '/usr/local/sbin/model-pipeline-watchdog';
 
 /**
- * A boot script that powers the instance off maxRuntimeSeconds after boot. With
- * InstanceInitiatedShutdownBehavior=terminate, power-off ends the instance, so a dead CI job cannot leave
- * it running. Time already spent booting is subtracted, so the deadline stays launch + max runtime.
+ * The script that enforces the deadline on one boot: power off now when it has passed (a reboot after the
+ * deadline), else schedule the power-off for the minutes left. The deadline is absolute (epoch seconds), so
+ * a reboot neither disarms the watchdog nor restarts its clock.
  */
-export function watchdogScript(maxRuntimeSeconds: number): string {
-  if (!Number.isInteger(maxRuntimeSeconds) || maxRuntimeSeconds <= 0)
-    throw new UserError(`max-runtime must be a positive number of seconds, got ${maxRuntimeSeconds}`);
+function enforceScript(deadlineEpoch: number): string {
   return [
     '#!/bin/sh',
-    `# ${WATCHDOG_MARKER}: power off (and so terminate) this instance after its max runtime`,
-    `max_seconds=${maxRuntimeSeconds}`,
-    'up_seconds=$(cut -d. -f1 /proc/uptime 2>/dev/null || echo 0)',
-    'left_minutes=$(( (max_seconds - up_seconds) / 60 ))',
-    'if [ "$left_minutes" -lt 1 ]; then left_minutes=1; fi',
+    `# ${WATCHDOG_MARKER}: enforce the absolute deadline; runs at every boot`,
+    `deadline=${deadlineEpoch}`,
+    'now=$(date +%s)',
+    'left=$((deadline - now))',
+    'if [ "$left" -le 60 ]; then',
+    `  echo "${WATCHDOG_MARKER}: past the deadline, powering off now"`,
+    `  poweroff || shutdown -P now "${WATCHDOG_MARKER}: max runtime reached" || halt -p -f`,
+    '  exit 0',
+    'fi',
+    'left_minutes=$((left / 60))',
     `echo "${WATCHDOG_MARKER}: powering off in $left_minutes minutes"`,
     `if ! shutdown -P "+$left_minutes" "${WATCHDOG_MARKER}: max runtime reached"; then`,
     // without a working shutdown scheduler, a detached sleeper does the same
-    '  nohup sh -c "sleep $((left_minutes * 60)); poweroff -f || halt -p -f" >/dev/null 2>&1 </dev/null &',
+    '  nohup sh -c "sleep $left; poweroff -f || halt -p -f" >/dev/null 2>&1 </dev/null &',
     'fi',
+    '',
+  ].join('\n');
+}
+
+/**
+ * The first-boot user data part: installs the deadline enforcer as a cloud-init per-boot script and, where
+ * there is systemd, as a service enabled for every boot, then runs it. With
+ * InstanceInitiatedShutdownBehavior=terminate, power-off ends the instance, so neither a dead CI job nor a
+ * reboot can leave it running past launch + max runtime. MODEL_PIPELINE_WATCHDOG_ROOT (tests only) prefixes
+ * every path written.
+ */
+export function watchdogScript(maxRuntimeSeconds: number, launchedAt: Date): string {
+  if (!Number.isInteger(maxRuntimeSeconds) || maxRuntimeSeconds <= 0)
+    throw new UserError(`max-runtime must be a positive number of seconds, got ${maxRuntimeSeconds}`);
+  const deadline = Math.floor(launchedAt.getTime() / 1000) + maxRuntimeSeconds;
+  const unit = [
+    '[Unit]',
+    `Description=${WATCHDOG_MARKER}: power off at the instance deadline`,
+    '[Service]',
+    'Type=oneshot',
+    `ExecStart=${WATCHDOG_PATH}`,
+    '[Install]',
+    'WantedBy=multi-user.target',
+  ];
+  return [
+    '#!/bin/sh',
+    `# ${WATCHDOG_MARKER}: power off (and so terminate) this instance at launch + max runtime, at every boot`,
+    `max_seconds=${maxRuntimeSeconds}`,
+    `deadline_utc=${new Date(deadline * 1000).toISOString()}`,
+    'root="${MODEL_PIPELINE_WATCHDOG_ROOT:-}"',
+    `enforce="$root${WATCHDOG_PATH}"`,
+    'per_boot="$root/var/lib/cloud/scripts/per-boot"',
+    'mkdir -p "$(dirname "$enforce")" "$per_boot"',
+    'cat > "$enforce" <<\'MODEL_PIPELINE_WATCHDOG\'',
+    enforceScript(deadline).trimEnd(),
+    'MODEL_PIPELINE_WATCHDOG',
+    'chmod 755 "$enforce"',
+    'cp "$enforce" "$per_boot/model-pipeline-watchdog"',
+    'if command -v systemctl >/dev/null 2>&1 && [ -d "$root/etc/systemd/system" ]; then',
+    '  cat > "$root/etc/systemd/system/model-pipeline-watchdog.service" <<\'MODEL_PIPELINE_UNIT\'',
+    ...unit,
+    'MODEL_PIPELINE_UNIT',
+    '  systemctl enable model-pipeline-watchdog.service >/dev/null 2>&1 || true',
+    'fi',
+    `echo "${WATCHDOG_MARKER}: max runtime $max_seconds s, deadline $deadline_utc"`,
+    'exec "$enforce"',
     '',
   ].join('\n');
 }
@@ -215,8 +266,8 @@ function partType(userData: string): string {
  * The instance's user data: the watchdog alone, or a cloud-init multipart message with the watchdog first
  * and the caller's script or cloud-config second.
  */
-export function buildUserData(maxRuntimeSeconds: number, extra?: string): string {
-  const watchdog = watchdogScript(maxRuntimeSeconds);
+export function buildUserData(maxRuntimeSeconds: number, launchedAt: Date, extra?: string): string {
+  const watchdog = watchdogScript(maxRuntimeSeconds, launchedAt);
   let out = watchdog;
   if (extra !== undefined && extra.trim() !== '') {
     const part = (type: string, filename: string, body: string): string =>

@@ -7,6 +7,12 @@ export const TAG_EXPIRES_AT = 'model-pipeline:expires-at';
 export const TAG_MODEL_PREFIX = 'model-pipeline:model-prefix';
 export const TAG_REPO = 'model-pipeline:repo';
 export const TAG_RUN_URL = 'model-pipeline:run-url';
+/** The CI run that owns the instance, `github:<owner>/<repo>:<run id>` or `circleci:<workflow id>`. */
+export const TAG_CI_RUN = 'model-pipeline:ci-run';
+export const TAG_CI_ATTEMPT = 'model-pipeline:ci-attempt';
+export const TAG_CI_JOB = 'model-pipeline:ci-job';
+/** Random per launch, written before the launch request: the instance is found by it if the answer is lost. */
+export const TAG_LAUNCH_TOKEN = 'model-pipeline:launch-token';
 
 const KEY_MAX = 128;
 const VALUE_MAX = 256;
@@ -19,6 +25,32 @@ export interface TrainTagInput {
   name?: string;
   /** More tags from the user; they cannot override the tool's own. */
   extra?: Record<string, string>;
+  /** The CI run, attempt and job that launch the instance (sweep ends it once the run has finished). */
+  ci?: { run?: CiRunRef; attempt?: string; job?: string };
+  launchToken?: string;
+}
+
+/** A CI run as the sweep asks its CI about it. */
+export interface CiRunRef {
+  provider: 'github' | 'circleci';
+  /** owner/name on GitHub. */
+  repository?: string;
+  /** GitHub workflow run id; CircleCI workflow id. */
+  runId: string;
+}
+
+export function formatCiRun(r: CiRunRef): string {
+  return r.provider === 'github' ? `github:${r.repository ?? ''}:${r.runId}` : `circleci:${r.runId}`;
+}
+
+/** The inverse of formatCiRun; undefined for anything else (older instances, other tools). */
+export function parseCiRun(tag: string | undefined): CiRunRef | undefined {
+  if (!tag) return undefined;
+  const gh = /^github:([^/:\s]+\/[^/:\s]+):([0-9]+)$/.exec(tag);
+  if (gh) return { provider: 'github', repository: gh[1], runId: gh[2] };
+  const cc = /^circleci:([0-9a-f-]{8,})$/i.exec(tag);
+  if (cc) return { provider: 'circleci', runId: cc[1] };
+  return undefined;
 }
 
 /** Descriptive tags of a training instance (the marker tags are added by markerTags at launch). */
@@ -29,6 +61,10 @@ export function trainInstanceTags(input: TrainTagInput): Record<string, string> 
   tags[TAG_MODEL_PREFIX] = prefix;
   if (input.repo) tags[TAG_REPO] = input.repo;
   if (input.runUrl) tags[TAG_RUN_URL] = input.runUrl;
+  if (input.ci?.run) tags[TAG_CI_RUN] = formatCiRun(input.ci.run);
+  if (input.ci?.attempt) tags[TAG_CI_ATTEMPT] = input.ci.attempt;
+  if (input.ci?.job) tags[TAG_CI_JOB] = input.ci.job;
+  if (input.launchToken) tags[TAG_LAUNCH_TOKEN] = input.launchToken;
   return tags;
 }
 

@@ -1,14 +1,33 @@
 import { z } from 'zod';
+import type { StoredObject } from './ports';
 
 /** Files every model folder holds. The manifest is written last: a folder without one is not a model. */
 export const MODEL_FILE = 'model.zip';
 export const MANIFEST_FILE = 'manifest.json';
+
+/** What the store reported for a file when it was uploaded (see StoredObject in ports.ts). */
+const storedEntry = z.object({
+  etag: z.string().optional(),
+  versionId: z.string().optional(),
+  checksum: z
+    .object({
+      algorithm: z.string().min(1),
+      type: z.enum(['FULL_OBJECT', 'COMPOSITE']).optional(),
+      value: z.string().min(1),
+      partSize: z.number().int().positive().optional(),
+    })
+    .optional(),
+});
 
 const fileEntry = z.object({
   /** Name relative to the model folder. */
   name: z.string().min(1),
   size: z.number().int().nonnegative(),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  /**
+   * Absent in folders written before checksums were recorded: those are checked by hashing their bytes.
+   */
+  stored: storedEntry.optional(),
 });
 
 export const manifestSchema = z
@@ -46,11 +65,33 @@ export const manifestSchema = z
     benchmark: z
       .object({ passed: z.boolean(), file: z.string().optional(), report: z.string().optional() })
       .optional(),
+    /** The config's steps as this model was built: key, cache hit, duration (src/core/steps.ts). */
+    steps: z
+      .array(
+        z.object({
+          name: z.string(),
+          key: z.string(),
+          status: z.enum(['ran', 'cached']),
+          cacheHit: z.boolean(),
+          seconds: z.number(),
+          outputs: z.array(z.string()),
+        }),
+      )
+      .optional(),
   })
   .passthrough();
 
 export type Manifest = z.infer<typeof manifestSchema>;
 export type ManifestFile = z.infer<typeof fileEntry>;
+
+/** The manifest's record of what the store reported at upload; only the fields that identify content. */
+export function storedRecord(o: StoredObject): NonNullable<ManifestFile['stored']> {
+  return {
+    ...(o.etag !== undefined ? { etag: o.etag } : {}),
+    ...(o.versionId !== undefined ? { versionId: o.versionId } : {}),
+    ...(o.checksum ? { checksum: { ...o.checksum } } : {}),
+  };
+}
 
 export function parseManifest(text: string, where: string): Manifest {
   let raw: unknown;

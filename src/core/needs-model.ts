@@ -11,6 +11,8 @@ export interface NeedsModelFacts {
   /** What the resolution rule found for this commit (src/core/resolution.ts). */
   resolution: Resolution;
   force: boolean;
+  /** Another run holds a live lease on this commit's folder: it is training it now (who, until when). */
+  training?: string;
 }
 
 /** Which rule decided: the resolution rule's (a stored folder serves) or the version rule's. */
@@ -23,6 +25,8 @@ export interface NeedsModelDecision {
   reason: string;
   /** The folder that serves the commit (no build), or the one to build. */
   folder: string;
+  /** Set when another run is training the model now (the folder is under lease). */
+  training?: string;
 }
 
 /**
@@ -32,6 +36,13 @@ export interface NeedsModelDecision {
  * unchanged version does not.
  */
 export function decideNeedsModel(f: NeedsModelFacts): NeedsModelDecision {
+  const d = decideByRules(f);
+  if (!f.training || d.rule === 'this-commit') return d;
+  // the decision stays: if the other run fails, this one's train takes over once the lease expires
+  return { ...d, training: f.training, reason: `training: ${f.training}; ${d.reason}` };
+}
+
+function decideByRules(f: NeedsModelFacts): NeedsModelDecision {
   const { id, resolution: r } = f;
   if (r.found && r.rule === 'this-commit')
     return {

@@ -1,4 +1,5 @@
 import type { ArchiveLimits, PlannedEntry } from './archive';
+import type { CiRunRef } from './instance-tags';
 import type { LaunchTargetSpec, ResolvedLaunchTargets } from './launch-targets';
 
 /**
@@ -21,6 +22,38 @@ export interface PutOptions {
   contentType?: string;
 }
 
+/**
+ * A checksum the store keeps for an object and reports without reading its bytes (S3: HeadObject with
+ * ChecksumMode ENABLED). COMPOSITE is S3's checksum of the parts' checksums (`<value>-<parts>`), which
+ * depends on the part size it was uploaded with; FULL_OBJECT covers the bytes whatever the parts were.
+ */
+export interface StoredChecksum {
+  algorithm: string;
+  /** Undefined where the store did not say (some S3-compatible servers leave ChecksumType out). */
+  type?: 'FULL_OBJECT' | 'COMPOSITE';
+  value: string;
+  /** Part size of a COMPOSITE checksum: the same bytes in other parts give another value. */
+  partSize?: number;
+}
+
+/**
+ * What a store reports about an object without reading its bytes. Any later write of the key changes at
+ * least one of these (S3: checksum, ETag, VersionId; a folder: the file's version, see FsObjectStore.stat).
+ */
+export interface StoredObject {
+  size: number;
+  etag?: string;
+  versionId?: string;
+  checksum?: StoredChecksum;
+}
+
+export interface UploadOptions {
+  /** Also hash the bytes uploaded (hex sha256 in the result). */
+  sha256?: boolean;
+  /** Called as bytes reach the store (at least once, at the end). */
+  onProgress?: TransferProgress;
+}
+
 export interface ObjectStore {
   /** Human and tool readable location of a key: s3://bucket/key or file:///path. */
   uri(key: string): string;
@@ -32,12 +65,14 @@ export interface ObjectStore {
   /** Whole body of a small object; undefined when absent. */
   get(key: string): Promise<{ body: Buffer; etag?: string } | undefined>;
   put(key: string, body: Buffer | string, options?: PutOptions): Promise<{ etag?: string }>;
-  /** Stream a file of any size into the store (multipart where the backend has it). */
-  uploadFile(
-    key: string,
-    path: string,
-    onProgress?: TransferProgress,
-  ): Promise<{ etag?: string; size: number }>;
+  /**
+   * Stream a file of any size into the store (multipart where the backend has it). Resolves with what the
+   * store reported for the new object in the upload's own responses, for the manifest; with `sha256`, also
+   * the sha256 of the bytes it sent, from the same read of the file (off the event loop where it can).
+   */
+  uploadFile(key: string, path: string, options?: UploadOptions): Promise<StoredObject & { sha256?: string }>;
+  /** What the store reports about an object now, without reading its bytes; undefined when absent. */
+  stat(key: string): Promise<StoredObject | undefined>;
   /** Stream an object into a file; throws when absent. */
   downloadFile(key: string, path: string, onProgress?: TransferProgress): Promise<{ size: number }>;
   /** Delete keys, batched by the adapter; missing keys are not an error. */
@@ -126,6 +161,11 @@ export interface LaunchRequest {
   tags: Record<string, string>;
   instanceProfile?: string;
   userData?: string;
+  /**
+   * Idempotency token of this launch (EC2 ClientToken, one per attempt derived from it), saved by the caller
+   * before the request: when the answer is lost, the instance is found by it. Generated when absent.
+   */
+  clientToken?: string;
 }
 
 export interface InstanceInfo {
@@ -163,6 +203,19 @@ export interface Compute {
   hostKeys?(id: string, timeoutSeconds: number, signal?: AbortSignal): Promise<HostKeys>;
   /** AMI (id, version tag or name), subnets (id or CIDR), security groups (id or name) to ids, in parallel. */
   resolveLaunchTargets?(spec: LaunchTargetSpec): Promise<ResolvedLaunchTargets>;
+}
+
+/** What the CI says about a run: finished (any conclusion) or not. */
+export interface CiRunStatus {
+  finished: boolean;
+  /** e.g. `completed (cancelled)`, `running`. */
+  detail: string;
+}
+
+/** The CI's API (GitHub Actions, CircleCI), asked by sweep whether the run that launched an instance ended. */
+export interface CiRuns {
+  /** Undefined when the CI cannot be asked (no token, unknown provider, API error): the instance is kept. */
+  status(run: CiRunRef, attempt?: string): Promise<CiRunStatus | undefined>;
 }
 
 /** Public key lines (`ssh-ed25519 AAAA…`) and/or `SHA256:` fingerprints a host must present. */

@@ -22,6 +22,8 @@ export interface StatusRow {
   benchmark: string;
   /** This folder is the model of the commit status ran at (the resolution rule). */
   thisCommit?: boolean;
+  /** Another run holds a live lease on the folder and is training it now: who. */
+  training?: string;
 }
 
 export function formatBytes(n: number): string {
@@ -42,6 +44,7 @@ export function statusRows(
   pointed: ReadonlyMap<string, readonly Environment[]>,
   benchmarks: ReadonlyMap<string, string>,
   thisCommit?: string,
+  training: ReadonlyMap<string, string> = new Map(),
 ): StatusRow[] {
   const base = root === '' ? '' : root.replace(/\/*$/, '/');
   const rows = [...folders].map((f): StatusRow => {
@@ -62,6 +65,7 @@ export function statusRows(
       current: ENVIRONMENTS.filter((e) => (pointed.get(f.folder) ?? []).includes(e)),
       benchmark: benchmarks.get(f.folder) ?? '',
       ...(thisCommit === f.folder ? { thisCommit: true } : {}),
+      ...(training.has(f.folder) ? { training: training.get(f.folder) } : {}),
     };
   });
   return rows.sort(
@@ -95,7 +99,7 @@ export function statusCells(r: StatusRow): string[] {
     r.modelSize ? formatBytes(r.modelSize) : '-',
     formatBytes(r.folderSize),
     r.created.replace(/\.\d{3}Z$/, 'Z'),
-    envs.join(', ') || (r.complete ? '-' : 'incomplete'),
+    envs.join(', ') || (r.complete ? '-' : r.training ? `training (${r.training})` : 'incomplete'),
     r.benchmark || '-',
   ];
 }

@@ -3,6 +3,7 @@ import { extractMetrics } from './benchmark';
 import { UserError } from './errors';
 import { manifestSchema, MANIFEST_FILE, MODEL_FILE, type Manifest, type ManifestFile } from './manifest';
 import { shellQuote } from './shell-quote';
+import type { StepRecord } from './steps';
 
 /** The pure half of `train`: which steps run, which files come back, what the command line and manifest are. */
 
@@ -124,6 +125,8 @@ export interface ManifestInput {
   benchmark?: { passed: boolean; report?: string };
   /** `model-sources` path -> git object hash at the commit. */
   sources?: Record<string, string>;
+  /** The config's steps, when it has a pipeline. */
+  steps?: StepRecord[];
 }
 
 /** Numeric metrics of a metrics file's text; undefined when it is not JSON. */
@@ -176,6 +179,7 @@ export function buildTrainManifest(i: ManifestInput): Manifest {
           benchmark: dropUndefined({ passed, file: i.metrics?.file, report: i.benchmark?.report }),
         }
       : {}),
+    ...(i.steps && i.steps.length > 0 ? { steps: i.steps } : {}),
   };
   return manifestSchema.parse(manifest);
 }

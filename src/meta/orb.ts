@@ -188,6 +188,8 @@ interface JobPlan {
   afterNeedsModel: false | 'build' | 'model';
   /** Commands run as cleanup (`when: always`). */
   always?: string[];
+  /** Parameters a command of this job always gets (not exposed as job parameters). */
+  fixed?: Record<string, Record<string, unknown>>;
   /** The job's default for report-dir, stored with store_test_results (JUnit benchmark reports). */
   reportDir?: string;
 }
@@ -208,9 +210,11 @@ function jobPlans(available: Set<string>): JobPlan[] {
     plans.push({
       name: 'train',
       description:
-        'Train the model on a temporary EC2 instance when needs-model said so (halts otherwise). A sweep step runs with `when: always` to terminate leftover instances; CircleCI skips always-steps when a job is cancelled, so the instance watchdog (max_runtime) is the real guarantee.',
+        'Train the model on a temporary EC2 instance when needs-model said so (halts otherwise). A sweep step runs with `when: always` to terminate the leftover instances of this job (own_job) and expired ones; CircleCI skips always-steps when a job is cancelled, so the instance watchdog (max_runtime) is the real guarantee.',
       commands: ['train', ...sweep],
       always: sweep,
+      // the train step is over when the sweep runs: an instance of this very job is a leftover
+      fixed: sweep.length > 0 ? { sweep: { own_job: true } } : undefined,
       afterNeedsModel: 'build',
       reportDir: 'test-results/model-pipeline',
     });
@@ -318,6 +322,10 @@ function orbJob(
     const names = [...optionsOf(c).map((s) => orbName(s.name)), 'cli_version'];
     const invocation: Record<string, unknown> = passThrough(names);
     if (plan.always?.includes(c.name)) invocation.when = 'always';
+    for (const [k, v] of Object.entries(plan.fixed?.[c.name] ?? {})) {
+      invocation[k] = v;
+      delete parameters[k];
+    }
     steps.push({ [orbName(c.name)]: invocation });
   }
   if (plan.reportDir && parameters.report_dir) {
@@ -422,6 +430,63 @@ function examples(available: Set<string>, cliVersion: string): Record<string, un
                   filters: { branches: { only: 'main' } },
                 },
               },
+            ],
+          },
+        },
+      },
+    };
+  }
+  if (available.has('train') && available.has('promote') && available.has('deploy')) {
+    const sm = {
+      bucket: 'my-model-bucket',
+      region: 'us-east-1',
+      sagemaker_role: 'arn:aws:iam::123456789012:role/model-pipeline-sagemaker',
+    };
+    out.sagemaker = {
+      description:
+        'Train on a SageMaker training job (4 nodes, managed spot with checkpoints), promote to staging and serve it from a SageMaker endpoint (created or updated, rolled back when the update fails). AWS credentials come from the `model-pipeline` context; the IAM policies are in docs/sagemaker.md.',
+      usage: {
+        version: 2.1,
+        orbs: { 'model-pipeline': orb },
+        jobs: {
+          'train-and-deploy': {
+            executor: 'model-pipeline/default',
+            steps: [
+              'checkout',
+              {
+                'model-pipeline/train': {
+                  ...sm,
+                  backend: 'sagemaker',
+                  sagemaker_image: '123456789012.dkr.ecr.us-east-1.amazonaws.com/train:1',
+                  sagemaker_instance_type: 'ml.g5.12xlarge',
+                  sagemaker_instance_count: 4,
+                  spot: true,
+                  max_runtime: '6h',
+                  max_wait: '8h',
+                },
+              },
+              {
+                'model-pipeline/promote': {
+                  bucket: sm.bucket,
+                  region: sm.region,
+                  environment: 'development',
+                },
+              },
+              { 'model-pipeline/promote': { bucket: sm.bucket, region: sm.region, environment: 'staging' } },
+              {
+                'model-pipeline/deploy': {
+                  ...sm,
+                  environment: 'staging',
+                  serving_image: '123456789012.dkr.ecr.us-east-1.amazonaws.com/serve:1',
+                },
+              },
+            ],
+          },
+        },
+        workflows: {
+          model: {
+            jobs: [
+              { 'train-and-deploy': { context: 'model-pipeline', filters: { branches: { only: 'main' } } } },
             ],
           },
         },

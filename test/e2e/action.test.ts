@@ -212,6 +212,34 @@ describe('the action bundle (dist/main) as the GitHub runner runs it', () => {
     expect(r.outputs).toEqual({});
   });
 
+  it('post step: without state to clean up it does not load the bundle', () => {
+    const { repo } = featureRepo();
+    const dir = mkdtempSync(path.join(tmpdir(), 'mp-post-'));
+    const hook = path.join(dir, 'hook.js');
+    const loads = path.join(dir, 'loads');
+    // records every module the step requires, through node's own loader
+    writeFileSync(
+      hook,
+      `const fs = require('node:fs'); const M = require('node:module'); const load = M._load;\n` +
+        `M._load = function (request) { fs.appendFileSync(${JSON.stringify(loads)}, request + '\\n'); return load.apply(this, arguments); };\n`,
+    );
+    const post = (state: Record<string, string>) => {
+      writeFileSync(loads, '');
+      const r = runAction(POST, repo.dir, { NODE_OPTIONS: `--require ${hook}`, ...state });
+      expect(r.status).toBe(0);
+      expect(r.stdout).not.toContain('::error::');
+      return readFileSync(loads, 'utf8')
+        .split('\n')
+        .filter((l) => /lib[\\/]index\.js$/.test(l));
+    };
+    expect(post({ STATE_command: 'train' })).toEqual([]);
+    expect(post({})).toEqual([]);
+    // train saved an instance: the cleanup runs (the local backend has no such process: nothing to stop)
+    expect(
+      post({ STATE_command: 'train', 'STATE_instance-id': 'local-999999', INPUT_BACKEND: 'local' }),
+    ).toEqual(['../lib/index.js']);
+  });
+
   it('post step: runs from the saved command state and exits 0', () => {
     const { repo } = featureRepo();
     for (const command of ['needs-model', '']) {

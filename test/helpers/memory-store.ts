@@ -2,12 +2,14 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { PreconditionFailedError } from '../../src/core/errors';
-import type { ObjectInfo, ObjectStore, PutOptions } from '../../src/core/ports';
+import type { ObjectInfo, ObjectStore, PutOptions, StoredObject, UploadOptions } from '../../src/core/ports';
 
 interface Entry {
   body: Buffer;
   etag: string;
   lastModified: Date;
+  /** Counts writes, like S3's VersionId on a versioned bucket. */
+  version: number;
 }
 
 /**
@@ -16,6 +18,7 @@ interface Entry {
  */
 export class MemoryStore implements ObjectStore {
   readonly objects = new Map<string, Entry>();
+  private writes = 0;
   listPages = 0;
   deleteBatches: number[] = [];
   now: () => Date = () => new Date();
@@ -27,7 +30,12 @@ export class MemoryStore implements ObjectStore {
   /** Bulk load without the put overhead; lastModified as given. */
   load(key: string, body: Buffer | string, lastModified: Date): void {
     const b = typeof body === 'string' ? Buffer.from(body) : body;
-    this.objects.set(key, { body: b, etag: `"${createHash('md5').update(b).digest('hex')}"`, lastModified });
+    this.objects.set(key, {
+      body: b,
+      etag: `"${createHash('md5').update(b).digest('hex')}"`,
+      lastModified,
+      version: ++this.writes,
+    });
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
@@ -69,9 +77,20 @@ export class MemoryStore implements ObjectStore {
     return { etag: this.objects.get(key)!.etag };
   }
 
-  async uploadFile(key: string, file: string): Promise<{ etag?: string; size: number }> {
-    const r = await this.put(key, await fs.readFile(file));
-    return { etag: r.etag, size: this.objects.get(key)!.body.length };
+  async uploadFile(
+    key: string,
+    file: string,
+    o: UploadOptions = {},
+  ): Promise<StoredObject & { sha256?: string }> {
+    const body = await fs.readFile(file);
+    await this.put(key, body);
+    const sha256 = o.sha256 ? createHash('sha256').update(body).digest('hex') : undefined;
+    return { ...(await this.stat(key))!, sha256 };
+  }
+
+  async stat(key: string): Promise<StoredObject | undefined> {
+    const e = this.objects.get(key);
+    return e && { size: e.body.length, etag: e.etag, versionId: String(e.version) };
   }
 
   async downloadFile(key: string, dest: string): Promise<{ size: number }> {

@@ -1,6 +1,9 @@
 import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { joinKey } from '../../src/core/identity';
-import type { Manifest } from '../../src/core/manifest';
+import { storedRecord, type Manifest, type ManifestFile } from '../../src/core/manifest';
 import type { ObjectStore } from '../../src/core/ports';
 
 export const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
@@ -17,6 +20,11 @@ export interface FixtureOptions {
   markers?: string[];
   /** Leave out the manifest (an interrupted train). */
   noManifest?: boolean;
+  /**
+   * Upload the files with ObjectStore.uploadFile and record what the store reported in the manifest, as
+   * train does; without it the folder looks written before store checksums were recorded.
+   */
+  recorded?: boolean;
   /** Extra manifest fields (e.g. git, build). */
   extra?: Partial<Manifest>;
 }
@@ -46,11 +54,17 @@ export async function putModel(
   if (o.benchmark)
     files.push({ name: 'benchmark_results.json', bytes: Buffer.from(JSON.stringify(o.benchmark)) });
   if (o.config) files.push({ name: o.config.path.split('/').pop()!, bytes: Buffer.from(o.config.content) });
-  for (const f of files) await store.put(joinKey(dir, f.name), f.bytes);
+  const entries: ManifestFile[] = [];
+  for (const f of files) {
+    const entry: ManifestFile = { name: f.name, size: f.bytes.length, sha256: sha256(f.bytes) };
+    if (o.recorded) entry.stored = storedRecord(await uploadBytes(store, joinKey(dir, f.name), f.bytes));
+    else await store.put(joinKey(dir, f.name), f.bytes);
+    entries.push(entry);
+  }
   const manifest: Manifest = {
     schemaVersion: 1,
     model: { name: 'search', version, sha: sha7.padEnd(40, '0') },
-    files: files.map((f) => ({ name: f.name, size: f.bytes.length, sha256: sha256(f.bytes) })),
+    files: entries,
     ...(o.config ? { config: { path: o.config.path, sha256: sha256(o.config.content) } } : {}),
     ...(o.inputs ? { inputs: o.inputs } : {}),
     git: { sha: sha7.padEnd(40, '0'), branch: 'main' },
@@ -76,4 +90,31 @@ export async function snapshot(store: ObjectStore, prefix = ''): Promise<string[
     out.push(`${o.key} ${o.size} ${got ? sha256(got.body) : '-'}`);
   }
   return out;
+}
+
+/** Writes bytes to a key through ObjectStore.uploadFile (a temporary file), as train uploads. */
+export async function uploadBytes(store: ObjectStore, key: string, bytes: Buffer | string) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'mp-upload-'));
+  try {
+    const file = path.join(dir, 'file');
+    writeFileSync(file, bytes);
+    return await store.uploadFile(key, file);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The store, with every read of an object's bytes (get, downloadFile) recorded by key. */
+export function readCounting(store: ObjectStore): { store: ObjectStore; reads: string[] } {
+  const reads: string[] = [];
+  const counted = Object.create(store) as ObjectStore;
+  counted.get = (key) => {
+    reads.push(key);
+    return store.get(key);
+  };
+  counted.downloadFile = (key, dest) => {
+    reads.push(key);
+    return store.downloadFile(key, dest);
+  };
+  return { store: counted, reads };
 }

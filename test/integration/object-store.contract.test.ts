@@ -1,9 +1,11 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { FsObjectStore } from '../../src/adapters/local/fs-store';
 import { S3ObjectStore } from '../../src/adapters/aws/s3-store';
 import { PreconditionFailedError } from '../../src/core/errors';
+import { compareStored } from '../../src/core/gates';
 import type { ObjectStore } from '../../src/core/ports';
 import { motoEndpoint, newBucket } from '../helpers/aws';
 import { createProgress } from '../../src/adapters/system/progress';
@@ -108,8 +110,9 @@ describe.each(backends)('ObjectStore contract: %s', (_name, make) => {
     const bytes = Buffer.alloc(3 * 1024 * 1024 + 17);
     for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 31) % 251;
     writeFileSync(src, bytes);
-    const up = await store.uploadFile('files/model.zip', src);
+    const up = await store.uploadFile('files/model.zip', src, { sha256: true });
     expect(up.size).toBe(bytes.length);
+    expect(up.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
     const dest = path.join(dir, 'out', 'model.zip');
     await store.downloadFile('files/model.zip', dest);
     expect(readFileSync(dest).equals(bytes)).toBe(true);
@@ -122,7 +125,9 @@ describe.each(backends)('ObjectStore contract: %s', (_name, make) => {
     const size = 12 * 1024 * 1024 + 5;
     writeFileSync(src, Buffer.alloc(size, 7));
     const seen: [number, number][] = [];
-    await store.uploadFile('progress/model.zip', src, (done, total) => seen.push([done, total]));
+    await store.uploadFile('progress/model.zip', src, {
+      onProgress: (done, total) => seen.push([done, total]),
+    });
     expect(seen.length).toBeGreaterThan(0);
     expect(seen[seen.length - 1]).toEqual([size, size]);
     for (let i = 1; i < seen.length; i++) expect(seen[i][0]).toBeGreaterThanOrEqual(seen[i - 1][0]);
@@ -141,6 +146,23 @@ describe.each(backends)('ObjectStore contract: %s', (_name, make) => {
     ]);
     expect(lines.join('\n')).not.toMatch(/\d{6,} bytes/);
     expect((await wrapped.head('progress/again.zip'))?.size).toBe(size);
+  });
+
+  it('stat reports what uploadFile reported, and any later write of the key changes it', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'mp-stat-'));
+    const file = path.join(dir, 'model.bin');
+    writeFileSync(file, Buffer.alloc(4096, 1));
+    const up = await store.uploadFile('s/model.bin', file);
+    const now = await store.stat('s/model.bin');
+    expect(now?.size).toBe(4096);
+    expect(compareStored('model.bin', up, now)).toEqual({ verdict: 'same' });
+    expect(await store.stat('s/other.bin')).toBeUndefined();
+    // other bytes, same size: never "same"
+    writeFileSync(file, Buffer.alloc(4096, 2));
+    await store.uploadFile('s/model.bin', file);
+    expect(compareStored('model.bin', up, await store.stat('s/model.bin')).verdict).not.toBe('same');
+    await store.put('s/model.bin', Buffer.alloc(4096, 3));
+    expect(compareStored('model.bin', up, await store.stat('s/model.bin')).verdict).not.toBe('same');
   });
 
   it('deletes in batches of at most 1000 keys and ignores missing keys', async () => {

@@ -7,7 +7,7 @@ import type { ObjectStore } from '../../src/core/ports';
 import { promoteCommand } from '../../src/commands/promote';
 import { buildContext, runCommand } from '../../src/runner';
 import { TEST_AWS_ENV } from '../helpers/aws';
-import { putModel, snapshot } from '../helpers/models';
+import { putModel, readCounting, snapshot, uploadBytes } from '../helpers/models';
 import { storeBackends, type StoreBackend } from '../helpers/backends';
 import { MemoryLogger } from '../helpers/memory-logger';
 
@@ -154,6 +154,124 @@ describe.each(backends)('registry commands: %s', (_name, make) => {
     );
     expect(existsSync(path.join(cwd, 'out', 'model.zip'))).toBe(false);
     expect(await snapshot(b.store)).toEqual(before);
+  });
+
+  describe('verifying from what the store reports (manifest records of the upload)', () => {
+    const D = 'models/2.0.0-ddddddd/';
+    const MODEL = Buffer.from('PK-recorded-model:'.repeat(500));
+
+    /** promote through a store that records every read of object bytes */
+    const promoteCounting = async (prefix: string, inputs: Record<string, string> = {}) => {
+      const ctx = await buildContext(promoteCommand, {
+        command: 'promote',
+        inputs: {
+          ...b.inputs,
+          'store-prefix': ROOT,
+          'model-prefix': prefix,
+          environment: 'development',
+          ...inputs,
+        },
+        env: { ...TEST_AWS_ENV },
+        cwd,
+        logger,
+        state: new MemoryState(),
+        signal: new AbortController().signal,
+      });
+      const counted = readCounting(b.store);
+      ctx.deps.store = () => counted.store;
+      const modelReads = () =>
+        counted.reads.filter((k) => k.startsWith(prefix) && !k.endsWith('manifest.json'));
+      try {
+        return { result: await promoteCommand.run(ctx), modelReads: modelReads() };
+      } catch (err) {
+        return { error: err as Error, modelReads: modelReads() };
+      }
+    };
+
+    beforeEach(async () => {
+      await putModel(b.store, D, { recorded: true, model: MODEL, benchmark: { metrics: { top1: 0.9 } } });
+    });
+
+    it('records each file as the store reported it at upload', async () => {
+      const manifest = JSON.parse((await get(D + 'manifest.json'))!);
+      for (const f of manifest.files) {
+        const now = await b.store.stat(D + f.name);
+        expect(f.stored).toBeDefined();
+        if (f.stored.checksum) expect(now?.checksum?.value).toBeDefined();
+        if (f.stored.versionId) expect(now?.versionId).toBe(f.stored.versionId);
+      }
+    });
+
+    it('promotes an unchanged model without reading any of its bytes', async () => {
+      const r = await promoteCounting(D);
+      expect(r.error).toBeUndefined();
+      expect(r.result?.outputs.changed).toBe('true');
+      expect(r.modelReads).toEqual([]);
+      expect(logger.text()).toMatch(
+        /all 2 files match the checksums recorded at upload \(nothing downloaded\)/,
+      );
+    });
+
+    it('catches a replaced model.zip (other bytes, same size), changing nothing', async () => {
+      const other = Buffer.from(MODEL);
+      other[100] ^= 0xff;
+      await uploadBytes(b.store, D + 'model.zip', other);
+      const before = await snapshot(b.store);
+      const r = await promoteCounting(D);
+      expect(r.error).toBeInstanceOf(PipelineError);
+      expect(r.error?.message).toMatch(/does not match its manifest: model\.zip /);
+      if (_name === 'S3 on moto') {
+        // S3 keeps the CRC32 of what was uploaded: the replacement is caught from HeadObject alone
+        expect(r.error?.message).toMatch(
+          /model\.zip has CRC32 .* the manifest recorded .* at upload: it was replaced/,
+        );
+        expect(r.modelReads).toEqual([]);
+      } else {
+        // a folder keeps no checksum: the new version of the file says only that it was rewritten
+        expect(logger.text()).toMatch(/model\.zip was written again .*: hashing its bytes/);
+        expect(r.error?.message).toMatch(/model\.zip has sha256 /);
+      }
+      expect(await snapshot(b.store)).toEqual(before);
+    });
+
+    it('describe says whether each file is still as uploaded, from HEAD alone', async () => {
+      const ok = await run('describe', { 'model-prefix': D });
+      expect(ok.text).toMatch(/model\.zip\s+.*sha256:[0-9a-f]{64}\s+as uploaded/);
+      const other = Buffer.from(MODEL);
+      other[5] ^= 0xff;
+      await uploadBytes(b.store, D + 'model.zip', other);
+      const bad = await run('describe', { 'model-prefix': D });
+      const expected = _name === 'S3 on moto' ? 'CHANGED' : 'rewritten \\(promote hashes it\\)';
+      expect(bad.text).toMatch(new RegExp(`model\\.zip\\s+.*sha256:[0-9a-f]{64}\\s+${expected}`));
+      expect(bad.text).toMatch(/benchmark_results\.json\s+.*\s+as uploaded/);
+      const old = await run('describe', { 'model-prefix': A });
+      expect(old.text).toMatch(/model\.zip\s+.*\s+not recorded/);
+    });
+
+    it('a rewrite with the same bytes passes: S3 by its ETag, a folder by hashing the new version', async () => {
+      await b.store.put(D + 'model.zip', MODEL); // no checksum sent
+      const r = await promoteCounting(D);
+      expect(r.error).toBeUndefined();
+      if (_name === 'S3 on moto') {
+        expect(r.modelReads).toEqual([]);
+      } else {
+        expect(r.modelReads).toEqual([D + 'model.zip']);
+        expect(logger.text()).toMatch(/model\.zip was written again .*: hashing its bytes to check it/);
+      }
+    });
+
+    it('deep-verify downloads and hashes every file; folders without records are hashed, said once', async () => {
+      const deep = await promoteCounting(D, { 'deep-verify': 'true' });
+      expect(deep.error).toBeUndefined();
+      expect(deep.modelReads.sort()).toEqual([D + 'benchmark_results.json', D + 'model.zip']);
+      const old = await promoteCounting(A);
+      expect(old.error).toBeUndefined();
+      expect(old.modelReads.length).toBe(3);
+      const said = logger.lines.filter((l) => /records no store checksums/.test(l));
+      expect(said).toEqual([
+        `${b.store.uri(A)}: the manifest records no store checksums for 3 of 3 files (written before they were recorded): downloading and hashing them`,
+      ]);
+    });
   });
 
   it('the benchmark gate compares with the current model and fails beyond the threshold', async () => {

@@ -5,12 +5,14 @@ import {
   S3Client,
   type UploadPartCommandInput,
 } from '@aws-sdk/client-s3';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, ReadStream, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { compositeCrc32, type FileUploadSettings } from '../../src/adapters/aws/file-upload';
 import { s3ClientConfig, S3ObjectStore } from '../../src/adapters/aws/s3-store';
+import { compareStored } from '../../src/core/gates';
 import { crc32Of, motoEndpoint, newBucket } from '../helpers/aws';
 
 const MiB = 1024 * 1024;
@@ -88,6 +90,13 @@ describe('S3ObjectStore.uploadFile (moto_server)', () => {
     );
     expect(head.ChecksumCRC32).toBe(crc32Of(bytes));
     expect((await s.download('m/small.bin')).equals(bytes)).toBe(true);
+  });
+
+  it('hashes a one-part file too', async () => {
+    const s = await storeWithFault();
+    const { file, bytes } = fileOf(1000);
+    const r = await s.store.uploadFile('m/small.bin', file, { sha256: true });
+    expect(r.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
   });
 
   it('uploads empty files', async () => {
@@ -214,6 +223,19 @@ describe.each([
     expect(await s.openUploads()).toBe(0);
   });
 
+  it('hashes (sha256) the bytes it sends from the same read, also when a part is sent again', async () => {
+    const { file, bytes } = fileOf(5 * PART + 1001);
+    const s = await storeWithFault(async (input, n) => {
+      if (input.PartNumber === 2 && n === 1) throw networkDrop();
+    }, reading);
+    const r = await s.store.uploadFile('m/model.bin', file, { sha256: true });
+    expect(r.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+    expect(s.tries.get(2)).toBe(2);
+    expect((await s.download('m/model.bin')).equals(bytes)).toBe(true);
+    // without the option there is no hash (and no hashing thread)
+    expect((await s.store.uploadFile('m/other.bin', file)).sha256).toBeUndefined();
+  });
+
   it('sends each part the way its budget allows', async () => {
     const { file } = fileOf(2 * PART);
     const bodies: boolean[] = [];
@@ -237,5 +259,28 @@ describe.each([
       /the file shrank while it was being uploaded \(at byte \d+\)/,
     );
     expect(await s.openUploads()).toBe(0);
+  });
+
+  it('returns the composite CRC32 with its part size, and HeadObject tells a replacement apart', async () => {
+    const s = await storeWithFault();
+    const { file, bytes } = fileOf(2 * PART + 123);
+    const up = await s.store.uploadFile('m/model.bin', file);
+    expect(up.checksum).toEqual({
+      algorithm: 'CRC32',
+      type: 'COMPOSITE',
+      value: compositeCrc32([
+        crc32Of(bytes.subarray(0, PART)),
+        crc32Of(bytes.subarray(PART, 2 * PART)),
+        crc32Of(bytes.subarray(2 * PART)),
+      ]),
+      partSize: PART,
+    });
+    expect(up.etag).toMatch(/-3"$/);
+    expect(compareStored('model.bin', up, await s.store.stat('m/model.bin'))).toEqual({ verdict: 'same' });
+    bytes[PART + 7] ^= 1;
+    writeFileSync(file, bytes);
+    await s.store.uploadFile('m/model.bin', file);
+    const v = compareStored('model.bin', up, await s.store.stat('m/model.bin'));
+    expect(v).toMatchObject({ verdict: 'changed', problem: expect.stringMatching(/it was replaced/) });
   });
 });

@@ -7,6 +7,7 @@ import { LocalCompute } from '../../src/adapters/local/local-compute';
 import { MemoryState } from '../../src/adapters/system/console-logger';
 import { cli } from '../../src/cli/main';
 import { exitCodeOf, PipelineError } from '../../src/core/errors';
+import { compareStored } from '../../src/core/gates';
 import { parseManifest } from '../../src/core/manifest';
 import { runCommand } from '../../src/runner';
 import { dataZip, keysUnder, MemoryLogger, trainingRepo } from '../helpers/train-fixture';
@@ -81,11 +82,21 @@ describe('train on the local backend', () => {
     ]);
     const manifest = parseManifest((await store.get(prefix + 'manifest.json'))!.body.toString(), 'manifest');
     const modelFile = path.join(store.root, ...prefix.split('/'), 'model.zip');
-    expect(manifest.files.find((f) => f.name === 'model.zip')).toEqual({
+    expect(manifest.files.find((f) => f.name === 'model.zip')).toMatchObject({
       name: 'model.zip',
       size: readFileSync(modelFile).length,
       sha256: sha256(modelFile),
     });
+    const recorded = manifest.files.find((f) => f.name === 'model.zip')!;
+    // what the store reported at upload, so promote can check it with a HEAD
+    expect(recorded.stored).toBeDefined();
+    expect(
+      compareStored(
+        'model.zip',
+        { ...recorded.stored, size: recorded.size },
+        await store.stat(prefix + 'model.zip'),
+      ),
+    ).toEqual({ verdict: 'same' });
     expect(manifest.model).toEqual({ name: 'search', version: '1.0.0', sha: repo.head() });
     expect(manifest.git?.sha).toBe(repo.head());
     expect(manifest.git?.branch).toBe('main');
@@ -253,6 +264,19 @@ describe('the next model after one reached production (defect 2)', () => {
     // the comparison names production's model and its value
     expect(xml).toContain(prefix);
     expect(xml).toMatch(/name="current" value="0\.93"/);
+  });
+});
+
+describe('model-sources', () => {
+  it('train records the git object hash of each model-sources path in the manifest', async () => {
+    const { repo, store, prefix } = await setup();
+    const { error } = await train(repo.dir, { 'model-sources': 'scripts/,Makefile' });
+    expect(error).toBeUndefined();
+    const manifest = parseManifest((await store.get(prefix + 'manifest.json'))!.body.toString(), 'manifest');
+    expect(manifest.sources).toEqual({
+      scripts: repo.git('rev-parse', 'HEAD:scripts'),
+      Makefile: repo.git('rev-parse', 'HEAD:Makefile'),
+    });
   });
 });
 

@@ -9,6 +9,7 @@ import { MemoryState } from '../../src/adapters/system/console-logger';
 import { trainCommand } from '../../src/commands/train';
 import { exitCodeOf } from '../../src/core/errors';
 import { fingerprintOf } from '../../src/core/host-keys';
+import { compareStored } from '../../src/core/gates';
 import { parseManifest } from '../../src/core/manifest';
 import type { Compute } from '../../src/core/ports';
 import { resolveFor } from '../../src/runner';
@@ -86,11 +87,21 @@ describe('train over SSH (real sshd on 127.0.0.1, S3 on moto, fake Compute)', ()
     ]);
     const manifest = parseManifest((await store.get(prefix + 'manifest.json'))!.body.toString(), 'manifest');
     const model = (await store.get(prefix + 'model.zip'))!.body;
-    expect(manifest.files.find((f) => f.name === 'model.zip')).toEqual({
+    expect(manifest.files.find((f) => f.name === 'model.zip')).toMatchObject({
       name: 'model.zip',
       size: model.length,
       sha256: createHash('sha256').update(model).digest('hex'),
     });
+    const recorded = manifest.files.find((f) => f.name === 'model.zip')!;
+    // what the store reported at upload, so promote can check it with a HEAD
+    expect(recorded.stored).toBeDefined();
+    expect(
+      compareStored(
+        'model.zip',
+        { ...recorded.stored, size: recorded.size },
+        await store.stat(prefix + 'model.zip'),
+      ),
+    ).toEqual({ verdict: 'same' });
     expect(manifest.build).toMatchObject({
       backend: 'aws',
       ami: 'ami-0123456789abcdef0',
@@ -143,11 +154,21 @@ describe('train over SSH (real sshd on 127.0.0.1, S3 on moto, fake Compute)', ()
         'manifest',
       );
       const model = (await store.get(prefix + 'model.zip'))!.body;
-      expect(manifest.files.find((f) => f.name === 'model.zip')).toEqual({
+      expect(manifest.files.find((f) => f.name === 'model.zip')).toMatchObject({
         name: 'model.zip',
         size: model.length,
         sha256: createHash('sha256').update(model).digest('hex'),
       });
+      const recorded = manifest.files.find((f) => f.name === 'model.zip')!;
+      // what the store reported at upload, so promote can check it with a HEAD
+      expect(recorded.stored).toBeDefined();
+      expect(
+        compareStored(
+          'model.zip',
+          { ...recorded.stored, size: recorded.size },
+          await store.stat(prefix + 'model.zip'),
+        ),
+      ).toEqual({ verdict: 'same' });
       expect(manifest.inputs?.[0].sha256).toBe(
         createHash('sha256')
           .update((await store.get('raw_source_data.zip'))!.body)

@@ -1,4 +1,4 @@
-import { readCiContext } from '../../src/core/ci-env';
+import { ciRunLabel, readCiContext } from '../../src/core/ci-env';
 
 describe('readCiContext', () => {
   it('reads a GitHub push run', () => {
@@ -22,6 +22,7 @@ describe('readCiContext', () => {
       runUrl: 'https://ghe.example.com/acme/search/actions/runs/12345',
       actor: 'octocat',
       baseBranch: undefined,
+      runId: '12345',
     });
   });
 
@@ -68,5 +69,25 @@ describe('readCiContext', () => {
   it('is local elsewhere, and ignores GITHUB_ACTIONS other than "true"', () => {
     expect(readCiContext({ USER: 'me', GITHUB_SHA: 'abc1234' })).toEqual({ provider: 'local', actor: 'me' });
     expect(readCiContext({ GITHUB_ACTIONS: 'false' }).provider).toBe('local');
+  });
+
+  it('names the job of the run: id, attempt and job, for leases and instance tags', () => {
+    const gh = readCiContext({
+      GITHUB_ACTIONS: 'true',
+      GITHUB_REPOSITORY: 'acme/search',
+      GITHUB_RUN_ID: '12345',
+      GITHUB_RUN_ATTEMPT: '2',
+      GITHUB_JOB: 'train',
+    });
+    expect([gh.runId, gh.runAttempt, gh.job]).toEqual(['12345', '2', 'train']);
+    expect(ciRunLabel(gh)).toBe('github:acme/search/12345/2/train');
+    const cc = readCiContext({
+      CIRCLECI: 'true',
+      CIRCLE_WORKFLOW_ID: 'wf-1',
+      CIRCLE_BUILD_NUM: '99',
+      CIRCLE_JOB: 'train',
+    });
+    expect(ciRunLabel(cc)).toBe('circleci:wf-1/99/train');
+    expect(ciRunLabel(readCiContext({}))).toBeUndefined();
   });
 });

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { PipelineError, UserError } from '../../src/core/errors';
@@ -9,6 +9,7 @@ import {
   planLaunchAttempts,
   runLaunchPlan,
   watchdogScript,
+  WATCHDOG_PATH,
   type LaunchAttempt,
   type LaunchPlanHooks,
 } from '../../src/core/ec2-launch';
@@ -217,79 +218,112 @@ function hasTool(name: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${name}`]).status === 0;
 }
 
+const LAUNCHED = new Date('2026-03-01T10:00:00Z');
+const LAUNCHED_EPOCH = LAUNCHED.getTime() / 1000;
+
+/**
+ * Runs user data in a sandbox: every path under MODEL_PIPELINE_WATCHDOG_ROOT, and date, shutdown, poweroff
+ * and systemctl are fakes that log their arguments. `now` is what `date +%s` says.
+ */
+function sandbox() {
+  const dir = mkdtempSync(path.join(tmpdir(), 'watchdog-'));
+  const bin = path.join(dir, 'bin');
+  const root = path.join(dir, 'root');
+  mkdirSync(bin);
+  mkdirSync(path.join(root, 'etc/systemd/system'), { recursive: true });
+  const log = path.join(dir, 'called');
+  const fake = (name: string, body: string) =>
+    writeFileSync(path.join(bin, name), `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+  fake('date', 'if [ "$1" = "+%s" ]; then echo "$FAKE_NOW"; else /bin/date "$@"; fi');
+  for (const name of ['shutdown', 'poweroff', 'systemctl']) fake(name, `echo "${name} $*" >> "${log}"`);
+  const run = (file: string, now: number) => {
+    writeFileSync(log, '');
+    const r = spawnSync('sh', [file], {
+      env: {
+        ...process.env,
+        PATH: `${bin}:${process.env.PATH}`,
+        MODEL_PIPELINE_WATCHDOG_ROOT: root,
+        FAKE_NOW: String(now),
+      },
+      encoding: 'utf8',
+    });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    return readFileSync(log, 'utf8').trim().split('\n').filter(Boolean);
+  };
+  return { dir, root, run, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
 describe('watchdogScript', () => {
-  it.each([
-    [21600, 'max_seconds=21600'],
-    [90, 'max_seconds=90'],
-  ])('schedules a power-off after %i s', (secs, line) => {
-    const script = watchdogScript(secs);
-    expect(script.startsWith('#!/bin/sh\n')).toBe(true);
-    expect(script).toContain(line);
-    expect(script).toMatch(/shutdown -P "\+\$left_minutes"/);
-  });
-
   it.each([0, -5, 1.5, Number.NaN])('refuses max runtime %p', (secs) => {
-    expect(() => watchdogScript(secs)).toThrow(UserError);
+    expect(() => watchdogScript(secs, LAUNCHED)).toThrow(UserError);
   });
 
-  it('is valid sh and passes shellcheck', () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'watchdog-'));
+  it('carries the absolute deadline, launch + max runtime', () => {
+    const script = watchdogScript(21600, LAUNCHED);
+    expect(script.startsWith('#!/bin/sh\n')).toBe(true);
+    expect(script).toContain(`deadline=${LAUNCHED_EPOCH + 21600}`);
+    expect(script).toContain('deadline_utc=2026-03-01T16:00:00.000Z');
+  });
+
+  it('is valid sh and passes shellcheck, and so does the per-boot script it installs', () => {
+    const sb = sandbox();
     try {
-      const file = path.join(dir, 'w.sh');
-      writeFileSync(file, watchdogScript(3600));
-      expect(spawnSync('sh', ['-n', file]).status).toBe(0);
-      if (hasTool('shellcheck')) {
-        const r = spawnSync('shellcheck', ['-s', 'sh', file], { encoding: 'utf8' });
-        expect(r.stdout + r.stderr).toBe('');
-        expect(r.status).toBe(0);
+      const file = path.join(sb.dir, 'user-data.sh');
+      writeFileSync(file, watchdogScript(3600, LAUNCHED));
+      sb.run(file, LAUNCHED_EPOCH + 30);
+      const installed = path.join(sb.root, WATCHDOG_PATH);
+      for (const f of [file, installed]) {
+        expect(spawnSync('sh', ['-n', f]).status).toBe(0);
+        if (hasTool('shellcheck')) {
+          const r = spawnSync('shellcheck', ['-s', 'sh', f], { encoding: 'utf8' });
+          expect(r.stdout + r.stderr).toBe('');
+          expect(r.status).toBe(0);
+        }
       }
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      sb.cleanup();
     }
   });
 
-  it('computes the minutes left from the uptime, at least one', () => {
-    // run the arithmetic with fake shutdown/uptime: the script only reads /proc/uptime and calls shutdown
-    const dir = mkdtempSync(path.join(tmpdir(), 'watchdog-'));
+  it('arms at first boot, installs itself for every boot, and a reboot keeps the same deadline', () => {
+    const sb = sandbox();
     try {
-      const bin = path.join(dir, 'bin');
-      spawnSync('mkdir', [bin]);
-      writeFileSync(path.join(bin, 'shutdown'), `#!/bin/sh\necho "shutdown $*" > "${dir}/called"\n`, {
-        mode: 0o755,
-      });
-      const script = watchdogScript(3600).replace('/proc/uptime', `${dir}/uptime`);
-      writeFileSync(path.join(dir, 'w.sh'), script);
-      for (const [uptime, minutes] of [
-        ['120.55 300.1', 58],
-        ['4000.00 1.0', 1],
-      ] as const) {
-        writeFileSync(path.join(dir, 'uptime'), uptime);
-        const r = spawnSync('sh', [path.join(dir, 'w.sh')], {
-          env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
-          encoding: 'utf8',
-        });
-        expect(r.status).toBe(0);
-        expect(spawnSync('cat', [`${dir}/called`], { encoding: 'utf8' }).stdout).toContain(
-          `shutdown -P +${minutes} model-pipeline watchdog`,
-        );
-      }
+      const file = path.join(sb.dir, 'user-data.sh');
+      writeFileSync(file, watchdogScript(3600, LAUNCHED));
+      // first boot, 2 minutes after launch: 58 minutes left
+      expect(sb.run(file, LAUNCHED_EPOCH + 120)).toEqual([
+        'systemctl enable model-pipeline-watchdog.service',
+        'shutdown -P +58 model-pipeline watchdog: max runtime reached',
+      ]);
+      const perBoot = path.join(sb.root, 'var/lib/cloud/scripts/per-boot/model-pipeline-watchdog');
+      expect(statSync(perBoot).mode & 0o111).not.toBe(0);
+      expect(
+        readFileSync(path.join(sb.root, 'etc/systemd/system/model-pipeline-watchdog.service'), 'utf8'),
+      ).toContain(`ExecStart=${WATCHDOG_PATH}`);
+      // a reboot 40 minutes in: the per-boot script re-arms for what is left, not a fresh hour
+      expect(sb.run(perBoot, LAUNCHED_EPOCH + 40 * 60)).toEqual([
+        'shutdown -P +20 model-pipeline watchdog: max runtime reached',
+      ]);
+      // a reboot after the deadline: off at once
+      expect(sb.run(path.join(sb.root, WATCHDOG_PATH), LAUNCHED_EPOCH + 3700)).toEqual(['poweroff']);
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      sb.cleanup();
     }
   });
 });
 
 describe('buildUserData', () => {
   it('is the bare watchdog script without extra user data', () => {
-    expect(buildUserData(3600)).toBe(watchdogScript(3600));
-    expect(buildUserData(3600, '  \n')).toBe(watchdogScript(3600));
+    expect(buildUserData(3600, LAUNCHED)).toBe(watchdogScript(3600, LAUNCHED));
+    expect(buildUserData(3600, LAUNCHED, '  \n')).toBe(watchdogScript(3600, LAUNCHED));
   });
 
   it.each([
     ['#!/bin/bash\necho hi\n', 'text/x-shellscript'],
     ['#cloud-config\npackages: [rsync]\n', 'text/cloud-config'],
   ])('wraps %j with the watchdog in a multipart message', (extra, type) => {
-    const out = buildUserData(600, extra);
+    const out = buildUserData(600, LAUNCHED, extra);
     expect(out).toMatch(/^Content-Type: multipart\/mixed; boundary="([^"]+)"/);
     const boundary = /boundary="([^"]+)"/.exec(out)![1];
     const parts = out.split(`--${boundary}`).slice(1, -1);
@@ -302,7 +336,7 @@ describe('buildUserData', () => {
   });
 
   it('rejects user data cloud-init cannot tell the type of, and oversized user data', () => {
-    expect(() => buildUserData(600, 'echo no shebang')).toThrow(/must start with/);
-    expect(() => buildUserData(600, '#!/bin/sh\n' + 'x'.repeat(17000))).toThrow(/16 KiB/);
+    expect(() => buildUserData(600, LAUNCHED, 'echo no shebang')).toThrow(/must start with/);
+    expect(() => buildUserData(600, LAUNCHED, '#!/bin/sh\n' + 'x'.repeat(17000))).toThrow(/16 KiB/);
   });
 });

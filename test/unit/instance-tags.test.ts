@@ -1,5 +1,11 @@
 import { UserError } from '../../src/core/errors';
 import {
+  formatCiRun,
+  parseCiRun,
+  TAG_CI_ATTEMPT,
+  TAG_CI_JOB,
+  TAG_CI_RUN,
+  TAG_LAUNCH_TOKEN,
   markerTags,
   normalizeTags,
   PIPELINE_TAG,
@@ -96,5 +102,34 @@ describe('sweepVerdict', () => {
     );
     expect(v.deadline).toEqual(hoursAgo(1));
     expect(v.reason).toMatch(/max runtime 7200s/);
+  });
+});
+
+describe('CI run tags', () => {
+  it('tag the CI run, attempt, job and launch token, and read the run back', () => {
+    const tags = trainInstanceTags({
+      modelPrefix: 'search/1.0.0-abc1234/',
+      ci: {
+        run: { provider: 'github', repository: 'acme/search', runId: '12345' },
+        attempt: '2',
+        job: 'train',
+      },
+      launchToken: 'tok',
+    });
+    expect(tags).toMatchObject({
+      [TAG_CI_RUN]: 'github:acme/search:12345',
+      [TAG_CI_ATTEMPT]: '2',
+      [TAG_CI_JOB]: 'train',
+      [TAG_LAUNCH_TOKEN]: 'tok',
+    });
+    expect(parseCiRun(tags[TAG_CI_RUN])).toEqual({
+      provider: 'github',
+      repository: 'acme/search',
+      runId: '12345',
+    });
+    const cc = { provider: 'circleci' as const, runId: '5b3e0f5e-1111-2222-3333-444455556666' };
+    expect(parseCiRun(formatCiRun(cc))).toEqual(cc);
+    for (const bad of [undefined, '', 'github:acme:1', 'github:acme/search:x', 'gitlab:1', 'circleci:zz'])
+      expect(parseCiRun(bad)).toBeUndefined();
   });
 });

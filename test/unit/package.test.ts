@@ -6,14 +6,23 @@ const ROOT = path.resolve(__dirname, '../..');
 const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as Record<string, unknown>;
 
 describe('the npm package', () => {
-  it('holds only what the CLI runs: its entry, the bundle, the README', () => {
+  it('holds only what the CLI runs: its entry, the bundle and its vendor files, the README', () => {
     const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], {
       cwd: ROOT,
       encoding: 'utf8',
       env: { ...process.env, npm_config_loglevel: 'silent' },
     });
     const files = (JSON.parse(out) as { files: { path: string }[] }[])[0].files.map((f) => f.path).sort();
-    expect(files).toEqual(['README.md', 'dist/cli/index.js', 'dist/lib/index.js', 'package.json']);
+    // dist/lib/vendor: packages only some commands load, on first use (scripts/bundle.mjs)
+    expect(files).toEqual([
+      'README.md',
+      'dist/cli/index.js',
+      'dist/lib/index.js',
+      'dist/lib/vendor/client-ec2.js',
+      'dist/lib/vendor/http-client.js',
+      'dist/lib/vendor/tool-cache.js',
+      'package.json',
+    ]);
   });
 
   it('installs nothing at run time: the bundle is self-contained, so npx fetches no dependency', () => {

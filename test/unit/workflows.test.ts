@@ -21,6 +21,7 @@ interface Step {
   with?: Record<string, unknown>;
 }
 interface Workflow {
+  on?: Record<string, unknown>;
   concurrency?: { group: string; 'cancel-in-progress': boolean };
   jobs: Record<
     string,
@@ -106,6 +107,13 @@ describe('the workflows do what the README promises', () => {
     expect(wf.jobs['promote-production'].environment).toBe('production');
     const commands = actionSteps(wf).map((s) => s.with?.command);
     expect(commands).toEqual(expect.arrayContaining(['needs-model', 'train', 'promote', 'sweep']));
+  });
+
+  it('sweep.yml: a scheduled sweep that asks GitHub which runs have finished', () => {
+    const wf = load('examples/workflows/sweep.yml');
+    expect(JSON.stringify(wf.on?.schedule)).toMatch(/cron/);
+    const [step] = actionSteps(wf);
+    expect(step.with).toMatchObject({ command: 'sweep', 'github-token': '${{ github.token }}' });
   });
 
   it('model.yml: main promotes the folder reviewed on the branch without a train job', () => {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import {
   CreateKeyPairCommand,
   DeleteKeyPairCommand,
@@ -10,11 +11,13 @@ import {
   type Filter,
   type Instance,
   type RunInstancesCommandInput,
+  type RunInstancesCommandOutput,
   type Tag,
 } from '@aws-sdk/client-ec2';
 import { PipelineError, UserError } from '../../core/errors';
 import {
   buildUserData,
+  classifyLaunchError,
   describeAttempt,
   planLaunchAttempts,
   runLaunchPlan,
@@ -22,7 +25,7 @@ import {
   type LaunchErrorClass,
 } from '../../core/ec2-launch';
 import { parseConsoleHostKeys } from '../../core/console-host-keys';
-import { markerTags, normalizeTags, PIPELINE_TAG } from '../../core/instance-tags';
+import { markerTags, normalizeTags, PIPELINE_TAG, TAG_LAUNCH_TOKEN } from '../../core/instance-tags';
 import type { LaunchTargetSpec, ResolvedLaunchTargets } from '../../core/launch-targets';
 import type { Clock, Compute, HostKeys, InstanceInfo, LaunchRequest } from '../../core/ports';
 import { systemClock } from '../system/clock';
@@ -50,6 +53,19 @@ export interface Ec2ComputeOptions {
 
 export function ec2ClientConfig(o: { region?: string; endpoint?: string }): EC2ClientConfig {
   return { ...boundedClientConfig(), region: o.region ?? DEFAULT_REGION, endpoint: o.endpoint || undefined };
+}
+
+/**
+ * False only for a clear EC2 refusal (a 4xx answer, or a capacity or quota code): anything else (timeout,
+ * reset connection, 5xx) may have come after EC2 accepted the request.
+ */
+function mayHaveLaunched(err: unknown): boolean {
+  const status = (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+  if (status !== undefined && status < 500) return false;
+  return (
+    classifyLaunchError(errorCode(err), '', 'on-demand').kind === 'fatal' &&
+    !/^(Invalid|Unauthorized|AuthFailure|AccessDenied)/.test(errorCode(err))
+  );
 }
 
 // a stopped train still terminates its instance and deletes its key pair
@@ -121,10 +137,19 @@ export class Ec2Compute implements Compute {
       throw new UserError(`AMI ${req.imageId} reports no root device name; it cannot be used for training`);
     if (!Number.isInteger(req.rootVolumeGiB) || req.rootVolumeGiB < 1 || req.rootVolumeGiB > 16384)
       throw new UserError(`root-volume-gib must be between 1 and 16384, got ${req.rootVolumeGiB}`);
-    const tags = normalizeTags({ ...req.tags, ...markerTags(req.maxRuntimeSeconds, this.clock.now()) });
-    const userData = Buffer.from(buildUserData(req.maxRuntimeSeconds, req.userData), 'utf8').toString(
-      'base64',
-    );
+    // one token per launch, tagged on the instance; each attempt's ClientToken derives from it
+    const token = req.clientToken ?? randomBytes(12).toString('hex');
+    const launchedAt = this.clock.now();
+    const tags = normalizeTags({
+      ...req.tags,
+      [TAG_LAUNCH_TOKEN]: token,
+      ...markerTags(req.maxRuntimeSeconds, launchedAt),
+    });
+    let attemptNo = 0;
+    const userData = Buffer.from(
+      buildUserData(req.maxRuntimeSeconds, launchedAt, req.userData),
+      'utf8',
+    ).toString('base64');
     const attempts = planLaunchAttempts(req.instanceTypes, req.subnetIds, req.spot);
 
     const base: RunInstancesCommandInput = {
@@ -158,9 +183,11 @@ export class Ec2Compute implements Compute {
     const tryOne = async (a: LaunchAttempt): Promise<Instance> => {
       this.log(`launching ${describeAttempt(a)}`);
       const resourceTags = ['instance', 'volume', ...(a.market === 'spot' ? ['spot-instances-request'] : [])];
-      const out = await this.client.send(
+      const clientToken = `${token}-${++attemptNo}`;
+      const send = this.client.send(
         new RunInstancesCommand({
           ...base,
+          ClientToken: clientToken,
           InstanceType: a.instanceType as RunInstancesCommandInput['InstanceType'],
           SubnetId: a.subnetId,
           InstanceMarketOptions:
@@ -175,7 +202,18 @@ export class Ec2Compute implements Compute {
             Tags: tagList(tags),
           })),
         }),
+        // never cut by the command's abort: an accepted request whose answer is dropped leaks an instance
+        { abortSignal: new AbortController().signal },
       );
+      let out: RunInstancesCommandOutput;
+      try {
+        out = await send;
+      } catch (err) {
+        // EC2 may have started the instance and the answer got lost: look for it before giving up
+        const found = mayHaveLaunched(err) ? await this.findLaunched(token, err) : undefined;
+        if (!found) throw err;
+        return found;
+      }
       const inst = out.Instances?.[0];
       if (!inst?.InstanceId) throw new PipelineError('RunInstances returned no instance');
       return inst;
@@ -192,6 +230,46 @@ export class Ec2Compute implements Compute {
     });
     this.log(`launched ${result.InstanceId} (${describeAttempt(attempt)})`);
     return instanceInfo(result);
+  }
+
+  /**
+   * The instance of a launch whose RunInstances answer was lost, found by its launch-token tag (a few tries:
+   * DescribeInstances lags behind RunInstances). More than one (a retried request the cloud did not
+   * deduplicate) keeps the first and terminates the rest.
+   */
+  private async findLaunched(token: string, cause: unknown): Promise<Instance | undefined> {
+    this.log(
+      `RunInstances failed without an EC2 answer (${errorCode(cause)}); looking for the instance by its launch token`,
+    );
+    for (let i = 0; i < 4; i++) {
+      let found: Instance[] = [];
+      try {
+        const out = await this.client.send(
+          new DescribeInstancesCommand({
+            Filters: [
+              { Name: `tag:${TAG_LAUNCH_TOKEN}`, Values: [token] },
+              { Name: 'instance-state-name', Values: ['pending', 'running'] },
+            ],
+          }),
+          { abortSignal: new AbortController().signal },
+        );
+        found = (out.Reservations ?? []).flatMap((r) => r.Instances ?? []);
+      } catch {
+        // the lookup itself failed: try again, the instance (if any) is still tagged
+      }
+      if (found.length > 0) {
+        found.sort((a, b) => (a.InstanceId! < b.InstanceId! ? -1 : 1));
+        const [keep, ...extra] = found;
+        for (const x of extra) {
+          this.log(`terminating ${x.InstanceId}: a second instance of the same launch`);
+          await this.terminate(x.InstanceId!);
+        }
+        this.log(`found ${keep.InstanceId} by its launch token`);
+        return keep;
+      }
+      await this.clock.sleep(1000 * (i + 1));
+    }
+    return undefined;
   }
 
   private fatalLaunchError(err: unknown, a: LaunchAttempt, cls: LaunchErrorClass): Error {

@@ -13,6 +13,9 @@ import { Readable } from 'node:stream';
 import type { FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { planParts, type PartRange } from '../../core/multipart';
+import type { StoredObject } from '../../core/ports';
+import { sharedBuffer, Sha256Worker } from '../system/sha256-worker';
+import { createHash } from 'node:crypto';
 
 export interface FileUploadSettings {
   /** Wanted part size in bytes; files up to this size go in one PutObject. */
@@ -115,11 +118,14 @@ export async function uploadFileToS3(
   key: string,
   file: string,
   settings: FileUploadSettings,
-): Promise<{ etag?: string; size: number }> {
+  options: { sha256?: boolean } = {},
+): Promise<StoredObject & { sha256?: string }> {
   const { size } = await fs.stat(file);
   const plan = planParts(size, settings.partSize);
   if (plan.parts.length <= 1) {
     const body = await fs.readFile(file);
+    const sha256 = options.sha256 ? createHash('sha256').update(body).digest('hex') : undefined;
+    const sent = settings.checksums ? crc32Base64(crc32(body)) : undefined;
     const r = await client.send(
       new PutObjectCommand({
         Bucket: bucket,
@@ -127,11 +133,19 @@ export async function uploadFileToS3(
         Body: body,
         ContentLength: body.length,
         ChecksumAlgorithm: settings.checksums ? 'CRC32' : undefined,
-        ChecksumCRC32: settings.checksums ? crc32Base64(crc32(body)) : undefined,
+        ChecksumCRC32: sent,
       }),
     );
     settings.onProgress?.(body.length, body.length);
-    return { etag: r.ETag, size: body.length };
+    // S3 refuses a body whose CRC32 differs from the header, so the header is what it keeps
+    const value = r.ChecksumCRC32 ?? sent;
+    return {
+      size: body.length,
+      etag: r.ETag,
+      versionId: r.VersionId,
+      checksum: value ? { algorithm: 'CRC32', type: 'FULL_OBJECT', value } : undefined,
+      sha256,
+    };
   }
 
   const created = await client.send(
@@ -144,10 +158,14 @@ export async function uploadFileToS3(
   const uploadId = created.UploadId!;
   const fh = await fs.open(file, 'r');
   const stop = new AbortController();
+  const hasher = options.sha256 ? new Sha256Worker() : undefined;
   let completed: CompletedPart[];
   let done: CompleteMultipartUploadCommandOutput;
+  let sha256: string | undefined;
   try {
-    completed = await uploadParts(client, { bucket, key, uploadId, file, fh }, plan.parts, settings, stop);
+    const target = { bucket, key, uploadId, file, fh };
+    completed = await uploadParts(client, target, plan.parts, settings, stop, hasher);
+    if (hasher) sha256 = await hasher.digest();
     done = await client.send(
       new CompleteMultipartUploadCommand({
         Bucket: bucket,
@@ -171,20 +189,47 @@ export async function uploadFileToS3(
     throw err;
   } finally {
     await fh.close();
+    await hasher?.close();
   }
-  if (settings.checksums && done.ChecksumCRC32) {
+  let checksum: StoredObject['checksum'];
+  if (settings.checksums) {
+    // S3 checked each part's CRC32 as it arrived, so the object's checksum is the composite of them
     const expected = compositeCrc32(completed.map((p) => p.ChecksumCRC32!));
-    if (!sameCompositeChecksum(done.ChecksumCRC32, expected))
+    if (done.ChecksumCRC32 && !sameCompositeChecksum(done.ChecksumCRC32, expected))
       throw new Error(
         `S3 reports checksum ${done.ChecksumCRC32} for the object, but the parts sent add up to ${expected}`,
       );
+    // recorded with its `-<parts>` suffix, as S3 reports it (some compatible stores leave it out)
+    checksum = { algorithm: 'CRC32', type: 'COMPOSITE', value: expected, partSize: plan.parts[0].length };
   }
-  return { etag: done.ETag, size };
+  return { size, etag: done.ETag, versionId: done.VersionId, checksum, sha256 };
 }
 
 /** A worker's part buffer, reused from part to part; none when parts are streamed. */
 interface BufferSlot {
   buffer?: Buffer;
+  /** Resolves when the hashing thread is done with the part last read into `buffer`. */
+  hashed?: Promise<void>;
+}
+
+/**
+ * Feeds parts to the hashing thread in file order, whatever order they are read in: a part read early
+ * waits here (in its buffer) for the parts before it. Each part's promise resolves when its bytes are
+ * hashed, so its buffer can take the next part.
+ */
+class OrderedHash {
+  private next = 1;
+  private readonly waiting = new Map<number, { bytes: Buffer; done: (p: Promise<void>) => void }>();
+  constructor(private readonly hasher: Sha256Worker) {}
+
+  add(partNumber: number, bytes: Buffer): Promise<void> {
+    const result = new Promise<Promise<void>>((done) => this.waiting.set(partNumber, { bytes, done }));
+    for (let w = this.waiting.get(this.next); w; w = this.waiting.get(this.next)) {
+      this.waiting.delete(this.next++);
+      w.done(this.hasher.update(w.bytes));
+    }
+    return result.then((p) => p);
+  }
 }
 
 interface UploadTarget {
@@ -236,6 +281,7 @@ async function uploadParts(
   parts: PartRange[],
   settings: FileUploadSettings,
   stop: AbortController,
+  hasher?: Sha256Worker,
 ): Promise<CompletedPart[]> {
   const completed: CompletedPart[] = new Array<CompletedPart>(parts.length);
   let next = 0;
@@ -245,12 +291,29 @@ async function uploadParts(
   const total = parts.reduce((n, p) => n + p.length, 0);
   let stored = 0;
   const buffered = workers * partSize <= settings.partBufferBudget;
+  // parts in buffers are hashed from them (one read per byte); streamed parts leave the worker to read the file
+  const ordered = hasher && buffered ? new OrderedHash(hasher) : undefined;
+  const wholeFile = hasher && !buffered ? hasher.file(target.file) : undefined;
+  wholeFile?.catch(() => undefined); // awaited below unless the upload fails first
+  const hashes: Promise<void>[] = [];
+  const alloc = (n: number): Buffer => (ordered ? sharedBuffer(n) : Buffer.allocUnsafeSlow(n));
   const worker = async (): Promise<void> => {
-    const slot: BufferSlot = { buffer: buffered ? Buffer.allocUnsafeSlow(partSize) : undefined };
+    const slot: BufferSlot = { buffer: buffered ? alloc(partSize) : undefined };
     while (!failure && next < parts.length) {
       const part = parts[next++];
       try {
-        completed[part.number - 1] = await uploadPart(client, target, part, slot, settings, stop.signal);
+        await slot.hashed; // the buffer's last part must be hashed before it is overwritten
+        const onRead = ordered
+          ? (bytes: Buffer) => {
+              slot.hashed = ordered.add(part.number, bytes);
+              slot.hashed.catch(() => undefined); // a failed upload may leave it rejected, unawaited
+              hashes.push(slot.hashed);
+            }
+          : undefined;
+        completed[part.number - 1] = await uploadPart(client, target, part, slot, settings, stop.signal, {
+          alloc,
+          onRead,
+        });
         stored += part.length;
         settings.onProgress?.(stored, total);
       } catch (err) {
@@ -261,6 +324,8 @@ async function uploadParts(
   };
   await Promise.all(Array.from({ length: workers }, worker));
   if (failure) throw failure.err;
+  await Promise.all(hashes);
+  await wholeFile;
   return completed;
 }
 
@@ -271,6 +336,7 @@ async function uploadPart(
   slot: BufferSlot,
   settings: FileUploadSettings,
   signal: AbortSignal,
+  buffers: { alloc: (size: number) => Buffer; onRead?: (bytes: Buffer) => void },
 ): Promise<CompletedPart> {
   const sleep = settings.sleep ?? defaultSleep;
   for (let attempt = 1; ; attempt++) {
@@ -278,6 +344,8 @@ async function uploadPart(
     const { body, checksum } = slot.buffer
       ? await bufferedPart(target.fh, part, slot.buffer, settings.checksums)
       : await streamedPart(target, part, settings.checksums);
+    // the first read is the one hashed: a retry reads into another buffer (below)
+    if (attempt === 1 && slot.buffer) buffers.onRead?.(slot.buffer.subarray(0, part.length));
     try {
       const r = await client.send(
         new UploadPartCommand({
@@ -307,7 +375,7 @@ async function uploadPart(
         );
       }
       // the failed request may still be writing from the buffer: the next try reads into a new one
-      if (slot.buffer) slot.buffer = Buffer.allocUnsafeSlow(slot.buffer.length);
+      if (slot.buffer) slot.buffer = buffers.alloc(slot.buffer.length);
       await sleep(Math.min(200 * 2 ** (attempt - 1), 5000) * (0.5 + Math.random() / 2));
     } finally {
       body.destroy();

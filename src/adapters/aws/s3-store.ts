@@ -2,6 +2,7 @@ import {
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  type HeadObjectCommandOutput,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -12,7 +13,15 @@ import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform, type Readable } from 'node:stream';
 import { PreconditionFailedError } from '../../core/errors';
-import type { ObjectInfo, ObjectStore, PutOptions, TransferProgress } from '../../core/ports';
+import type {
+  ObjectInfo,
+  ObjectStore,
+  PutOptions,
+  StoredChecksum,
+  StoredObject,
+  TransferProgress,
+  UploadOptions,
+} from '../../core/ports';
 import { bindAbortSignal, boundedClientConfig, type AwsTimeouts } from './client-config';
 import { describeAwsError } from './errors';
 import { DEFAULT_UPLOAD_SETTINGS, uploadFileToS3, type FileUploadSettings } from './file-upload';
@@ -73,6 +82,30 @@ export function s3ClientConfig(o: S3StoreOptions): S3ClientConfig {
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   };
+}
+
+const CHECKSUM_FIELDS = [
+  ['CRC64NVME', 'ChecksumCRC64NVME'],
+  ['CRC32', 'ChecksumCRC32'],
+  ['CRC32C', 'ChecksumCRC32C'],
+  ['SHA256', 'ChecksumSHA256'],
+  ['SHA1', 'ChecksumSHA1'],
+] as const;
+
+/** The checksum a HeadObject response carries, if any; a `-<parts>` suffix marks a composite one. */
+function checksumOf(r: HeadObjectCommandOutput): StoredChecksum | undefined {
+  for (const [algorithm, field] of CHECKSUM_FIELDS) {
+    const value = r[field];
+    if (!value) continue;
+    const type =
+      r.ChecksumType === 'FULL_OBJECT' || r.ChecksumType === 'COMPOSITE'
+        ? r.ChecksumType
+        : /-\d+$/.test(value)
+          ? 'COMPOSITE'
+          : undefined;
+    return { algorithm, type, value };
+  }
+  return undefined;
 }
 
 export class S3ObjectStore implements ObjectStore {
@@ -143,6 +176,19 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
+  /** HeadObject with ChecksumMode ENABLED: the object's checksum, ETag and VersionId, no bytes. */
+  async stat(key: string): Promise<StoredObject | undefined> {
+    try {
+      const r = await this.client.send(
+        new HeadObjectCommand({ Bucket: this.bucket, Key: key, ChecksumMode: 'ENABLED' }),
+      );
+      return { size: r.ContentLength ?? 0, etag: r.ETag, versionId: r.VersionId, checksum: checksumOf(r) };
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw describeAwsError(err, `reading ${this.uri(key)}`);
+    }
+  }
+
   async get(key: string): Promise<{ body: Buffer; etag?: string } | undefined> {
     try {
       const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
@@ -178,10 +224,17 @@ export class S3ObjectStore implements ObjectStore {
   async uploadFile(
     key: string,
     file: string,
-    onProgress?: TransferProgress,
-  ): Promise<{ etag?: string; size: number }> {
+    options: UploadOptions = {},
+  ): Promise<StoredObject & { sha256?: string }> {
     try {
-      return await uploadFileToS3(this.client, this.bucket, key, file, { ...this.upload, onProgress });
+      return await uploadFileToS3(
+        this.client,
+        this.bucket,
+        key,
+        file,
+        { ...this.upload, onProgress: options.onProgress },
+        options,
+      );
     } catch (err) {
       throw describeAwsError(err, `uploading ${file} to ${this.uri(key)}`);
     }

@@ -3,7 +3,14 @@ import { promises as fs, createReadStream } from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PreconditionFailedError, UserError } from '../../core/errors';
-import type { ObjectInfo, ObjectStore, PutOptions, TransferProgress } from '../../core/ports';
+import type {
+  ObjectInfo,
+  ObjectStore,
+  PutOptions,
+  StoredObject,
+  TransferProgress,
+  UploadOptions,
+} from '../../core/ports';
 
 /** Work files live here, inside the store root, so renames stay on one filesystem; never listed. */
 const TMP_DIR = '.mp-tmp';
@@ -13,10 +20,15 @@ function etagOf(body: Buffer): string {
   return `"${createHash('md5').update(body).digest('hex')}"`;
 }
 
-async function etagOfFile(file: string): Promise<string> {
-  const hash = createHash('md5');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return `"${hash.digest('hex')}"`;
+/** The file's etag (md5, as S3 gives a single-part object), and its sha256 when asked, in one read. */
+async function hashesOfFile(file: string, sha256: boolean): Promise<{ etag: string; sha256?: string }> {
+  const md5 = createHash('md5');
+  const sha = sha256 ? createHash('sha256') : undefined;
+  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) {
+    md5.update(chunk as Buffer);
+    sha?.update(chunk as Buffer);
+  }
+  return { etag: `"${md5.digest('hex')}"`, sha256: sha?.digest('hex') };
 }
 
 /**
@@ -119,6 +131,24 @@ export class FsObjectStore implements ObjectStore {
     }
   }
 
+  /**
+   * The file's version without reading it: its inode and change time (ctime, which every write, rename
+   * and truncate sets and no tool can set back). Every write here goes to a new file renamed into place,
+   * so a rewrite gives a new version; so does an edit in place. A folder copied elsewhere gets new
+   * versions too, which only costs a hash of the bytes when it is checked. No etag: that needs the bytes.
+   */
+  async stat(key: string): Promise<StoredObject | undefined> {
+    try {
+      const st = await fs.stat(this.pathOf(key), { bigint: true });
+      if (!st.isFile()) return undefined;
+      return { size: Number(st.size), versionId: `${st.ino}.${st.ctimeNs}` };
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+      throw err;
+    }
+  }
+
   async get(key: string): Promise<{ body: Buffer; etag?: string } | undefined> {
     try {
       const body = await fs.readFile(this.pathOf(key));
@@ -203,8 +233,8 @@ export class FsObjectStore implements ObjectStore {
   async uploadFile(
     key: string,
     file: string,
-    onProgress?: TransferProgress,
-  ): Promise<{ etag?: string; size: number }> {
+    options: UploadOptions = {},
+  ): Promise<StoredObject & { sha256?: string }> {
     const target = this.pathOf(key);
     await fs.mkdir(path.dirname(target), { recursive: true });
     const tmp = await this.tmpFile();
@@ -214,9 +244,12 @@ export class FsObjectStore implements ObjectStore {
     } finally {
       await fs.rm(tmp, { force: true });
     }
-    const st = await fs.stat(target);
-    onProgress?.(st.size, st.size);
-    return { etag: await etagOfFile(target), size: st.size };
+    const stored = await this.stat(key);
+    if (!stored) throw new Error(`${this.uri(key)} disappeared right after it was written`);
+    // hashed from the stored copy: what the manifest records is what the store holds
+    const hashes = await hashesOfFile(target, options.sha256 ?? false);
+    options.onProgress?.(stored.size, stored.size);
+    return { ...stored, ...hashes };
   }
 
   async downloadFile(key: string, dest: string, onProgress?: TransferProgress): Promise<{ size: number }> {

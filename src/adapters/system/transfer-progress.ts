@@ -31,9 +31,9 @@ export function withTransferProgress(
   progress: Progress,
   minBytes = PROGRESS_MIN_BYTES,
 ): ObjectStore {
-  const uploadFile: ObjectStore['uploadFile'] = async (key, file, onProgress) => {
-    const t = tracker(progress, `upload ${path.basename(file)}`, minBytes, onProgress);
-    const r = await store.uploadFile(key, file, t.onProgress);
+  const uploadFile: ObjectStore['uploadFile'] = async (key, file, options = {}) => {
+    const t = tracker(progress, `upload ${path.basename(file)}`, minBytes, options.onProgress);
+    const r = await store.uploadFile(key, file, { ...options, onProgress: t.onProgress });
     t.end();
     return r;
   };

@@ -1,0 +1,21 @@
+import { LocalSageMaker } from './adapters/local/local-sagemaker';
+import type { CommandContext } from './commands/types';
+import type { SageMaker } from './core/sagemaker';
+import { backendOf } from './wiring';
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+// loaded on first use: only the SageMaker engine pays for its client
+const sagemakerModule = (): typeof import('./adapters/aws/sagemaker') => require('./adapters/aws/sagemaker');
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+/** SageMaker on AWS, or the local run of its training contract on the local backend. */
+export function createSageMaker(ctx: CommandContext): SageMaker {
+  const o = ctx.options;
+  if (backendOf(o) === 'local')
+    return new LocalSageMaker(ctx.deps.store(), { onOutput: (line) => ctx.deps.logger.info(line) });
+  return new (sagemakerModule().AwsSageMaker)({
+    region: o.string('region') ?? 'us-east-1',
+    endpoint: o.string('sagemaker-endpoint-url') || undefined,
+    signal: ctx.signal,
+  });
+}

@@ -1,0 +1,115 @@
+import type {
+  EndpointConfigRequest,
+  EndpointInfo,
+  ModelPackageRequest,
+  ModelRequest,
+  SageMaker,
+  Tag,
+  TrainingJobInfo,
+  TrainingJobRequest,
+} from '../../src/core/sagemaker';
+
+/**
+ * A hand-written SageMaker for the calls moto 5.2.1 does not implement (StopTrainingJob, UpdateEndpoint)
+ * and for statuses moto never shows (a job that stays InProgress, an endpoint update that fails).
+ * Each training job walks through `jobScript` one describe at a time; every call is recorded.
+ */
+export class FakeSageMaker implements SageMaker {
+  readonly calls: string[] = [];
+  readonly jobs = new Map<string, { req: TrainingJobRequest; step: number; stopped: boolean }>();
+  readonly models = new Map<string, ModelRequest>();
+  readonly endpointTags = new Map<string, Tag[]>();
+  readonly configs = new Map<string, EndpointConfigRequest>();
+  /** Each endpoint reports its script one status per describe; the last one stays. */
+  readonly endpoints = new Map<string, EndpointInfo & { script: string[] }>();
+
+  constructor(
+    private readonly jobScript: Partial<TrainingJobInfo>[] = [
+      { status: 'InProgress', secondaryStatus: 'Starting' },
+      { status: 'InProgress', secondaryStatus: 'Training' },
+    ],
+  ) {}
+
+  async createTrainingJob(req: TrainingJobRequest): Promise<void> {
+    this.calls.push(`createTrainingJob ${req.TrainingJobName}`);
+    this.jobs.set(req.TrainingJobName, { req, step: 0, stopped: false });
+  }
+  async describeTrainingJob(name: string): Promise<TrainingJobInfo | undefined> {
+    const j = this.jobs.get(name);
+    if (!j) return undefined;
+    if (j.stopped) return { name, status: 'Stopped', secondaryStatus: 'Stopped' };
+    const s = this.jobScript[Math.min(j.step++, this.jobScript.length - 1)];
+    return { name, status: 'InProgress', ...s };
+  }
+  async stopTrainingJob(name: string): Promise<void> {
+    this.calls.push(`stopTrainingJob ${name}`);
+    const j = this.jobs.get(name);
+    if (j) j.stopped = true;
+  }
+  async runningTrainingJobs(prefix: string): Promise<TrainingJobInfo[]> {
+    const out: TrainingJobInfo[] = [];
+    for (const name of this.jobs.keys()) {
+      const info = await this.describeTrainingJob(name);
+      if (name.startsWith(prefix) && info && (info.status === 'InProgress' || info.status === 'Stopping'))
+        out.push(info);
+    }
+    return out;
+  }
+  async createModel(req: ModelRequest): Promise<void> {
+    this.calls.push(`createModel ${req.ModelName}`);
+    this.models.set(req.ModelName, req);
+  }
+  async deleteModel(name: string): Promise<void> {
+    this.calls.push(`deleteModel ${name}`);
+    this.models.delete(name);
+  }
+  async createEndpointConfig(req: EndpointConfigRequest): Promise<void> {
+    this.calls.push(`createEndpointConfig ${req.EndpointConfigName}`);
+    for (const v of req.ProductionVariants)
+      if (!this.models.has(v.ModelName)) throw new Error(`Could not find model ${v.ModelName}`);
+    this.configs.set(req.EndpointConfigName, req);
+  }
+  async deleteEndpointConfig(name: string): Promise<void> {
+    this.calls.push(`deleteEndpointConfig ${name}`);
+    this.configs.delete(name);
+  }
+  async endpointConfigModels(name: string): Promise<string[] | undefined> {
+    return this.configs.get(name)?.ProductionVariants.map((v) => v.ModelName);
+  }
+  async describeEndpoint(name: string): Promise<EndpointInfo | undefined> {
+    const e = this.endpoints.get(name);
+    if (!e) return undefined;
+    e.status = e.script.length > 1 ? e.script.shift()! : e.script[0];
+    return { name, status: e.status, configName: e.configName, failureReason: e.failureReason };
+  }
+  async createEndpoint(name: string, configName: string, tags: Tag[]): Promise<void> {
+    this.endpointTags.set(name, tags);
+    this.calls.push(`createEndpoint ${name} ${configName}`);
+    this.endpoints.set(name, { name, status: 'Creating', configName, script: ['Creating', 'InService'] });
+  }
+  /** The next updateEndpoint fails the way SageMaker reports it: Failed, still on the previous config. */
+  failNextUpdate = false;
+  async updateEndpoint(name: string, configName: string): Promise<void> {
+    this.calls.push(`updateEndpoint ${name} ${configName}`);
+    const e = this.endpoints.get(name);
+    if (!e) throw new Error(`Could not find endpoint ${name}`);
+    if (this.failNextUpdate) {
+      this.failNextUpdate = false;
+      e.failureReason = 'the new production variant failed its health checks';
+      e.script = ['Updating', 'Failed'];
+      return;
+    }
+    e.configName = configName;
+    e.failureReason = undefined;
+    e.script = ['Updating', 'InService'];
+  }
+  async deleteEndpoint(name: string): Promise<void> {
+    this.calls.push(`deleteEndpoint ${name}`);
+    this.endpoints.delete(name);
+  }
+  async waitEndpointDeleted(): Promise<void> {}
+  async registerModelPackage(req: ModelPackageRequest): Promise<string> {
+    this.calls.push(`registerModelPackage ${req.ModelPackageGroupName}`);
+    return `arn:aws:sagemaker:us-east-1:123456789012:model-package/${req.ModelPackageGroupName}/1`;
+  }
+}
