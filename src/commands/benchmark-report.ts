@@ -15,6 +15,7 @@ import { DEST_OPTION } from './download';
 import {
   ALIAS_OPTION,
   loadThresholds,
+  MODEL_NAME_OPTION,
   MODEL_PREFIX_OPTION,
   modelRefFrom,
   readManifest,
@@ -106,6 +107,7 @@ export async function benchmarkArtifacts(
 export const OPTIONS = defineOptions([
   ENVIRONMENT_OPTION,
   MODEL_PREFIX_OPTION,
+  MODEL_NAME_OPTION,
   ALIAS_OPTION,
   THRESHOLDS_OPTION,
   DEST_OPTION,

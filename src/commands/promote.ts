@@ -26,6 +26,7 @@ import {
   DEEP_VERIFY_OPTION,
   listFolder,
   loadThresholds,
+  MODEL_NAME_OPTION,
   MODEL_PREFIX_OPTION,
   modelRefFrom,
   OVERRIDE_ORDER_OPTION,
@@ -45,6 +46,7 @@ import { whileClaimed } from './retiring';
 export const OPTIONS = defineOptions([
   ENVIRONMENT_OPTION,
   MODEL_PREFIX_OPTION,
+  MODEL_NAME_OPTION,
   OVERRIDE_ORDER_OPTION,
   REASON_OPTION,
   THRESHOLDS_OPTION,
