@@ -1,5 +1,4 @@
-import type { Options } from './core/options';
-import { DEFAULT_PACKER_VERSION } from './core/packer';
+import type { PipelineOptions } from './commands/option-table';
 import type { ImageBuilder, ImageRegistry, Logger } from './core/ports';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
@@ -12,10 +11,10 @@ const packerModule = (): typeof import('./adapters/packer/packer-cli') =>
 
 /** The AMI registry and Packer, each built on first use so other commands need neither. */
 export function imageDeps(
-  options: Options,
+  options: PipelineOptions,
   io: { logger: Logger; env: Record<string, string | undefined>; cwd: string; signal?: AbortSignal },
 ): { images(): ImageRegistry; imageBuilder(): ImageBuilder } {
-  const region = options.string('region') ?? 'us-east-1';
+  const region = options.string('region');
   let images: ImageRegistry | undefined;
   let builder: ImageBuilder | undefined;
   return {
@@ -29,7 +28,7 @@ export function imageDeps(
       (builder ??= new (packerModule().PackerImageBuilder)({
         binary: () =>
           installModule().resolvePacker({
-            version: options.string('packer-version') ?? DEFAULT_PACKER_VERSION,
+            version: options.string('packer-version'),
             sha256: options.string('packer-sha256') || undefined,
             pathVar: io.env.PATH,
             logger: io.logger,

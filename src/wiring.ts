@@ -6,10 +6,13 @@ import { ZipArchives } from './adapters/system/zip';
 import { LocalCompute } from './adapters/local/local-compute';
 import { LocalShell } from './adapters/local/local-shell';
 import { imageDeps } from './wiring-images';
+import { createProgress } from './adapters/system/progress';
+import { withTransferProgress } from './adapters/system/transfer-progress';
+import type { Progress } from './core/progress';
 import { readCiContext } from './core/ci-env';
 import { FetchCiRuns } from './adapters/ci/ci-runs';
 import { UserError } from './core/errors';
-import type { Options } from './core/options';
+import type { PipelineOptions } from './commands/option-table';
 import type { Compute, InstanceInfo, Logger, ObjectStore, RemoteShell, StateStore } from './core/ports';
 import type { Deps, ShellAccess } from './commands/types';
 
@@ -28,37 +31,42 @@ const sshShellModule = (): typeof import('./adapters/ssh/ssh-shell') => require(
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 /** `auto` means aws when a bucket is configured, else the local folder store. */
-export function backendOf(options: Options): Backend {
-  const chosen = options.string('backend') ?? 'auto';
+export function backendOf(options: PipelineOptions): Backend {
+  const chosen = options.string('backend');
   if (chosen === 'aws' || chosen === 'local') return chosen;
   if (chosen === 'sagemaker') return 'aws'; // S3 store; train runs on SageMaker (train-sagemaker-wiring)
   return options.string('bucket') ? 'aws' : 'local';
 }
 
-export function createStore(options: Options, cwd: string, signal?: AbortSignal): ObjectStore {
+export function createStore(options: PipelineOptions, cwd: string, signal?: AbortSignal): ObjectStore {
   if (backendOf(options) === 'local') {
-    return new FsObjectStore(path.resolve(cwd, options.string('local-store') ?? '.model-store'));
+    return new FsObjectStore(path.resolve(cwd, options.string('local-store')));
   }
   const bucket = options.string('bucket');
   if (!bucket)
     throw new UserError(
-      'the aws backend needs a bucket: set the bucket input, --bucket or MODEL_PIPELINE_BUCKET',
+      `the aws backend needs a bucket: set ${options.mention('bucket')} or MODEL_PIPELINE_BUCKET, or use ${options.mention('backend', 'local')}`,
     );
   const { S3ObjectStore } = s3StoreModule();
   return new S3ObjectStore({
     bucket,
-    region: options.string('region') ?? 'us-east-1',
+    region: options.string('region'),
     endpoint: options.string('s3-endpoint'),
     upload: { checksums: options.bool('s3-checksums') },
     signal,
   });
 }
 
-export function createCompute(options: Options, logger: Logger, signal?: AbortSignal, kind?: 'aws'): Compute {
+export function createCompute(
+  options: PipelineOptions,
+  logger: Logger,
+  signal?: AbortSignal,
+  kind?: 'aws',
+): Compute {
   if (kind !== 'aws' && backendOf(options) === 'local') return new LocalCompute();
   const { Ec2Compute } = ec2ComputeModule();
   return new Ec2Compute({
-    region: options.string('region') ?? 'us-east-1',
+    region: options.string('region'),
     endpoint: options.string('ec2-endpoint'),
     log: (m) => logger.info(m),
     signal,
@@ -67,7 +75,7 @@ export function createCompute(options: Options, logger: Logger, signal?: AbortSi
 
 /** SSH for EC2 (ssh-host overrides the instance address, e.g. a forwarded port); a folder for local. */
 export function createShell(
-  options: Options,
+  options: PipelineOptions,
   compute: Compute,
   instance: InstanceInfo,
   access: ShellAccess,
@@ -77,7 +85,10 @@ export function createShell(
     return new LocalShell(compute.homeOf(instance.id), { pidsDir: compute.pidsDirOf(instance.id) });
   }
   const host = options.string('ssh-host') || instance.host;
-  if (!host) throw new UserError(`instance ${instance.id} has no IP address to SSH to; set ssh-host`);
+  if (!host)
+    throw new UserError(
+      `instance ${instance.id} has no IP address to SSH to; set ${options.mention('ssh-host')}`,
+    );
   const privateKey = access.privateKey ?? options.string('ssh-private-key');
   if (!privateKey)
     throw new UserError(
@@ -86,8 +97,8 @@ export function createShell(
   const { SshShell } = sshShellModule();
   return new SshShell({
     host,
-    port: options.int('ssh-port') ?? 22,
-    user: options.string('ssh-user') ?? 'ubuntu',
+    port: options.int('ssh-port'),
+    user: options.string('ssh-user'),
     privateKey,
     hostKeys: access.hostKeys ?? { keys: [], fingerprints: [] },
     logger,
@@ -96,6 +107,8 @@ export function createShell(
 
 export interface DepsIo {
   logger: Logger;
+  /** Progress of long transfers; default: throttled lines through the logger (no bar). */
+  progress?: Progress;
   state: StateStore;
   env: Record<string, string | undefined>;
   cwd: string;
@@ -103,8 +116,8 @@ export interface DepsIo {
   signal?: AbortSignal;
 }
 
-export function createDeps(options: Options, io: DepsIo): Deps {
-  const cwd = path.resolve(io.cwd, options.string('working-directory') ?? '.');
+export function createDeps(options: PipelineOptions, io: DepsIo): Deps {
+  const cwd = path.resolve(io.cwd, options.string('working-directory'));
   let store: ObjectStore | undefined;
   let compute: Compute | undefined;
   let ec2: Compute | undefined;
@@ -112,8 +125,9 @@ export function createDeps(options: Options, io: DepsIo): Deps {
     kind === 'aws' && backendOf(options) === 'local'
       ? (ec2 ??= createCompute(options, io.logger, io.signal, 'aws'))
       : (compute ??= createCompute(options, io.logger, io.signal));
+  const progress = io.progress ?? createProgress({ line: (t) => io.logger.info(t) });
   return {
-    store: () => (store ??= createStore(options, cwd, io.signal)),
+    store: () => (store ??= withTransferProgress(createStore(options, cwd, io.signal), progress)),
     compute: getCompute,
     shell: (instance, access = {}) => createShell(options, getCompute(), instance, access, io.logger),
     ...imageDeps(options, { ...io, cwd }),

@@ -2,7 +2,12 @@ import type { OptionSpec } from '../core/options';
 import type { CommandDef } from '../commands/types';
 
 function flagLine(s: OptionSpec): string {
-  const names = [`--${s.name}`, ...(s.cliAliases ?? []).map((a) => `--${a}`)].join(', ');
+  const negatable = s.type === 'boolean';
+  const names = [
+    `--${s.name}`,
+    ...(negatable ? [`--no-${s.name}`] : []),
+    ...(s.cliAliases ?? []).map((a) => `--${a}`),
+  ].join(', ');
   const value = s.type === 'boolean' ? '' : s.choices ? ` <${s.choices.join('|')}>` : ' <value>';
   const extra = [
     s.default !== undefined && s.default !== '' ? `default: ${s.default}` : '',
@@ -13,31 +18,61 @@ function flagLine(s: OptionSpec): string {
   return `  ${names}${value}\n      ${s.description}${extra ? ` (${extra})` : ''}`;
 }
 
+/** The flags every command takes; --local only where the command has a local backend. */
+function globalFlagLines(everywhere: readonly OptionSpec[], hasBackend: boolean): string[] {
+  return [
+    '  --json\n      Print the outputs as JSON on stdout (booleans, numbers and lists typed); logs stay on stderr.',
+    ...(hasBackend
+      ? [
+          '  --local\n      Use the local backend: the folder store (--local-store) and local processes (= --backend local).',
+        ]
+      : []),
+    "  --output-file <file>\n      Append the outputs as MP_NAME='value' lines (e.g. to $BASH_ENV in CircleCI).",
+    ...everywhere.map(flagLine),
+    '  --help, -h / --version',
+  ];
+}
+
 export function generalHelp(commands: readonly CommandDef[], version: string): string {
   const width = Math.max(...commands.map((c) => c.name.length));
   return [
     `model-pipeline ${version}: run the model pipeline from CI or a laptop`,
     '',
     'Usage: model-pipeline <command> [options]',
+    '       model-pipeline help <command>',
     '',
     'Commands:',
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
-    'Global flags: --json (print outputs as JSON), --local (use the local backend),',
-    "  --output-file FILE (append outputs as MP_NAME='value' lines, e.g. to $BASH_ENV), --help, --version",
-    'Run "model-pipeline <command> --help" for the options of a command.',
+    'Global flags: --json (print outputs as typed JSON), --local (use the local backend),',
+    "  --output-file FILE (append outputs as MP_NAME='value' lines, e.g. to $BASH_ENV),",
+    '  --settings-file FILE (MODEL_PIPELINE_* settings), --help, --version',
+    'Booleans: --flag, --no-flag, --flag=true|false or --flag true|false.',
+    'Run "model-pipeline help <command>" for the options of a command.',
     'Exit codes: 0 done, 1 failed, 2 bad input.',
   ].join('\n');
 }
 
+const EVERYWHERE = ['settings-file', 'working-directory'];
+
+/** Only the options this command reads (its own, then the shared ones), then the global flags and outputs. */
 export function commandHelp(cmd: CommandDef, specs: readonly OptionSpec[]): string {
+  const ownNames = new Set(cmd.options.map((o) => o.name));
+  const own = specs.filter((s) => ownNames.has(s.name));
+  const shared = specs.filter((s) => !ownNames.has(s.name) && !EVERYWHERE.includes(s.name));
+  const everywhere = specs.filter((s) => EVERYWHERE.includes(s.name));
   return [
     `Usage: model-pipeline ${cmd.name} [options]`,
     '',
     cmd.summary,
     '',
-    'Options:',
-    ...specs.map(flagLine),
+    ...(own.length > 0 ? ['Options:', ...own.map(flagLine), ''] : []),
+    ...(shared.length > 0 ? ['Store and repository options:', ...shared.map(flagLine), ''] : []),
+    'Global flags:',
+    ...globalFlagLines(
+      everywhere,
+      specs.some((s) => s.name === 'backend'),
+    ),
     '',
     'Outputs:',
     ...cmd.outputs.map((o) => `  ${o.name}: ${o.description}`),

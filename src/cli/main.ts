@@ -1,8 +1,13 @@
 import { exitCodeOf, messageOf, UserError } from '../core/errors';
+import type { Dialect } from '../core/options';
 import { allOptions, COMMANDS, optionsOf } from '../commands';
+import { typedOutputs } from '../commands/output-specs';
+import type { CommandDef } from '../commands/types';
 import { ConsoleLogger, MemoryState } from '../adapters/system/console-logger';
 import { findCommand, runCommand } from '../runner';
 import { parseCliArgs } from './args';
+import { annotation, writeGithubFiles } from './github';
+import { createProgress } from '../adapters/system/progress';
 import { appendOutputFile } from './output-file';
 import { commandHelp, generalHelp } from './help';
 import { VERSION } from '../version';
@@ -12,6 +17,8 @@ export interface CliIo {
   stderr: (text: string) => void;
   env: Record<string, string | undefined>;
   cwd: string;
+  /** stderr when it is a terminal: long transfers then draw a live bar instead of log lines. */
+  tty?: NodeJS.WriteStream;
 }
 
 const defaultIo: CliIo = {
@@ -19,14 +26,36 @@ const defaultIo: CliIo = {
   stderr: (t) => process.stderr.write(t.endsWith('\n') ? t : t + '\n'),
   env: process.env,
   cwd: process.cwd(),
+  tty: process.stderr.isTTY ? process.stderr : undefined,
 };
+
+/** What needs AWS and has no local mode: `--local` there is a clear error, not a credentials failure. */
+const NO_LOCAL_MODE: Readonly<Record<string, string>> = {
+  'build-ami': 'it builds the training AMI with Packer on EC2',
+  'prune-amis': 'it deregisters AMIs and deletes their snapshots in EC2',
+};
+
+function checkLocal(cmd: CommandDef, local: boolean): void {
+  const why = NO_LOCAL_MODE[cmd.name];
+  if (local && why)
+    throw new UserError(
+      `${cmd.name} has no local mode: ${why}, so it needs AWS credentials and a region (--region or AWS_REGION); run it without --local`,
+    );
+}
+
+/** The orb's run.sh sets MODEL_PIPELINE_DIALECT=orb, so messages name its parameters (dry_run). */
+function dialectOf(env: Record<string, string | undefined>): Dialect {
+  return env.MODEL_PIPELINE_DIALECT === 'orb' ? 'orb' : 'cli';
+}
 
 /** Returns the exit code: 0 done, 1 failed, 2 bad input. */
 export async function cli(argv: string[], io: CliIo = defaultIo, signal?: AbortSignal): Promise<number> {
   const json = argv.includes('--json');
+  const inGithub = io.env.GITHUB_ACTIONS === 'true';
   try {
     // parsed with every command's flags, so a flag's value before the command is not taken for it
-    const commandName = parseCliArgs(argv, allOptions()).command;
+    const first = parseCliArgs(argv, allOptions());
+    const commandName = first.command ?? first.helpFor;
     const cmd = commandName ? findCommand(commandName) : undefined;
     const args = parseCliArgs(argv, cmd ? optionsOf(cmd) : []);
     if (args.version) {
@@ -42,7 +71,13 @@ export async function cli(argv: string[], io: CliIo = defaultIo, signal?: AbortS
       io.stdout(commandHelp(cmd, optionsOf(cmd)));
       return 0;
     }
-    const logger = new ConsoleLogger(io.stderr, io.env.MODEL_PIPELINE_DEBUG === '1');
+    checkLocal(cmd, args.local);
+    const logger = new ConsoleLogger(
+      inGithub
+        ? (line) => io.stderr(line.startsWith('warning: ') ? annotation('warning', line.slice(9)) : line)
+        : io.stderr,
+      io.env.MODEL_PIPELINE_DEBUG === '1',
+    );
     const result = await runCommand({
       command: cmd.name,
       inputs: args.inputs,
@@ -51,16 +86,22 @@ export async function cli(argv: string[], io: CliIo = defaultIo, signal?: AbortS
       logger,
       state: new MemoryState(),
       signal: signal ?? new AbortController().signal,
+      dialect: dialectOf(io.env),
+      progress: createProgress({ line: (t) => logger.info(t), tty: io.tty }),
     });
     if (args.outputFile) await appendOutputFile(args.outputFile, io.cwd, result.outputs);
-    if (args.json) io.stdout(JSON.stringify({ command: cmd.name, outputs: result.outputs }, null, 2));
+    if (inGithub) await writeGithubFiles(io.env, result);
+    if (args.json)
+      io.stdout(
+        JSON.stringify({ command: cmd.name, outputs: typedOutputs(cmd.outputs, result.outputs) }, null, 2),
+      );
     else io.stdout(result.text ?? result.summary ?? '');
     return 0;
   } catch (err) {
     const code = exitCodeOf(err);
     const message = messageOf(err);
     if (json) io.stdout(JSON.stringify({ error: message, exitCode: code }, null, 2));
-    io.stderr(`error: ${message}`);
+    io.stderr(inGithub ? annotation('error', message) : `error: ${message}`);
     if (
       !(err instanceof UserError) &&
       code !== 2 &&

@@ -1,6 +1,6 @@
 import { PipelineError } from '../core/errors';
 import { markdownTable, textTable } from '../core/markdown';
-import type { OptionSpec } from '../core/options';
+import { defineOptions } from '../core/options';
 import { aliasSchema, checkAliasName, parseJsonAs, registryKeys, type AliasRecord } from '../core/registry';
 import {
   actorOf,
@@ -16,9 +16,10 @@ import {
   scopeOf,
 } from './registry-context';
 import type { CommandContext, CommandDef, CommandResult } from './types';
+import { outputsOf } from './output-specs';
 import { whileClaimed } from './retiring';
 
-const OPTIONS: readonly OptionSpec[] = [ALIAS_OPTION, MODEL_PREFIX_OPTION, MODEL_NAME_OPTION, REASON_OPTION];
+export const OPTIONS = defineOptions([ALIAS_OPTION, MODEL_PREFIX_OPTION, MODEL_NAME_OPTION, REASON_OPTION]);
 
 /** alias + model-prefix: set; alias alone: show; neither: list. */
 async function run(ctx: CommandContext): Promise<CommandResult> {
@@ -77,14 +78,6 @@ export const aliasCommand: CommandDef = {
   name: 'alias',
   summary: 'Name a model folder: --alias NAME --model-prefix P sets, --alias NAME shows, no alias lists all.',
   options: OPTIONS,
-  outputs: [
-    { name: 'alias', description: 'The alias name.' },
-    {
-      name: 'model-prefix',
-      description: 'Store folder of the model, `<version>-<sha7>/` under the store prefix.',
-    },
-    { name: 'model-uri', description: 'Full URI of the model folder (s3:// or file://).' },
-    { name: 'aliases', description: 'JSON object alias -> model folder (when listing).' },
-  ],
+  outputs: outputsOf('alias', 'model-prefix', 'model-uri', 'aliases'),
   run,
 };

@@ -8,13 +8,14 @@ import {
   type BenchmarkReport,
 } from '../core/benchmark-report';
 import { UserError } from '../core/errors';
-import type { OptionSpec } from '../core/options';
+import { defineOptions } from '../core/options';
 import type { Logger, ObjectStore } from '../core/ports';
 import { parseEnvironment, resolveModelRef, type Environment } from '../core/registry';
 import { DEST_OPTION } from './download';
 import {
   ALIAS_OPTION,
   loadThresholds,
+  MODEL_NAME_OPTION,
   MODEL_PREFIX_OPTION,
   modelRefFrom,
   readManifest,
@@ -23,7 +24,9 @@ import {
   storedMetrics,
   THRESHOLDS_OPTION,
 } from './registry-context';
+import { ENVIRONMENT_OPTION } from './common-options';
 import type { CommandContext, CommandDef, CommandResult } from './types';
+import { outputsOf } from './output-specs';
 
 /** The environment a new model is measured against when none is named: the one users get. */
 export const DEFAULT_BENCHMARK_ENVIRONMENT: Environment = 'production';
@@ -101,13 +104,15 @@ export async function benchmarkArtifacts(
   };
 }
 
-const OPTIONS: readonly OptionSpec[] = [
+export const OPTIONS = defineOptions([
+  ENVIRONMENT_OPTION,
   MODEL_PREFIX_OPTION,
+  MODEL_NAME_OPTION,
   ALIAS_OPTION,
   THRESHOLDS_OPTION,
   DEST_OPTION,
   MODEL_SOURCES_OPTION,
-];
+]);
 
 async function run(ctx: CommandContext): Promise<CommandResult> {
   const store = ctx.deps.store();
@@ -153,13 +158,6 @@ export const benchmarkReportCommand: CommandDef = {
   summary:
     'Benchmark report of a stored model: JUnit benchmark_results.xml and a table against the current model of `environment` (default production).',
   options: OPTIONS,
-  outputs: [
-    {
-      name: 'model-prefix',
-      description: 'Store folder of the model, `<version>-<sha7>/` under the store prefix.',
-    },
-    { name: 'passed', description: '`true` when every metric met its threshold (warnings pass).' },
-    { name: 'report-file', description: 'Path of the JUnit file written (benchmark_results.xml).' },
-  ],
+  outputs: outputsOf('model-prefix', 'passed', 'report-file'),
   run,
 };

@@ -1,10 +1,13 @@
-import type { OptionSpec } from '../core/options';
+import { AMI_VERSION_FILE_OPTION, AMI_VERSION_OPTION } from './common-options';
+import { defineOption, defineOptions } from '../core/options';
 import { DEFAULT_PACKER_VERSION } from '../core/packer';
 import { BASE_REF_OPTION, DRY_RUN_OPTION, FORCE_OPTION } from './model-context';
 import { TRAIN_OPTIONS } from './train-options';
 
-function shared(name: string): OptionSpec {
-  const spec = TRAIN_OPTIONS.find((o) => o.name === name);
+type TrainSpec = (typeof TRAIN_OPTIONS)[number];
+
+function shared<N extends TrainSpec['name']>(name: N): Extract<TrainSpec, { name: N }> {
+  const spec = TRAIN_OPTIONS.find((o): o is Extract<TrainSpec, { name: N }> => o.name === name);
   if (!spec) throw new Error(`option ${name} is missing from train-options.ts`);
   return spec;
 }
@@ -13,16 +16,18 @@ function shared(name: string): OptionSpec {
 export const SUBNET_ID_OPTION = shared('subnet-id');
 export const EC2_ENDPOINT_OPTION = shared('ec2-endpoint');
 
-export const PACKER_TEMPLATE_DIR_OPTION: OptionSpec = {
+export const PACKER_TEMPLATE_DIR_OPTION = defineOption({
   name: 'packer-template-dir',
   description:
     'Folder of the Packer template (`*.pkr.hcl`) build-ami runs; start from `templates/packer/` of model-pipeline.',
   type: 'string',
   default: '.packer',
   env: ['MODEL_PIPELINE_PACKER_TEMPLATE_DIR'],
-};
+});
 
-export const BUILD_AMI_OPTIONS: readonly OptionSpec[] = [
+export const BUILD_AMI_OPTIONS = defineOptions([
+  AMI_VERSION_OPTION,
+  AMI_VERSION_FILE_OPTION,
   BASE_REF_OPTION,
   FORCE_OPTION,
   PACKER_TEMPLATE_DIR_OPTION,
@@ -97,9 +102,11 @@ export const BUILD_AMI_OPTIONS: readonly OptionSpec[] = [
     type: 'string',
     env: ['MODEL_PIPELINE_PACKER_SHA256'],
   },
-];
+]);
 
-export const PRUNE_AMIS_OPTIONS: readonly OptionSpec[] = [
+export const PRUNE_AMIS_OPTIONS = defineOptions([
+  AMI_VERSION_OPTION,
+  AMI_VERSION_FILE_OPTION,
   EC2_ENDPOINT_OPTION,
   {
     name: 'keep',
@@ -109,4 +116,4 @@ export const PRUNE_AMIS_OPTIONS: readonly OptionSpec[] = [
     env: ['MODEL_PIPELINE_KEEP'],
   },
   DRY_RUN_OPTION,
-];
+]);

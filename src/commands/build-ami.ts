@@ -16,6 +16,7 @@ import { readAmiVersion } from './ami-version';
 import { BUILD_AMI_OPTIONS } from './build-ami-options';
 import { resolveBaseRef, resolveSha } from './model-context';
 import type { CommandContext, CommandDef, CommandResult } from './types';
+import { outputsOf } from './output-specs';
 
 export { readAmiVersion, type AmiVersionSource } from './ami-version';
 
@@ -48,7 +49,7 @@ function shortRef(ref: string | undefined): string | undefined {
 
 async function resolveBaseAmi(ctx: CommandContext): Promise<MachineImage> {
   const images = ctx.deps.images();
-  const region = ctx.options.string('region') ?? 'us-east-1';
+  const region = ctx.options.string('region');
   const pinned = ctx.options.string('base-ami');
   if (pinned) {
     const img = await images.describe(pinned);
@@ -72,7 +73,7 @@ function templateVariables(ctx: CommandContext, version: string, baseAmi: string
   const vars: Record<string, string> = {
     ami_version: version,
     base_ami: baseAmi,
-    region: o.string('region') ?? 'us-east-1',
+    region: o.string('region'),
     instance_type: o.require('packer-instance-type'),
   };
   const subnet = o.list('subnet-id')[0];
@@ -151,7 +152,7 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
       await images.share(amiId, accounts);
       log.info(`shared ${amiId} with ${accounts.join(', ')}`);
     }
-    const region = options.string('region') ?? 'us-east-1';
+    const region = options.string('region');
     const name = (await images.describe(amiId))?.name ?? `model-pipeline-${version}`;
     for (const r of options.list('copy-regions')) {
       if (r === region) continue;
@@ -187,12 +188,6 @@ export const buildAmiCommand: CommandDef = {
   name: 'build-ami',
   summary: 'Rebuild the training AMI with Packer when its version changed (or by force), once per version.',
   options: BUILD_AMI_OPTIONS,
-  outputs: [
-    { name: 'ami-id', description: 'The AMI of the version: the new one, or the one already built.' },
-    { name: 'ami-version', description: 'The AMI version.' },
-    { name: 'built', description: '`true` when this run built the AMI.' },
-    { name: 'reason', description: 'Why, in words.' },
-    { name: 'ami-copies', description: 'JSON map of region to the AMI copied there.' },
-  ],
+  outputs: outputsOf('ami-id', 'ami-version', 'built', 'reason', 'ami-copies'),
   run,
 };

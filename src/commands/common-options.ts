@@ -1,7 +1,8 @@
-import type { OptionSpec } from '../core/options';
+import { defineOption, defineOptions } from '../core/options';
+import { DEFAULT_REGION } from '../core/region';
 
 /** Settings every command reads. Command-specific ones live beside each command. */
-export const COMMON_OPTIONS: readonly OptionSpec[] = [
+export const COMMON_OPTIONS = defineOptions([
   {
     name: 'config-path',
     description:
@@ -44,6 +45,7 @@ export const COMMON_OPTIONS: readonly OptionSpec[] = [
     name: 'region',
     description: 'AWS region.',
     type: 'string',
+    default: DEFAULT_REGION,
     env: ['MODEL_PIPELINE_REGION', 'AWS_REGION', 'AWS_DEFAULT_REGION'],
   },
   {
@@ -80,24 +82,42 @@ export const COMMON_OPTIONS: readonly OptionSpec[] = [
     type: 'string',
     env: ['MODEL_PIPELINE_SHA'],
   },
-  {
-    name: 'environment',
-    description: 'Target environment: development, staging or production.',
-    type: 'string',
-    choices: ['development', 'staging', 'production'],
-    env: ['MODEL_PIPELINE_ENVIRONMENT'],
-  },
-  {
-    name: 'ami-version',
-    description: 'Training AMI version; default: the content of `ami-version-file`.',
-    type: 'string',
-    env: ['MODEL_PIPELINE_AMI_VERSION'],
-  },
-  {
-    name: 'ami-version-file',
-    description: 'File holding the AMI version.',
-    type: 'string',
-    default: '.packer/ami-version.txt',
-    env: ['MODEL_PIPELINE_AMI_VERSION_FILE'],
-  },
-];
+]);
+
+/** Read by the commands that work on an environment (train, promote, demote, status, fetch-model, ...). */
+export const ENVIRONMENT_OPTION = defineOption({
+  name: 'environment',
+  description: 'Target environment: development, staging or production.',
+  type: 'string',
+  choices: ['development', 'staging', 'production'],
+  env: ['MODEL_PIPELINE_ENVIRONMENT'],
+});
+
+/** Read by build-ami, prune-amis and train. */
+export const AMI_VERSION_OPTION = defineOption({
+  name: 'ami-version',
+  description: 'Training AMI version; default: the content of `ami-version-file`.',
+  type: 'string',
+  env: ['MODEL_PIPELINE_AMI_VERSION'],
+});
+export const AMI_VERSION_FILE_OPTION = defineOption({
+  name: 'ami-version-file',
+  description: 'File holding the AMI version.',
+  type: 'string',
+  default: '.packer/ami-version.txt',
+  env: ['MODEL_PIPELINE_AMI_VERSION_FILE'],
+});
+
+type CommonName = (typeof COMMON_OPTIONS)[number]['name'];
+
+/**
+ * Shared options only some commands read: the model store (build-ami and prune-amis have none) and the
+ * repository's model config (commands that work on a stored model by prefix, alias or environment do not
+ * read it). The rest (settings-file, working-directory, region) every command reads.
+ */
+export const COMMON_GROUPS = {
+  store: ['backend', 'bucket', 'store-prefix', 'local-store', 's3-endpoint', 's3-checksums'],
+  repo: ['config-path', 'sha'],
+} as const satisfies Record<string, readonly CommonName[]>;
+
+export type CommonGroup = keyof typeof COMMON_GROUPS;

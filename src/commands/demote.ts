@@ -1,5 +1,5 @@
 import { UserError } from '../core/errors';
-import type { OptionSpec } from '../core/options';
+import { defineOptions } from '../core/options';
 import type { ObjectStore } from '../core/ports';
 import {
   parseEnvironment,
@@ -31,15 +31,17 @@ import {
   configScope,
   storeRoot,
 } from './registry-context';
+import { ENVIRONMENT_OPTION } from './common-options';
 import type { CommandContext, CommandDef, CommandResult } from './types';
 
-const OPTIONS: readonly OptionSpec[] = [
+export const OPTIONS = defineOptions([
+  ENVIRONMENT_OPTION,
   MODEL_PREFIX_OPTION,
   MODEL_NAME_OPTION,
   OVERRIDE_ORDER_OPTION,
   REASON_OPTION,
   DEEP_VERIFY_OPTION,
-];
+]);
 
 /** The append-only history of one environment, oldest first; damaged records are skipped with a warning. */
 export async function readHistory(

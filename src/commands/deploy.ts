@@ -21,7 +21,7 @@ import {
   type SageMaker,
 } from '../core/sagemaker';
 import { createSageMaker } from '../wiring-sagemaker';
-import { folderState, loadTargets, readConfigFile } from './model-context';
+import { folderState, loadTargets, MODEL_SOURCES_OPTION, readConfigFile } from './model-context';
 import { joinKey } from '../core/identity';
 import {
   actorOf,
@@ -33,6 +33,9 @@ import {
   storeRoot,
 } from './registry-context';
 import { DEPLOY_OPTIONS } from './sagemaker-options';
+import { ENVIRONMENT_OPTION } from './common-options';
+import { defineOptions } from '../core/options';
+import { outputsOf } from './output-specs';
 import type { CommandContext, CommandDef, CommandResult } from './types';
 
 /** `deploy`, `endpoint-status`, `undeploy`: the model an environment points at, served by a SageMaker endpoint. */
@@ -295,30 +298,20 @@ export async function undeploy(ctx: CommandContext, sm: SageMaker): Promise<Comm
   };
 }
 
-const OPTIONS = [MODEL_NAME_OPTION, ...DEPLOY_OPTIONS];
-const ENDPOINT_OUTPUTS = [
-  { name: 'endpoint-name', description: 'deploy / endpoint-status / undeploy: the SageMaker endpoint.' },
-  {
-    name: 'endpoint-status',
-    description: 'Status of the endpoint (InService, Failed, ...; Deleted after undeploy).',
-  },
-  { name: 'endpoint-config', description: 'Endpoint config the endpoint runs (deploy: the new one).' },
-];
+export const OPTIONS = defineOptions([
+  ENVIRONMENT_OPTION,
+  MODEL_NAME_OPTION,
+  MODEL_SOURCES_OPTION,
+  ...DEPLOY_OPTIONS,
+]);
+const ENDPOINT_OUTPUTS = outputsOf('endpoint-name', 'endpoint-status', 'endpoint-config');
 
 export const deployCommand: CommandDef = {
   name: 'deploy',
   summary:
     'Serve the model an environment points at from a SageMaker endpoint (create or update, wait InService, roll back a failed update) and record the deployment.',
   options: OPTIONS,
-  outputs: [
-    ...ENDPOINT_OUTPUTS,
-    {
-      name: 'model-prefix',
-      description: 'Store folder of the model, `<version>-<sha7>/` under the store prefix.',
-    },
-    { name: 'model-uri', description: 'Full URI of the model folder (s3:// or file://).' },
-    { name: 'deployment-record', description: 'URI of the deployment record written.' },
-  ],
+  outputs: [...ENDPOINT_OUTPUTS, ...outputsOf('model-prefix', 'model-uri', 'deployment-record')],
   run: (ctx) => deploy(ctx, createSageMaker(ctx)),
 };
 

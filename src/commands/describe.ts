@@ -3,7 +3,7 @@ import { MODEL_SOURCES_OPTION } from './model-context';
 import { headline } from '../core/benchmark';
 import { markdownTable, textTable } from '../core/markdown';
 import type { Manifest } from '../core/manifest';
-import type { OptionSpec } from '../core/options';
+import { defineOptions } from '../core/options';
 import { formatBytes } from '../core/status';
 import { formatDuration } from '../core/duration';
 import {
@@ -14,14 +14,17 @@ import {
   modelRefFrom,
   readManifest,
 } from './registry-context';
+import { ENVIRONMENT_OPTION } from './common-options';
 import type { CommandContext, CommandDef, CommandResult } from './types';
+import { outputsOf } from './output-specs';
 
-const OPTIONS: readonly OptionSpec[] = [
+export const OPTIONS = defineOptions([
+  ENVIRONMENT_OPTION,
   MODEL_PREFIX_OPTION,
   ALIAS_OPTION,
   MODEL_NAME_OPTION,
   MODEL_SOURCES_OPTION,
-];
+]);
 
 /** Lineage facts of a manifest as label/value pairs, in the order people ask for them. */
 export function lineage(m: Manifest): string[][] {
@@ -112,13 +115,6 @@ export const describeCommand: CommandDef = {
   name: 'describe',
   summary: "Print a model's manifest: files with hashes, inputs, config, AMI, commit, who built it and when.",
   options: OPTIONS,
-  outputs: [
-    {
-      name: 'model-prefix',
-      description: 'Store folder of the model, `<version>-<sha7>/` under the store prefix.',
-    },
-    { name: 'model-uri', description: 'Full URI of the model folder (s3:// or file://).' },
-    { name: 'manifest', description: 'The manifest as JSON.' },
-  ],
+  outputs: outputsOf('model-prefix', 'model-uri', 'manifest'),
   run,
 };

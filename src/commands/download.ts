@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { PipelineError, UserError } from '../core/errors';
 import { UnsafeArchiveError, unsafeName } from '../core/archive';
 import { MANIFEST_FILE, MODEL_FILE } from '../core/manifest';
-import type { OptionSpec } from '../core/options';
+import { defineOption, defineOptions } from '../core/options';
 import type { ObjectStore } from '../core/ports';
 import {
   ALIAS_OPTION,
@@ -14,18 +14,21 @@ import {
   readManifest,
   sha256File,
 } from './registry-context';
+import { ENVIRONMENT_OPTION } from './common-options';
 import type { CommandContext, CommandDef, CommandResult } from './types';
+import { outputsOf } from './output-specs';
 
 /** Shared with fetch-model and benchmark-report. */
-export const DEST_OPTION: OptionSpec = {
+export const DEST_OPTION = defineOption({
   name: 'dest',
   description:
     'Local folder to write into (download, fetch-model: the model; benchmark-report: benchmark_results.xml). Default: `<version>-<sha7>` in the working directory.',
   type: 'string',
   env: ['MODEL_PIPELINE_DEST'],
-};
+});
 
-const OPTIONS: readonly OptionSpec[] = [
+export const OPTIONS = defineOptions([
+  ENVIRONMENT_OPTION,
   MODEL_PREFIX_OPTION,
   ALIAS_OPTION,
   MODEL_NAME_OPTION,
@@ -39,7 +42,7 @@ const OPTIONS: readonly OptionSpec[] = [
     env: ['MODEL_PIPELINE_WITH_INPUTS'],
   },
   MODEL_SOURCES_OPTION,
-];
+]);
 
 /**
  * Downloads into a folder of its own beside the target (made here, so no name in it can be a planted link),
@@ -225,14 +228,6 @@ export const downloadCommand: CommandDef = {
   summary:
     'Download a model (by prefix, alias or environment) and optionally its inputs, verifying every hash.',
   options: OPTIONS,
-  outputs: [
-    { name: 'path', description: 'Folder the model was downloaded to.' },
-    {
-      name: 'model-prefix',
-      description: 'Store folder of the model, `<version>-<sha7>/` under the store prefix.',
-    },
-    { name: 'model-uri', description: 'Full URI of the model folder (s3:// or file://).' },
-    { name: 'files', description: 'Number of files downloaded.' },
-  ],
+  outputs: outputsOf('path', 'model-prefix', 'model-uri', 'files'),
   run,
 };

@@ -5,7 +5,7 @@ import { valid as semverValid } from 'semver';
 import { PipelineError, UserError } from '../core/errors';
 import { modelId, modelPrefix } from '../core/identity';
 import { MANIFEST_FILE, MODEL_FILE, type Manifest, type ManifestFile } from '../core/manifest';
-import type { OptionSpec } from '../core/options';
+import { defineOption, defineOptions } from '../core/options';
 import { UnsafeArchiveError, unsafeName } from '../core/archive';
 import type { ObjectStore } from '../core/ports';
 import {
@@ -28,23 +28,26 @@ import {
   configScope,
   storeRoot,
 } from './registry-context';
+import { ENVIRONMENT_OPTION } from './common-options';
 import type { CommandContext, CommandDef, CommandResult } from './types';
+import { outputsOf } from './output-specs';
 
-const MODEL_VERSION_OPTION: OptionSpec = {
+const MODEL_VERSION_OPTION = defineOption({
   name: 'model-version',
   description:
     'fetch-model: the exact version wanted (`1.2.1` never matches `1.2.10`). development: the folder of this version at `sha` instead of the config version; staging / production: fail unless the environment runs this version.',
   type: 'string',
   env: ['MODEL_PIPELINE_MODEL_VERSION'],
-};
+});
 
-const OPTIONS: readonly OptionSpec[] = [
+export const OPTIONS = defineOptions([
+  ENVIRONMENT_OPTION,
   MODEL_NAME_OPTION,
   DEST_OPTION,
   MODEL_VERSION_OPTION,
   ALLOW_FAILED_BENCHMARK_OPTION,
   MODEL_SOURCES_OPTION,
-];
+]);
 
 /** Folder inside the unpacked model where fetch-model keeps what it knows about the fetch. */
 export const FETCH_META_DIR = '.model-pipeline';
@@ -299,15 +302,6 @@ export const fetchModelCommand: CommandDef = {
   summary:
     'Fetch the model an environment should run (development: this commit; staging/production: the pointer), verify and unpack it, and record the deployment.',
   options: OPTIONS,
-  outputs: [
-    {
-      name: 'model-prefix',
-      description: 'Store folder of the model, `<version>-<sha7>/` under the store prefix.',
-    },
-    { name: 'model-dir', description: 'Folder the model was unpacked into.' },
-    { name: 'model-version', description: 'The config version.' },
-    { name: 'model-uri', description: 'Full URI of the model folder (s3:// or file://).' },
-    { name: 'deployment-record', description: 'URI of the deployment record fetch-model wrote.' },
-  ],
+  outputs: outputsOf('model-prefix', 'model-dir', 'model-version', 'model-uri', 'deployment-record'),
   run,
 };

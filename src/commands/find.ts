@@ -4,12 +4,13 @@ import * as path from 'node:path';
 import { UserError } from '../core/errors';
 import { MANIFEST_FILE, parseManifest } from '../core/manifest';
 import { markdownTable } from '../core/markdown';
-import type { OptionSpec } from '../core/options';
+import { defineOptions } from '../core/options';
 import { placeOf } from '../core/registry';
 import { listAll, mapLimit, MODEL_NAME_OPTION, scopeOf, storeRoot } from './registry-context';
 import type { CommandContext, CommandDef, CommandResult } from './types';
+import { outputsOf } from './output-specs';
 
-const OPTIONS: readonly OptionSpec[] = [
+export const OPTIONS = defineOptions([
   MODEL_NAME_OPTION,
   {
     name: 'same-config',
@@ -18,7 +19,7 @@ const OPTIONS: readonly OptionSpec[] = [
     type: 'string',
     env: ['MODEL_PIPELINE_SAME_CONFIG'],
   },
-];
+]);
 
 async function run(ctx: CommandContext): Promise<CommandResult> {
   const file = ctx.options.string('same-config');
@@ -71,9 +72,6 @@ export const findCommand: CommandDef = {
   name: 'find',
   summary: 'List the model folders built from a config with the same content hash (--same-config FILE).',
   options: OPTIONS,
-  outputs: [
-    { name: 'model-prefixes', description: 'JSON list of the matching model folders, newest first.' },
-    { name: 'config-sha256', description: 'sha256 of the given config file.' },
-  ],
+  outputs: outputsOf('model-prefixes', 'config-sha256'),
   run,
 };

@@ -12,46 +12,46 @@ import {
   type StoredModel,
 } from '../core/resolution';
 import { parseModelName } from '../core/identity';
-import type { OptionSpec } from '../core/options';
+import { defineOption } from '../core/options';
 import type { ObjectStore } from '../core/ports';
 import { globFiles, isGlob } from '../adapters/local/glob';
 import type { CommandContext } from './types';
 
 /** Shared by needs-model and build-ami: one name, one meaning. */
-export const BASE_REF_OPTION: OptionSpec = {
+export const BASE_REF_OPTION = defineOption({
   name: 'base-ref',
   description:
     'Ref whose config version (needs-model) or AMI version file (build-ami) is compared. Default: the PR base branch, else the merge-base with the default branch (the previous commit when on it).',
   type: 'string',
   env: ['MODEL_PIPELINE_BASE_REF'],
-};
+});
 
 /** Shared by rotate and prune-amis: destructive commands only plan unless told otherwise. */
-export const DRY_RUN_OPTION: OptionSpec = {
+export const DRY_RUN_OPTION = defineOption({
   name: 'dry-run',
-  description: 'Only print the plan (what would be deleted or kept, and why). Set to `false` to act.',
+  description: 'Only print the plan (what would be deleted or kept, and why); `false` deletes.',
   type: 'boolean',
   default: 'true',
   env: ['MODEL_PIPELINE_DRY_RUN'],
-};
+});
 
 /** Paths whose content is part of what a model is built from (recorded as git object hashes at train time). */
-export const MODEL_SOURCES_OPTION: OptionSpec = {
+export const MODEL_SOURCES_OPTION = defineOption({
   name: 'model-sources',
   description:
     'Paths (files or folders, comma or newline separated, relative to the working directory) whose content the model is built from, e.g. `train/,features.py`. Train records their git object hashes in the manifest; a stored model serves a commit only when they match (with the version and config content). Default: none, version and config content decide.',
   type: 'list',
   env: ['MODEL_PIPELINE_MODEL_SOURCES'],
-};
+});
 
-export const FORCE_OPTION: OptionSpec = {
+export const FORCE_OPTION = defineOption({
   name: 'force',
   description:
     'Build even when the version did not change; still never twice for one model `<version>-<sha7>` or one AMI version.',
   type: 'boolean',
   default: 'false',
   env: ['MODEL_PIPELINE_FORCE'],
-};
+});
 
 /**
  * Default base: the PR's base branch, else where HEAD left the default branch; on the default branch itself,
@@ -99,15 +99,19 @@ export interface ModelTarget {
   prefix: string;
 }
 
-export async function readConfigFile(cwd: string, relPath: string): Promise<ModelConfig> {
+export async function readConfigFile(
+  cwd: string,
+  relPath: string,
+  /** How this run's user names the config-path option (`--config-path`, the config-path input). */
+  option = 'config-path',
+): Promise<ModelConfig> {
   let text: string;
   try {
     text = await fs.readFile(path.resolve(cwd, relPath), 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT')
-      throw new UserError(`config file ${relPath} not found (in ${cwd}); set config-path`);
-    if (code === 'EISDIR') throw new UserError(`config-path ${relPath} is a folder, not a TOML file`);
+    if (code === 'ENOENT') throw new UserError(`config file ${relPath} not found (in ${cwd}); set ${option}`);
+    if (code === 'EISDIR') throw new UserError(`${option} ${relPath} is a folder, not a TOML file`);
     throw new UserError(`cannot read config file ${relPath}: ${(err as Error).message}`);
   }
   return parseModelConfig(text, relPath);
@@ -132,11 +136,11 @@ export async function configPaths(ctx: CommandContext): Promise<{ paths: string[
 export async function loadTargets(ctx: CommandContext): Promise<{ targets: ModelTarget[]; glob: boolean }> {
   const { paths, glob } = await configPaths(ctx);
   const sha = await resolveSha(ctx);
-  const root = ctx.options.string('store-prefix') ?? '';
+  const root = ctx.options.string('store-prefix');
   const targets: ModelTarget[] = [];
   const seen = new Map<string, string>();
   for (const p of paths) {
-    const config = await readConfigFile(ctx.deps.cwd, p);
+    const config = await readConfigFile(ctx.deps.cwd, p, ctx.options.mention('config-path'));
     // a glob match at the repo root has no folder to be named after ('.' is no store folder)
     const folder = path.posix.basename(path.posix.dirname(p));
     const modelName = config.name ?? (glob && folder !== '.' ? folder : undefined);

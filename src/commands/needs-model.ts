@@ -1,7 +1,7 @@
 import { parseModelConfig } from '../core/config';
 import { decideNeedsModel, type NeedsModelDecision } from '../core/needs-model';
 import { parseModelName } from '../core/identity';
-import type { OptionSpec } from '../core/options';
+import { defineOptions } from '../core/options';
 import { markdownTable } from '../core/markdown';
 import {
   BASE_REF_OPTION,
@@ -16,7 +16,7 @@ import {
 import type { CommandContext, CommandDef, CommandResult } from './types';
 import { liveLease } from './folder-lease';
 
-const OPTIONS: readonly OptionSpec[] = [BASE_REF_OPTION, FORCE_OPTION, MODEL_SOURCES_OPTION];
+export const OPTIONS = defineOptions([BASE_REF_OPTION, FORCE_OPTION, MODEL_SOURCES_OPTION]);
 
 interface Row extends NeedsModelDecision {
   target: ModelTarget;

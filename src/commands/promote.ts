@@ -8,7 +8,7 @@ import {
 } from '../core/benchmark';
 import { PipelineError, PreconditionFailedError, UserError } from '../core/errors';
 import { markdownTable, textTable } from '../core/markdown';
-import type { OptionSpec, OutputSpec } from '../core/options';
+import { defineOptions, type OutputSpec } from '../core/options';
 import type { ObjectStore } from '../core/ports';
 import {
   checkPromotionOrder,
@@ -26,6 +26,7 @@ import {
   DEEP_VERIFY_OPTION,
   listFolder,
   loadThresholds,
+  MODEL_NAME_OPTION,
   MODEL_PREFIX_OPTION,
   modelRefFrom,
   OVERRIDE_ORDER_OPTION,
@@ -37,29 +38,30 @@ import {
   THRESHOLDS_OPTION,
   verifyModelFiles,
 } from './registry-context';
+import { ENVIRONMENT_OPTION } from './common-options';
 import type { CommandContext, CommandDef, CommandResult } from './types';
+import { outputsOf } from './output-specs';
 import { whileClaimed } from './retiring';
 
-const OPTIONS: readonly OptionSpec[] = [
+export const OPTIONS = defineOptions([
+  ENVIRONMENT_OPTION,
   MODEL_PREFIX_OPTION,
+  MODEL_NAME_OPTION,
   OVERRIDE_ORDER_OPTION,
   REASON_OPTION,
   THRESHOLDS_OPTION,
   ALLOW_FAILED_BENCHMARK_OPTION,
   DEEP_VERIFY_OPTION,
   MODEL_SOURCES_OPTION,
-];
+]);
 
-export const PROMOTE_OUTPUTS: readonly OutputSpec[] = [
-  {
-    name: 'model-prefix',
-    description: 'Store folder of the model, `<version>-<sha7>/` under the store prefix.',
-  },
-  { name: 'environment', description: 'Environment that was promoted (or demoted).' },
-  { name: 'model-uri', description: 'Full URI of the model folder (s3:// or file://).' },
-  { name: 'previous-prefix', description: 'Folder the environment pointed at before (empty for the first).' },
-  { name: 'changed', description: '`false` when the environment already pointed at the model (a re-run).' },
-];
+export const PROMOTE_OUTPUTS: readonly OutputSpec[] = outputsOf(
+  'model-prefix',
+  'environment',
+  'model-uri',
+  'previous-prefix',
+  'changed',
+);
 
 export interface MoveResult {
   ref: ModelRef;

@@ -4,6 +4,7 @@ import { markdownTable } from '../core/markdown';
 import { PRUNE_AMIS_OPTIONS } from './build-ami-options';
 import { readAmiVersion } from './ami-version';
 import type { CommandContext, CommandDef, CommandResult } from './types';
+import { outputsOf } from './output-specs';
 
 function row(e: PruneEntry, action: string): string[] {
   return [e.image.id, e.version ?? '', e.image.name ?? '', action, e.reason];
@@ -13,7 +14,7 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
   const { options, deps } = ctx;
   const log = deps.logger;
   const { version } = await readAmiVersion(ctx);
-  const keep = options.int('keep') ?? 2;
+  const keep = options.int('keep');
   const dryRun = options.bool('dry-run');
   const images = deps.images();
   const found = await images.findByTags({ [TAG_MANAGED]: 'true' });
@@ -46,7 +47,9 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
   const text = [
     `current AMI version ${version}; keeping ${keep} previous: ${plan.keptVersions.join(', ') || 'none'}`,
     ...rows.map((r) => `${r[0]}  ${r[1] || '-'}  ${r[3]}: ${r[4]}`),
-    dryRun && plan.deregister.length > 0 ? 'dry run: nothing deleted; set dry-run to false to delete' : '',
+    dryRun && plan.deregister.length > 0
+      ? `dry run: nothing deleted; to delete, run again with ${options.mention('dry-run', false)}`
+      : '',
   ]
     .filter((l) => l !== '')
     .join('\n');
@@ -68,15 +71,6 @@ export const pruneAmisCommand: CommandDef = {
   summary:
     'Deregister training AMIs older than the current version and the N before it (with their snapshots); dry run by default.',
   options: PRUNE_AMIS_OPTIONS,
-  outputs: [
-    { name: 'ami-version', description: 'The AMI version.' },
-    { name: 'dry-run', description: '`true` when nothing was deleted.' },
-    {
-      name: 'pruned-ami-ids',
-      description: 'JSON list of the AMIs deregistered (or, in a dry run, that would be).',
-    },
-    { name: 'kept-ami-ids', description: 'JSON list of the AMIs kept.' },
-    { name: 'deleted-snapshot-ids', description: 'JSON list of the snapshots deleted.' },
-  ],
+  outputs: outputsOf('ami-version', 'dry-run', 'pruned-ami-ids', 'kept-ami-ids', 'deleted-snapshot-ids'),
   run,
 };

@@ -6,7 +6,7 @@ import { extractMetrics, metricsFileNames, parseThresholds, type Thresholds } fr
 import { PipelineError, PreconditionFailedError, UserError } from '../core/errors';
 import { joinKey } from '../core/identity';
 import { MANIFEST_FILE, parseManifest, type Manifest } from '../core/manifest';
-import type { OptionSpec } from '../core/options';
+import { defineOption } from '../core/options';
 import type { Logger, ObjectInfo, ObjectStore, StoredObject } from '../core/ports';
 import {
   aliasSchema,
@@ -25,64 +25,64 @@ import { modelOfCommit, readConfigFile } from './model-context';
 import type { CommandContext } from './types';
 
 /** Options shared by the registry commands; one object each, so every command declares them identically. */
-export const MODEL_PREFIX_OPTION: OptionSpec = {
+export const MODEL_PREFIX_OPTION = defineOption({
   name: 'model-prefix',
   description:
     'Model folder in the store: `<version>-<sha7>/` (relative to `store-prefix`), the `model-prefix` output of needs-model, or its URI. Default (promote): the folder of `config-path` at `sha`.',
   type: 'string',
   env: ['MODEL_PIPELINE_MODEL_PREFIX'],
-};
-export const MODEL_NAME_OPTION: OptionSpec = {
+});
+export const MODEL_NAME_OPTION = defineOption({
   name: 'model-name',
   description:
     'Model sub-folder under `store-prefix` in multi-model stores (where environments and aliases are looked up when no `model-prefix` is given).',
   type: 'string',
   env: ['MODEL_PIPELINE_MODEL_NAME'],
-};
-export const REASON_OPTION: OptionSpec = {
+});
+export const REASON_OPTION = defineOption({
   name: 'reason',
   description: 'Why: recorded in the promotion / alias record. Required with `override-order`.',
   type: 'string',
   env: ['MODEL_PIPELINE_REASON'],
-};
-export const ALIAS_OPTION: OptionSpec = {
+});
+export const ALIAS_OPTION = defineOption({
   name: 'alias',
   description: 'Alias name of a model folder (letters, digits, `.`, `_`, `-`).',
   type: 'string',
   env: ['MODEL_PIPELINE_ALIAS'],
-};
-export const DEEP_VERIFY_OPTION: OptionSpec = {
+});
+export const DEEP_VERIFY_OPTION = defineOption({
   name: 'deep-verify',
   description:
     "Check the model's files by downloading and hashing them (sha256). Default: compare the checksum, ETag and version the store reports (S3 HeadObject, no bytes downloaded) with those the manifest recorded at upload; folders written before they were recorded are hashed anyway.",
   type: 'boolean',
   default: 'false',
   env: ['MODEL_PIPELINE_DEEP_VERIFY'],
-};
-export const OVERRIDE_ORDER_OPTION: OptionSpec = {
+});
+export const OVERRIDE_ORDER_OPTION = defineOption({
   name: 'override-order',
   description:
     'Promote although the model skipped the previous environment (or demote to a model never in it); recorded with `reason`.',
   type: 'boolean',
   default: 'false',
   env: ['MODEL_PIPELINE_OVERRIDE_ORDER'],
-};
+});
 
-export const THRESHOLDS_OPTION: OptionSpec = {
+export const THRESHOLDS_OPTION = defineOption({
   name: 'thresholds-file',
   description:
     'Benchmark thresholds: JSON or TOML file of per-metric limits, `metrics.<name>` with `better` higher|lower, `min` / `max` (absolute), `warn` / `fail` (how much worse than the current model of the environment is allowed). Used by the promote gate and the benchmark report.',
   type: 'string',
   env: ['MODEL_PIPELINE_THRESHOLDS_FILE'],
-};
-export const ALLOW_FAILED_BENCHMARK_OPTION: OptionSpec = {
+});
+export const ALLOW_FAILED_BENCHMARK_OPTION = defineOption({
   name: 'allow-failed-benchmark',
   description:
     'Promote (or fetch) a model whose manifest says its benchmark failed; promote records it with `reason`.',
   type: 'boolean',
   default: 'false',
   env: ['MODEL_PIPELINE_ALLOW_FAILED_BENCHMARK'],
-};
+});
 
 /** The thresholds file named by a setting, read relative to the working directory. */
 export async function loadThresholds(
@@ -152,7 +152,7 @@ export async function recordedMetrics(
 }
 
 export function storeRoot(ctx: CommandContext): string {
-  return joinKey(ctx.options.string('store-prefix') ?? '');
+  return joinKey(ctx.options.string('store-prefix'));
 }
 
 /** The scope (key prefix of model folders) named by model-name, else the store prefix itself. */

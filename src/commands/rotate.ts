@@ -1,7 +1,7 @@
 import { PipelineError, UserError } from '../core/errors';
 import { MANIFEST_FILE, parseManifest } from '../core/manifest';
 import { markdownTable, textTable } from '../core/markdown';
-import type { OptionSpec } from '../core/options';
+import { defineOptions } from '../core/options';
 import type { Git, ObjectStore } from '../core/ports';
 import {
   aliasSchema,
@@ -24,9 +24,10 @@ import { formatBytes } from '../core/status';
 import { listAll, mapLimit, putOnce, readPointer, storeRoot } from './registry-context';
 import { DRY_RUN_OPTION, MODEL_SOURCES_OPTION, resolveTarget } from './model-context';
 import type { CommandContext, CommandDef, CommandResult } from './types';
+import { outputsOf } from './output-specs';
 import { rotateStepCaches } from './rotate-steps';
 
-const OPTIONS: readonly OptionSpec[] = [
+export const OPTIONS = defineOptions([
   {
     name: 'grace-days',
     description: 'Rotation never deletes a model folder younger than this many days.',
@@ -43,7 +44,7 @@ const OPTIONS: readonly OptionSpec[] = [
   },
   DRY_RUN_OPTION,
   MODEL_SOURCES_OPTION,
-];
+]);
 
 /** Every environment pointer of every scope, as folder -> environments. */
 export async function pointedFolders(
@@ -286,8 +287,8 @@ export async function buildPlan(
 ): Promise<{ plan: RotationPlan; folders: Map<string, ModelFolder>; scopes: Set<string>; other: number }> {
   const store = ctx.deps.store();
   const root = storeRoot(ctx);
-  const graceDays = ctx.options.int('grace-days') ?? 14;
-  const keepPerVersion = ctx.options.int('keep-per-version') ?? 3;
+  const graceDays = ctx.options.int('grace-days');
+  const keepPerVersion = ctx.options.int('keep-per-version');
   if (graceDays < 0) throw new UserError(`grace-days must be 0 or more, got ${graceDays}`);
   if (keepPerVersion < 0) throw new UserError(`keep-per-version must be 0 or more, got ${keepPerVersion}`);
   if (await ctx.deps.git.isShallow?.())
@@ -430,7 +431,9 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
   const headline =
     `rotate${dryRun ? ' (dry run)' : ''}: ${verb} ${doomed.length} model folders (${formatBytes(bytes)}), ` +
     `kept ${kept.length}; ${other} objects outside model folders left alone` +
-    (dryRun ? '; set dry-run to false to delete' : `; ${deleted} objects in ${requests} delete requests`);
+    (dryRun
+      ? `; to delete, run again with ${ctx.options.mention('dry-run', false)}`
+      : `; ${deleted} objects in ${requests} delete requests`);
   const ordered = [...doomed, ...kept];
   const steps = stepCaches.line ? `\n${stepCaches.line}` : '';
   const text = `${planTable(ordered, false, Number.MAX_SAFE_INTEGER)}\n\n${headline}${steps}`;
@@ -453,15 +456,6 @@ export const rotateCommand: CommandDef = {
   summary:
     'Garbage-collect model folders that only reached development and whose branch is gone (dry run by default).',
   options: OPTIONS,
-  outputs: [
-    { name: 'dry-run', description: '`true` when nothing was deleted, only planned.' },
-    {
-      name: 'deleted-prefixes',
-      description: 'JSON list of the model folders deleted (or that would be, in a dry run).',
-    },
-    { name: 'delete-count', description: 'Number of model folders deleted (or planned for deletion).' },
-    { name: 'kept-count', description: 'Number of model folders kept.' },
-    { name: 'deleted-objects', description: 'Objects actually deleted (0 in a dry run).' },
-  ],
+  outputs: outputsOf('dry-run', 'deleted-prefixes', 'delete-count', 'kept-count', 'deleted-objects'),
   run,
 };

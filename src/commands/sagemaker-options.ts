@@ -1,8 +1,8 @@
-import type { OptionSpec } from '../core/options';
+import { defineOption, defineOptions } from '../core/options';
 
 /** Settings of the SageMaker engine: `train` on a training job, and `deploy` / `endpoint-status` / `undeploy`. */
 
-export const TRAIN_ENGINE_OPTION: OptionSpec = {
+export const TRAIN_ENGINE_OPTION = defineOption({
   name: 'train-engine',
   description:
     '`instance` (an EC2 instance, or a local process on the local backend) or `sagemaker` (a SageMaker training job; on the local backend, the local run of the same contract with /opt/ml folders and SM_* variables).',
@@ -10,32 +10,32 @@ export const TRAIN_ENGINE_OPTION: OptionSpec = {
   default: 'instance',
   choices: ['instance', 'sagemaker'],
   env: ['MODEL_PIPELINE_TRAIN_ENGINE'],
-};
+});
 
-export const SAGEMAKER_ROLE_OPTION: OptionSpec = {
+export const SAGEMAKER_ROLE_OPTION = defineOption({
   name: 'sagemaker-role',
   description:
     'ARN of the IAM role SageMaker runs training jobs and endpoints as (see docs/sagemaker.md for its policy).',
   type: 'string',
   env: ['MODEL_PIPELINE_SAGEMAKER_ROLE'],
-};
+});
 
-export const SAGEMAKER_ENDPOINT_URL_OPTION: OptionSpec = {
+export const SAGEMAKER_ENDPOINT_URL_OPTION = defineOption({
   name: 'sagemaker-endpoint-url',
   description: 'Custom SageMaker API endpoint URL (tests).',
   type: 'string',
   env: ['MODEL_PIPELINE_SAGEMAKER_ENDPOINT_URL', 'AWS_ENDPOINT_URL_SAGEMAKER'],
-};
+});
 
-export const SAGEMAKER_POLL_OPTION: OptionSpec = {
+export const SAGEMAKER_POLL_OPTION = defineOption({
   name: 'sagemaker-poll',
   description: 'Time between status polls of a training job or endpoint (e.g. `15s`).',
   type: 'string',
   default: '15s',
   env: ['MODEL_PIPELINE_SAGEMAKER_POLL'],
-};
+});
 
-export const SAGEMAKER_TRAIN_OPTIONS: readonly OptionSpec[] = [
+export const SAGEMAKER_TRAIN_OPTIONS = defineOptions([
   TRAIN_ENGINE_OPTION,
   {
     name: 'sagemaker-image',
@@ -82,9 +82,9 @@ export const SAGEMAKER_TRAIN_OPTIONS: readonly OptionSpec[] = [
   },
   SAGEMAKER_ENDPOINT_URL_OPTION,
   SAGEMAKER_POLL_OPTION,
-];
+]);
 
-export const DEPLOY_OPTIONS: readonly OptionSpec[] = [
+export const DEPLOY_OPTIONS = defineOptions([
   SAGEMAKER_ROLE_OPTION,
   SAGEMAKER_ENDPOINT_URL_OPTION,
   SAGEMAKER_POLL_OPTION,
@@ -122,4 +122,4 @@ export const DEPLOY_OPTIONS: readonly OptionSpec[] = [
     default: '30m',
     env: ['MODEL_PIPELINE_DEPLOY_TIMEOUT'],
   },
-];
+]);

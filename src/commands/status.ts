@@ -6,7 +6,7 @@ import { extractMetrics, headline } from '../core/benchmark';
 import { MANIFEST_FILE, parseManifest, type Manifest } from '../core/manifest';
 import { PipelineError } from '../core/errors';
 import { markdownTable, textTable } from '../core/markdown';
-import type { OptionSpec } from '../core/options';
+import { defineOptions } from '../core/options';
 import { groupListing, parseEnvironment, placeOf, type Environment } from '../core/registry';
 import { STATUS_HEADER, statusCells, statusRows } from '../core/status';
 import { pointedFolders } from './rotate';
@@ -19,11 +19,12 @@ import {
   storedMetrics,
   storeRoot,
 } from './registry-context';
+import { ENVIRONMENT_OPTION } from './common-options';
 import type { CommandContext, CommandDef, CommandResult } from './types';
 import { folderOfRegistryKey } from '../core/lease';
 import { liveLease } from './folder-lease';
 
-const OPTIONS: readonly OptionSpec[] = [MODEL_NAME_OPTION, MODEL_SOURCES_OPTION];
+export const OPTIONS = defineOptions([ENVIRONMENT_OPTION, MODEL_NAME_OPTION, MODEL_SOURCES_OPTION]);
 
 /** `status --environment E`: the one folder deploy jobs need, from the pointer (markers only as a fallback). */
 async function currentOf(ctx: CommandContext, env: Environment): Promise<CommandResult> {

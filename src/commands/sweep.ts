@@ -11,15 +11,16 @@ import {
   type SweepVerdict,
 } from '../core/instance-tags';
 import { markdownTable } from '../core/markdown';
-import type { OptionSpec } from '../core/options';
+import { defineOptions } from '../core/options';
 import type { CiRunStatus, InstanceInfo } from '../core/ports';
 import { ciRunOf } from '../core/ci-env';
+import { EC2_ENDPOINT_OPTION } from './build-ami-options';
 
 const GONE = new Set(['shutting-down', 'terminated']);
-import { TRAIN_OPTIONS } from './train-options';
 import type { CommandContext, CommandDef, CommandResult } from './types';
+import { outputsOf } from './output-specs';
 
-const OPTIONS: readonly OptionSpec[] = [
+export const OPTIONS = defineOptions([
   {
     // not rotate's `dry-run`: that one defaults to true, a safety net must act by default
     name: 'sweep-dry-run',
@@ -66,8 +67,8 @@ const OPTIONS: readonly OptionSpec[] = [
     env: ['MODEL_PIPELINE_CIRCLECI_TOKEN', 'CIRCLE_TOKEN'],
     secret: true,
   },
-  ...TRAIN_OPTIONS.filter((o) => o.name === 'ec2-endpoint'),
-];
+  EC2_ENDPOINT_OPTION,
+]);
 
 /**
  * Why an instance that is not past its deadline goes anyway: it belongs to the run named by run-id, or
@@ -205,13 +206,6 @@ export const sweepCommand: CommandDef = {
   summary:
     'Terminate instances launched by this tool that outlived their max runtime, whose CI run has finished, or of one run (run-id): the safety net for killed CI jobs.',
   options: OPTIONS,
-  outputs: [
-    { name: 'terminated', description: 'JSON list of the instance ids terminated by sweep.' },
-    {
-      name: 'expired',
-      description:
-        'JSON list of the instance ids past their deadline (terminated, or would be in a dry run).',
-    },
-  ],
+  outputs: outputsOf('terminated', 'expired'),
   run,
 };

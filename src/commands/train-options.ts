@@ -1,10 +1,14 @@
-import type { OptionSpec } from '../core/options';
+import { defineOptions } from '../core/options';
+import { AMI_VERSION_FILE_OPTION, AMI_VERSION_OPTION, ENVIRONMENT_OPTION } from './common-options';
 
 /**
  * Settings of `train` (EC2 launch and SSH access). Shared between the EC2 helper and the train command:
  * edit with small additions, one row per option.
  */
-export const TRAIN_OPTIONS: readonly OptionSpec[] = [
+export const TRAIN_OPTIONS = defineOptions([
+  ENVIRONMENT_OPTION,
+  AMI_VERSION_OPTION,
+  AMI_VERSION_FILE_OPTION,
   {
     name: 'ami-id',
     description:
@@ -215,4 +219,4 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
     default: '',
     env: ['MODEL_PIPELINE_REPORT_DIR'],
   },
-];
+]);

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { formatDuration } from '../core/duration';
 import { messageOf, PipelineError, UserError } from '../core/errors';
 import { markdownTable, textTable } from '../core/markdown';
-import type { OptionSpec } from '../core/options';
+import { defineOptions } from '../core/options';
 import type { Logger, ObjectStore, RemoteShell } from '../core/ports';
 import { shellQuote } from '../core/shell-quote';
 import {
@@ -32,7 +32,7 @@ import type { CommandContext } from './types';
  * train-command uses: EC2 over SSH, the local backend's folder, any later backend alike.
  */
 /** Settings of step pipelines (`[[steps]]` in the model config); without steps they change nothing. */
-export const STEP_OPTIONS: readonly OptionSpec[] = [
+export const STEP_OPTIONS = defineOptions([
   {
     name: 'no-cache',
     description:
@@ -49,7 +49,7 @@ export const STEP_OPTIONS: readonly OptionSpec[] = [
     default: '1',
     env: ['MODEL_PIPELINE_PARALLEL_STEPS'],
   },
-];
+]);
 
 export type StepShell = Pick<RemoteShell, 'exec' | 'pushFile' | 'pullFile'>;
 

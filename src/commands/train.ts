@@ -44,6 +44,8 @@ import { benchmarkArtifacts, emitAnnotations } from './benchmark-report';
 import { THRESHOLDS_OPTION } from './registry-context';
 import { parseEnvironment } from '../core/registry';
 import type { CommandContext, CommandDef, CommandResult } from './types';
+import { formatBytes } from '../core/progress';
+import { outputsOf } from './output-specs';
 import { parseSteps, type StepGraph } from '../core/steps';
 import {
   checkStepInputs,
@@ -135,30 +137,30 @@ interface Settings {
 function readSettings(ctx: CommandContext): Settings {
   const o = ctx.options;
   const backend = backendOf(o);
-  const outputDir = checkRelativePath(o.string('output-dir') || '.', 'output-dir');
+  const outputDir = checkRelativePath(o.string('output-dir'), 'output-dir');
   const metricsOption = optionalSetting(o.string('metrics-file'));
   const metricsFile = metricsOption ? checkRelativePath(metricsOption, 'metrics-file') : '';
   const excludes = [...DEFAULT_EXCLUDES, ...o.list('sync-excludes')];
   if (backend === 'local') {
     // the local store usually lives in the repository: never copy models into the working copy
-    const store = path.resolve(ctx.deps.cwd, o.string('local-store') ?? '.model-store');
+    const store = path.resolve(ctx.deps.cwd, o.string('local-store'));
     const rel = path.relative(ctx.deps.cwd, store);
     if (rel && !rel.startsWith('..') && !path.isAbsolute(rel))
       excludes.push('/' + rel.split(path.sep).join('/'));
   }
   return {
     backend,
-    trainCommand: o.string('train-command')?.trim() || 'make train',
-    trainTimeout: parseDuration(o.string('train-timeout') ?? '5h', 'train-timeout'),
-    bootTimeout: parseDuration(o.string('boot-timeout') ?? '10m', 'boot-timeout'),
-    maxRuntime: parseDuration(o.string('max-runtime') ?? '6h', 'max-runtime'),
+    trainCommand: o.string('train-command'),
+    trainTimeout: parseDuration(o.string('train-timeout'), 'train-timeout'),
+    bootTimeout: parseDuration(o.string('boot-timeout'), 'boot-timeout'),
+    maxRuntime: parseDuration(o.string('max-runtime'), 'max-runtime'),
     dataKey: optionalSetting(o.string('data-key')),
     outputDir,
     metricsFile: metricsFile ? path.posix.join(outputDir, metricsFile) : undefined,
-    remoteDir: checkRelativePath(o.string('remote-dir') || 'model-pipeline', 'remote-dir', true),
+    remoteDir: checkRelativePath(o.string('remote-dir'), 'remote-dir', true),
     excludes,
-    transfer: o.string('transfer') === 'instance' ? 'instance' : 'runner',
-    awsCommand: o.string('instance-aws-command') || 'aws',
+    transfer: o.string('transfer'),
+    awsCommand: o.string('instance-aws-command'),
     s3Endpoint: o.string('s3-endpoint') || undefined,
   };
 }
@@ -196,7 +198,7 @@ async function launchRequest(
     securityGroupIds: o.list('security-group-id'),
     keyName,
     spot: o.bool('spot'),
-    rootVolumeGiB: o.int('root-volume-gib') ?? 200,
+    rootVolumeGiB: o.int('root-volume-gib'),
     maxRuntimeSeconds: s.maxRuntime,
     tags,
     instanceProfile: o.string('instance-profile') || undefined,
@@ -406,14 +408,14 @@ async function trainHoldingLease(
             `the instance could not download ${store.uri(s.dataKey)} (exit ${r.exitCode}): it needs the aws CLI and an instance profile allowed s3:GetObject`,
           );
         inputs.push({ key: s.dataKey, sha256: h.sha256, size: h.size });
-        log.info(`${s.dataKey} (${h.size} bytes) downloaded by the instance`);
+        log.info(`${s.dataKey} (${formatBytes(h.size)}) downloaded by the instance`);
       } else {
         const local = path.join(work, 'input', dataName);
         await store.downloadFile(s.dataKey, local);
         const h = await hashFile(local);
         inputs.push({ key: s.dataKey, sha256: h.sha256, size: h.size });
         await shell.pushFile(local, dest, ctx.signal);
-        log.info(`${s.dataKey} (${h.size} bytes) copied to the instance`);
+        log.info(`${s.dataKey} (${formatBytes(h.size)}) copied to the instance`);
       }
     }
 
@@ -506,7 +508,7 @@ async function trainHoldingLease(
           sha256: h.sha256,
           stored: storedRecord(stored),
         };
-        log.info(`the instance uploaded ${a.name} (${h.size} bytes) to ${store.uri(key)}`);
+        log.info(`the instance uploaded ${a.name} (${formatBytes(h.size)}) to ${store.uri(key)}`);
         continue;
       }
       const expectedSize = existing.get(remote);
@@ -531,7 +533,7 @@ async function trainHoldingLease(
         key,
         entry: { name: a.name, size: h.size, sha256: h.sha256!, stored: storedRecord(h) },
       });
-      log.info(`uploaded ${a.name} (${h.size} bytes) to ${store.uri(key)}`);
+      log.info(`uploaded ${a.name} (${formatBytes(h.size)}) to ${store.uri(key)}`);
       if (a.remotePath === s.metricsFile) {
         metricsText = await fs.readFile(local, 'utf8');
         metricsLocal = local;
@@ -783,20 +785,7 @@ export const trainCommand: CommandDef = {
     ...STEP_OPTIONS,
     ...SAGEMAKER_TRAIN_OPTIONS,
   ],
-  outputs: [
-    { name: 'instance-id', description: 'Id of the instance the model was trained on (terminated).' },
-    {
-      name: 'model-prefix',
-      description: 'Store folder of the model, `<version>-<sha7>/` under the store prefix.',
-    },
-    { name: 'model-uri', description: 'Full URI of the model folder (s3:// or file://).' },
-    { name: 'duration-seconds', description: 'Seconds from start to the manifest being written.' },
-    {
-      name: 'benchmark-passed',
-      description:
-        '`true`/`false`: the benchmark report of the metrics file against the thresholds; empty without metrics.',
-    },
-  ],
+  outputs: outputsOf('instance-id', 'model-prefix', 'model-uri', 'duration-seconds', 'benchmark-passed'),
   run,
   cleanup,
 };

@@ -1,5 +1,6 @@
 import type { CiContext } from '../core/ci-env';
-import type { Options, OptionSpec, OutputSpec } from '../core/options';
+import type { OptionSpec, OutputSpec } from '../core/options';
+import type { PipelineOptions } from './option-table';
 import type {
   Archives,
   CiRuns,
@@ -54,7 +55,7 @@ export interface Deps {
 }
 
 export interface CommandContext {
-  options: Options;
+  options: PipelineOptions;
   deps: Deps;
   /** Aborted on SIGINT/SIGTERM: long waits stop and cleanup runs. */
   signal: AbortSignal;

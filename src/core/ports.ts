@@ -50,6 +50,8 @@ export interface StoredObject {
 export interface UploadOptions {
   /** Also hash the bytes uploaded (hex sha256 in the result). */
   sha256?: boolean;
+  /** Called as bytes reach the store (at least once, at the end). */
+  onProgress?: TransferProgress;
 }
 
 export interface ObjectStore {
@@ -72,10 +74,13 @@ export interface ObjectStore {
   /** What the store reports about an object now, without reading its bytes; undefined when absent. */
   stat(key: string): Promise<StoredObject | undefined>;
   /** Stream an object into a file; throws when absent. */
-  downloadFile(key: string, path: string): Promise<{ size: number }>;
+  downloadFile(key: string, path: string, onProgress?: TransferProgress): Promise<{ size: number }>;
   /** Delete keys, batched by the adapter; missing keys are not an error. */
   deleteMany(keys: string[]): Promise<{ deleted: number; requests: number }>;
 }
+
+/** Bytes moved so far of `total`, called as a transfer goes (at least once, at the end). */
+export type TransferProgress = (done: number, total: number) => void;
 
 export interface Logger {
   info(message: string): void;

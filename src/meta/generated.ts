@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { COMMANDS, allOptions, allOutputs, commandNames, optionsOf } from '../commands';
-import { COMMON_OPTIONS } from '../commands/common-options';
+import { COMMON_GROUPS, COMMON_OPTIONS } from '../commands/common-options';
 import type { CommandDef } from '../commands/types';
 import { VERSION } from '../version';
 import { renderActionYml } from './action-yml';
@@ -17,6 +17,8 @@ export const ORB_PACKED = 'orb/orb.yml';
  * between its markers, so it is read from `root` first. Built from the live dispatch table: a command
  * registered in src/commands/index.ts shows up everywhere on the next run.
  */
+const grouped = new Set<string>(Object.values(COMMON_GROUPS).flat());
+
 export function generatedFiles(root: string): Map<string, string> {
   const commands = Object.values(COMMANDS);
   const files = new Map<string, string>();
@@ -24,7 +26,14 @@ export function generatedFiles(root: string): Map<string, string> {
   const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
   files.set(
     'README.md',
-    renderReadme(readme, commands, allOptions(), allOutputs(), new Set(COMMON_OPTIONS.map((o) => o.name))),
+    renderReadme(
+      readme,
+      // a shared option that only some commands read lists them, as help does
+      commands.map((c) => ({ ...c, options: optionsOf(c) })),
+      allOptions(),
+      allOutputs(),
+      new Set(COMMON_OPTIONS.map((o) => o.name).filter((n) => !grouped.has(n))),
+    ),
   );
   const orb = renderOrbSources(commands, (c) => optionsOf(c as CommandDef), VERSION);
   for (const [rel, text] of orb) files.set(`${ORB_SRC}/${rel}`, text);

@@ -99,7 +99,7 @@ const EXTRA_PARAMS = (cliVersion: string): Record<string, OrbParameter> => ({
     type: 'string',
     default: cliVersion,
     description:
-      'model-pipeline CLI version run with `npx`; pinned to the release this orb was published with. `path` runs the `model-pipeline` already on PATH (e.g. baked into a custom image).',
+      'model-pipeline CLI version run with `npx`; pinned to the release this orb was published with. A release tarball (a URL or path ending in `.tgz`, e.g. `https://github.com/org/model-pipeline-action/releases/download/vX.Y.Z/model-pipeline-X.Y.Z.tgz`) runs that build with `npx --package`. `path` runs the `model-pipeline` already on PATH (e.g. baked into a custom image).',
   },
   outputs_dir: {
     type: 'string',

@@ -38,13 +38,13 @@ export function optionsTable(
   commands: readonly ReadmeCommandSource[],
   commonNames: ReadonlySet<string>,
 ): string {
-  const usedBy = (name: string): string =>
-    commonNames.has(name)
-      ? 'all'
-      : commands
-          .filter((c) => c.options.some((o) => o.name === name))
-          .map((c) => c.name)
-          .join(', ');
+  const usedBy = (name: string): string => {
+    if (commonNames.has(name)) return 'all';
+    const users = commands.filter((c) => c.options.some((o) => o.name === name)).map((c) => c.name);
+    const others = commands.map((c) => c.name).filter((n) => !users.includes(n));
+    if (users.length > 3 && others.length <= 3) return `all but ${others.join(', ')}`;
+    return users.join(', ');
+  };
   return markdownTable(
     ['input / `--flag`', 'orb parameter', 'commands', 'default', 'environment', 'description'],
     options.map((s) => {

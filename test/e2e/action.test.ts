@@ -189,7 +189,7 @@ describe('the action bundle (dist/main) as the GitHub runner runs it', () => {
     [
       'missing config',
       { INPUT_COMMAND: 'needs-model', 'INPUT_CONFIG-PATH': 'nope/search-config.toml' },
-      /^::error::config file nope\/search-config\.toml not found \(in .*\); set config-path$/m,
+      /^::error::config file nope\/search-config\.toml not found \(in .*\); set the config-path input$/m,
     ],
     [
       'unknown command',
@@ -199,8 +199,8 @@ describe('the action bundle (dist/main) as the GitHub runner runs it', () => {
     ['no command', {}, /^::error::no command given; expected one of: needs-model/m],
     [
       'bad environment',
-      { INPUT_COMMAND: 'needs-model', INPUT_ENVIRONMENT: 'prod' },
-      /^::error::environment \(from input\) must be one of development, staging, production; got "prod"$/m,
+      { INPUT_COMMAND: 'promote', INPUT_ENVIRONMENT: 'prod' },
+      /^::error::the environment input must be one of development, staging, production; got "prod"$/m,
     ],
   ])('fails with exit 1 and one ::error:: line: %s', (_name, env, message) => {
     const { repo, head } = featureRepo();
@@ -261,10 +261,11 @@ describe('the CLI bundle (dist/cli)', () => {
       env: baseEnv(),
     });
     expect(r.status).toBe(0);
-    const parsed = JSON.parse(r.stdout) as { command: string; outputs: Record<string, string> };
+    const parsed = JSON.parse(r.stdout) as { command: string; outputs: Record<string, unknown> };
     expect(parsed.command).toBe('needs-model');
+    // --json is typed; the action's outputs (above) stay strings
     expect(parsed.outputs).toMatchObject({
-      'needs-model': 'true',
+      'needs-model': true,
       'model-prefix': `1.1.0-${sha7}/`,
       'model-version': '1.1.0',
       'model-sha': sha7,
@@ -282,6 +283,6 @@ describe('the CLI bundle (dist/cli)', () => {
     });
     expect(r.status).toBe(2);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toBe(`error: config file missing.toml not found (in ${repo.dir}); set config-path\n`);
+    expect(r.stderr).toBe(`error: config file missing.toml not found (in ${repo.dir}); set --config-path\n`);
   });
 });

@@ -23,6 +23,13 @@ const BUNDLE = path.resolve(__dirname, '../../dist/lib/index.js');
  * same length ran that code. Whoever could write the cache folder (a restored CI cache) ran code with the
  * job's credentials. The entry now runs no cache at all.
  */
+/** Inside GitHub Actions the CLI would also write the job's own $GITHUB_OUTPUT and step summary. */
+function withoutGithub(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const k of ['GITHUB_ACTIONS', 'GITHUB_OUTPUT', 'GITHUB_STEP_SUMMARY']) delete env[k];
+  return env;
+}
+
 describe('the CLI entry runs no code cache it did not make and verify', () => {
   const repo = new TempRepo();
   repo.write('search-config.toml', configToml('1.0.0'));
@@ -33,7 +40,7 @@ describe('the CLI entry runs no code cache it did not make and verify', () => {
   const run = (env: Record<string, string>) => {
     const r = spawnSync(process.execPath, [CLI, 'needs-model', '--local', '--json'], {
       cwd: repo.dir,
-      env: { ...process.env, ...env },
+      env: { ...withoutGithub(), ...env },
       encoding: 'utf8',
     });
     return { code: r.status, stderr: r.stderr, out: r.stdout };
@@ -64,7 +71,7 @@ describe('the CLI entry runs no code cache it did not make and verify', () => {
     expect(existsSync(pwned)).toBe(false);
     expect(out.stderr).toBe('');
     expect(out.code).toBe(0);
-    expect(JSON.parse(out.out).outputs['needs-model']).toBe('true');
+    expect(JSON.parse(out.out).outputs['needs-model']).toBe(true);
   });
 
   it('writes no cache anywhere in the home folder', () => {

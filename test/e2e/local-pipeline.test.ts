@@ -3,6 +3,13 @@ import * as path from 'node:path';
 
 const ROOT = path.resolve(__dirname, '../..');
 
+/** Inside GitHub Actions the CLI would also write the job's own $GITHUB_OUTPUT and step summary. */
+function withoutGithub(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const k of ['GITHUB_ACTIONS', 'GITHUB_OUTPUT', 'GITHUB_STEP_SUMMARY']) delete env[k];
+  return env;
+}
+
 /** The README's main-job command: the whole pipeline on the local backend, through the committed bundle. */
 describe('examples/local-pipeline.sh', () => {
   it('decides, trains, promotes and reports a model with no AWS', () => {
@@ -10,7 +17,7 @@ describe('examples/local-pipeline.sh', () => {
       cwd: ROOT,
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, MODEL_PIPELINE_NO_CODE_CACHE: '1' },
+      env: { ...withoutGithub(), MODEL_PIPELINE_NO_CODE_CACHE: '1' },
     });
     const prefix =
       /(1\.1\.0-[0-9a-f]{7})\/: needs a model \(version-bump\): version changed 1\.0\.0 -> 1\.1\.0/.exec(out);

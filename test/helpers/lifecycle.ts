@@ -54,7 +54,10 @@ export class Loop {
     );
   }
 
-  /** Runs the CLI bundle with --json; returns the outputs, or throws with its stderr. */
+  /**
+   * Runs the CLI bundle with --json; returns the outputs as the text the action and `MP_*` lines give
+   * (--json types them: booleans, numbers, lists), or throws with its stderr.
+   */
   mp(command: string, ...args: string[]): Record<string, string> {
     const t0 = Date.now();
     const r = spawnSync(process.execPath, [CLI, command, '--json', ...this.b.args, ...args], {
@@ -67,7 +70,13 @@ export class Loop {
       process.stderr.write(`${this.b.name} ${command}: ${Date.now() - t0} ms\n`);
     if (r.status !== 0)
       throw new Error(`${command} ${args.join(' ')} exited ${r.status}: ${r.stderr.trim()}`);
-    return (JSON.parse(r.stdout) as { outputs: Record<string, string> }).outputs;
+    const outputs = (JSON.parse(r.stdout) as { outputs: Record<string, unknown> }).outputs;
+    return Object.fromEntries(
+      Object.entries(outputs).map(([k, v]) => [
+        k,
+        typeof v === 'string' ? v : v === null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v),
+      ]),
+    );
   }
 
   /** Bad input: exit 2, one line, nothing written. */

@@ -8,6 +8,8 @@ import { PreconditionFailedError } from '../../src/core/errors';
 import { compareStored } from '../../src/core/gates';
 import type { ObjectStore } from '../../src/core/ports';
 import { motoEndpoint, newBucket } from '../helpers/aws';
+import { createProgress } from '../../src/adapters/system/progress';
+import { withTransferProgress } from '../../src/adapters/system/transfer-progress';
 
 async function keys(store: ObjectStore, prefix: string): Promise<string[]> {
   const out: string[] = [];
@@ -115,6 +117,35 @@ describe.each(backends)('ObjectStore contract: %s', (_name, make) => {
     await store.downloadFile('files/model.zip', dest);
     expect(readFileSync(dest).equals(bytes)).toBe(true);
     await expect(store.downloadFile('files/none.zip', path.join(dir, 'x'))).rejects.toThrow(/does not exist/);
+  });
+
+  it('reports transfer progress: monotonic, ending at the size, and through the store wrapper as lines', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'mp-progress-'));
+    const src = path.join(dir, 'model.zip');
+    const size = 12 * 1024 * 1024 + 5;
+    writeFileSync(src, Buffer.alloc(size, 7));
+    const seen: [number, number][] = [];
+    await store.uploadFile('progress/model.zip', src, {
+      onProgress: (done, total) => seen.push([done, total]),
+    });
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen[seen.length - 1]).toEqual([size, size]);
+    for (let i = 1; i < seen.length; i++) expect(seen[i][0]).toBeGreaterThanOrEqual(seen[i - 1][0]);
+    const down: [number, number][] = [];
+    await store.downloadFile('progress/model.zip', path.join(dir, 'back.zip'), (d, t) => down.push([d, t]));
+    expect(down[down.length - 1]).toEqual([size, size]);
+
+    const lines: string[] = [];
+    const wrapped = withTransferProgress(store, createProgress({ line: (l) => lines.push(l) }));
+    await wrapped.uploadFile('progress/again.zip', src);
+    await wrapped.downloadFile('progress/again.zip', path.join(dir, 'again.zip'));
+    // one closing line each, with human sizes (no bare byte counts); other methods pass through
+    expect(lines.filter((l) => / in (\d+ ms|\S+) \(/.test(l))).toEqual([
+      expect.stringMatching(/^upload model\.zip: 12\.0 MiB in (\d+ ms|\S+) \([\d.]+ (KiB|MiB|GiB)\/s\)$/),
+      expect.stringMatching(/^download again\.zip: 12\.0 MiB in /),
+    ]);
+    expect(lines.join('\n')).not.toMatch(/\d{6,} bytes/);
+    expect((await wrapped.head('progress/again.zip'))?.size).toBe(size);
   });
 
   it('stat reports what uploadFile reported, and any later write of the key changes it', async () => {

@@ -26,6 +26,7 @@ import {
   trainWithCompute,
 } from '../helpers/train-fixture';
 import { alive } from '../helpers/process';
+import { formatBytes } from '../../src/core/progress';
 
 let sshd: Sshd;
 beforeAll(async () => {
@@ -136,13 +137,11 @@ describe('train over SSH (real sshd on 127.0.0.1, S3 on moto, fake Compute)', ()
       expect(run.error).toBeUndefined();
       expect(run.logger.lines).toEqual(
         expect.arrayContaining([
-          'raw_source_data.zip (' +
-            (await store.head('raw_source_data.zip'))!.size +
-            ' bytes) downloaded by the instance',
+          `raw_source_data.zip (${formatBytes((await store.head('raw_source_data.zip'))!.size)}) downloaded by the instance`,
           'epoch 3/3 rows=11',
         ]),
       );
-      expect(run.logger.text()).toMatch(/the instance uploaded model\.zip \(\d+ bytes\)/);
+      expect(run.logger.text()).toMatch(/the instance uploaded model\.zip \([\d.]+ (B|KiB|MiB)\)/);
       expect(await keysUnder(store, prefix)).toEqual([
         'benchmark_results.xml',
         'manifest.json',

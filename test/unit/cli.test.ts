@@ -51,19 +51,20 @@ describe('model-pipeline CLI', () => {
   it('runs needs-model and prints the outputs as JSON on stdout, logs on stderr', async () => {
     const r = await run(['needs-model', '--json', '--local'], repo.dir);
     expect(r.code).toBe(0);
-    const parsed = JSON.parse(r.stdout) as { command: string; outputs: Record<string, string> };
+    const parsed = JSON.parse(r.stdout) as { command: string; outputs: Record<string, unknown> };
     expect(parsed.command).toBe('needs-model');
     const sha7 = repo.head().slice(0, 7);
+    // typed: a boolean and a list, not their text (action outputs stay strings)
     expect(parsed.outputs).toEqual({
-      'needs-model': 'true',
+      'needs-model': true,
       reason: `new model: the config does not exist at the first commit; no model 1.0.0-${sha7} in the store`,
       'model-prefix': `1.0.0-${sha7}/`,
       'model-version': '1.0.0',
       'model-sha': sha7,
       'model-uri': `file://${repo.dir}/.model-store/1.0.0-${sha7}/`,
-      matrix: expect.stringContaining(`"model-prefix":"1.0.0-${sha7}/"`),
+      matrix: [expect.objectContaining({ 'model-prefix': `1.0.0-${sha7}/`, 'model-version': '1.0.0' })],
       rule: 'new-model',
-      'promote-matrix': expect.stringContaining(`"model-prefix":"1.0.0-${sha7}/"`),
+      'promote-matrix': [expect.objectContaining({ 'model-prefix': `1.0.0-${sha7}/` })],
     });
   });
 
@@ -95,7 +96,7 @@ describe('model-pipeline CLI', () => {
     const r = await run(['needs-model', '--json', '--config', 'none.toml'], repo.dir);
     expect(r.code).toBe(2);
     expect(JSON.parse(r.stdout)).toEqual({
-      error: `config file none.toml not found (in ${repo.dir}); set config-path`,
+      error: `config file none.toml not found (in ${repo.dir}); set --config-path`,
       exitCode: 2,
     });
   });
@@ -156,13 +157,13 @@ describe('model-pipeline CLI', () => {
     it('missing config', async () => {
       expectBadInput(
         await run(['needs-model', '--local', '--config-path', 'models/none.toml'], repo.dir),
-        /config file models\/none\.toml not found .*set config-path/,
+        /config file models\/none\.toml not found .*set --config-path$/,
       );
     });
 
     it('config-path that is a folder', async () => {
       const r = await run(['needs-model', '--local', '--config-path', '.git'], repo.dir);
-      expectBadInput(r, /config-path \.git is a folder/);
+      expectBadInput(r, /--config-path \.git is a folder/);
     });
 
     it('broken TOML', async () => {
@@ -184,14 +185,14 @@ describe('model-pipeline CLI', () => {
 
     it('bad environment name', async () => {
       expectBadInput(
-        await run(['needs-model', '--local', '--environment', 'prod'], repo.dir),
-        /environment \(from input\) must be one of development, staging, production; got "prod"/,
+        await run(['promote', '--local', '--environment', 'prod'], repo.dir),
+        /--environment must be one of development, staging, production; got "prod"/,
       );
     });
 
     it('bad environment name from a variable', async () => {
       expectBadInput(
-        await run(['needs-model', '--local'], repo.dir, { MODEL_PIPELINE_ENVIRONMENT: 'prod' }),
+        await run(['promote', '--local'], repo.dir, { MODEL_PIPELINE_ENVIRONMENT: 'prod' }),
         /environment \(from \$MODEL_PIPELINE_ENVIRONMENT\) must be one of/,
       );
     });

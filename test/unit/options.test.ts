@@ -68,7 +68,9 @@ describe('resolveOptions precedence: input > env > settings file > default', () 
     const o = resolveOptions(SPECS, { inputs: {}, env: {} });
     expect(o.has('nothing')).toBe(false);
     expect(o.string('nothing')).toBeUndefined();
-    expect(() => o.require('nothing')).toThrow(new UserError('missing required setting "nothing"'));
+    expect(() => o.require('nothing')).toThrow(
+      new UserError('missing required setting: set the nothing input'),
+    );
     expect(o.toRecord()).toEqual({ region: 'us-east-1', force: false });
   });
 });
@@ -99,7 +101,7 @@ describe('typed values', () => {
     expect(resolveOptions(SPECS, { inputs: { count: '-3' }, env: {} }).int('count')).toBe(-3);
     for (const bad of ['1.5', '1e3', 'ten', '12abc']) {
       expect(() => resolveOptions(SPECS, { inputs: { count: bad }, env: {} })).toThrow(
-        new UserError(`count (from input) must be a whole number, got "${bad}"`),
+        new UserError(`the count input must be a whole number, got "${bad}"`),
       );
     }
     expect(resolveOptions(SPECS, { inputs: {}, env: {} }).int('count')).toBeUndefined();
@@ -110,7 +112,7 @@ describe('typed values', () => {
       resolveOptions(SPECS, { inputs: { environment: ' production ' }, env: {} }).string('environment'),
     ).toBe('production');
     expect(() => resolveOptions(SPECS, { inputs: { environment: 'prod' }, env: {} })).toThrow(
-      new UserError('environment (from input) must be one of development, production; got "prod"'),
+      new UserError('the environment input must be one of development, production; got "prod"'),
     );
   });
 
@@ -136,7 +138,7 @@ describe('typed values', () => {
     );
     expect(fromFile).toBe('force (from settings file MP_FORCE) must be true or false');
     const secret = errorOf(() => resolveOptions(specs, { inputs: { token: 'SECRET-ish' }, env: {} }));
-    expect(secret).toBe('token (from input) must be a whole number');
+    expect(secret).toBe('the token input must be a whole number');
   });
 
   it('splits lists on commas and newlines, dropping blanks', () => {

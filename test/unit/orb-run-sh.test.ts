@@ -189,6 +189,23 @@ describe('run.sh with a recording CLI: parameters become flags', () => {
     expect(r.stderr).toContain('error: boom');
   });
 
+  it('runs a release tarball given as cli_version with npx --package, with orb-dialect messages', () => {
+    const npxDir = path.join(dir, 'npx-bin');
+    mkdirSync(npxDir, { recursive: true });
+    writeFileSync(
+      path.join(npxDir, 'npx'),
+      '#!/usr/bin/env bash\nprintf "%s\\n" "$@" > "$ARGS_LOG"\nprintf "%s" "${MODEL_PIPELINE_DIALECT:-}" > "$ARGS_LOG.key"\n',
+    );
+    chmodSync(path.join(npxDir, 'npx'), 0o755);
+    const tgz =
+      'https://github.com/org/model-pipeline-action/releases/download/v1.0.0/model-pipeline-1.0.0.tgz';
+    const r = run(defaults, { PARAM_CLI_VERSION: tgz, PATH: `${npxDir}:${process.env.PATH}` });
+    expect(r.stderr).not.toMatch(/error/);
+    expect(r.args?.slice(0, 5)).toEqual(['--yes', '--package', tgz, 'model-pipeline', 'fake']);
+    // the CLI then names dry_run, not --dry-run, in its hints
+    expect(r.key).toBe('orb');
+  });
+
   it('says so when cli_version is path and no model-pipeline is on PATH', () => {
     const r = run(defaults, { PATH: '/usr/bin:/bin' });
     expect(r.status).toBe(2);

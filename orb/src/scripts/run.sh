@@ -70,7 +70,7 @@ done < <(printf '%s\n' "${MP_OPTIONS:-}")
 
 cli_version="${PARAM_CLI_VERSION:-}"
 if [ -z "$cli_version" ]; then
-  echo "error: parameter cli_version is empty: give a model-pipeline version, or \"path\"" >&2
+  echo "error: parameter cli_version is empty: give a model-pipeline version, a release tarball (.tgz URL or path), or \"path\"" >&2
   exit 2
 elif [ "$cli_version" = "path" ]; then
   if ! command -v model-pipeline > /dev/null; then
@@ -78,6 +78,9 @@ elif [ "$cli_version" = "path" ]; then
     exit 2
   fi
   cli=(model-pipeline)
+elif [[ "$cli_version" == *.tgz ]]; then
+  # a release tarball (URL or path), e.g. the model-pipeline-X.Y.Z.tgz attached to a GitHub release
+  cli=(npx --yes --package "$cli_version" model-pipeline)
 else
   cli=(npx --yes "model-pipeline@$cli_version")
 fi
@@ -87,6 +90,8 @@ mkdir -p "$outputs_dir"
 new_outputs="$(mktemp)"
 trap 'rm -f "$new_outputs"' EXIT
 
+# messages then name the orb's parameters (dry_run: false), not the CLI's flags
+export MODEL_PIPELINE_DIALECT=orb
 echo "+ ${cli[*]} ${shown[*]}"
 "${cli[@]}" "${args[@]}" --output-file "$new_outputs"
 

@@ -31,6 +31,7 @@ import type { Clock, Compute, HostKeys, InstanceInfo, LaunchRequest } from '../.
 import { systemClock } from '../system/clock';
 import { bindAbortSignal, boundedClientConfig, registerCleanupCommand } from './client-config';
 import { describeAwsError } from './errors';
+import { DEFAULT_REGION } from '../../core/region';
 import { describeImage, resolveLaunchTargets } from './ec2-resolve';
 
 export interface Ec2ComputeOptions {
@@ -51,7 +52,7 @@ export interface Ec2ComputeOptions {
 }
 
 export function ec2ClientConfig(o: { region?: string; endpoint?: string }): EC2ClientConfig {
-  return { ...boundedClientConfig(), region: o.region ?? 'us-east-1', endpoint: o.endpoint || undefined };
+  return { ...boundedClientConfig(), region: o.region ?? DEFAULT_REGION, endpoint: o.endpoint || undefined };
 }
 
 /**

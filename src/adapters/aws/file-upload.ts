@@ -34,6 +34,8 @@ export interface FileUploadSettings {
   partBufferBudget: number;
   /** Waits between part tries; injectable so tests need not sleep. */
   sleep?: (ms: number) => Promise<void>;
+  /** Bytes stored so far of the file's size, after each part (and once for a single PutObject). */
+  onProgress?: (done: number, total: number) => void;
 }
 
 export const DEFAULT_UPLOAD_SETTINGS: FileUploadSettings = {
@@ -134,6 +136,7 @@ export async function uploadFileToS3(
         ChecksumCRC32: sent,
       }),
     );
+    settings.onProgress?.(body.length, body.length);
     // S3 refuses a body whose CRC32 differs from the header, so the header is what it keeps
     const value = r.ChecksumCRC32 ?? sent;
     return {
@@ -285,6 +288,8 @@ async function uploadParts(
   let failure: { err: unknown } | undefined;
   const workers = Math.max(1, Math.min(settings.concurrency, parts.length));
   const partSize = parts[0].length; // only the last part may be shorter
+  const total = parts.reduce((n, p) => n + p.length, 0);
+  let stored = 0;
   const buffered = workers * partSize <= settings.partBufferBudget;
   // parts in buffers are hashed from them (one read per byte); streamed parts leave the worker to read the file
   const ordered = hasher && buffered ? new OrderedHash(hasher) : undefined;
@@ -309,6 +314,8 @@ async function uploadParts(
           alloc,
           onRead,
         });
+        stored += part.length;
+        settings.onProgress?.(stored, total);
       } catch (err) {
         failure ??= { err };
         stop.abort();

@@ -11,7 +11,7 @@ import {
 import { createWriteStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { PreconditionFailedError } from '../../core/errors';
 import type {
   ObjectInfo,
@@ -19,6 +19,7 @@ import type {
   PutOptions,
   StoredChecksum,
   StoredObject,
+  TransferProgress,
   UploadOptions,
 } from '../../core/ports';
 import { bindAbortSignal, boundedClientConfig, type AwsTimeouts } from './client-config';
@@ -226,23 +227,40 @@ export class S3ObjectStore implements ObjectStore {
     options: UploadOptions = {},
   ): Promise<StoredObject & { sha256?: string }> {
     try {
-      return await uploadFileToS3(this.client, this.bucket, key, file, this.upload, options);
+      return await uploadFileToS3(
+        this.client,
+        this.bucket,
+        key,
+        file,
+        { ...this.upload, onProgress: options.onProgress },
+        options,
+      );
     } catch (err) {
       throw describeAwsError(err, `uploading ${file} to ${this.uri(key)}`);
     }
   }
 
-  async downloadFile(key: string, dest: string): Promise<{ size: number }> {
+  async downloadFile(key: string, dest: string, onProgress?: TransferProgress): Promise<{ size: number }> {
     await fs.mkdir(path.dirname(path.resolve(dest)), { recursive: true });
     let body: Readable;
+    let total = 0;
     try {
       const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
       body = r.Body as Readable;
+      total = r.ContentLength ?? 0;
     } catch (err) {
       if (isMissing(err)) throw new Error(`object ${this.uri(key)} does not exist`, { cause: err });
       throw describeAwsError(err, `downloading ${this.uri(key)}`);
     }
-    await pipeline(body, createWriteStream(dest));
+    let received = 0;
+    const count = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        received += chunk.length;
+        onProgress?.(received, Math.max(total, received));
+        callback(null, chunk);
+      },
+    });
+    await pipeline(body, count, createWriteStream(dest));
     return { size: (await fs.stat(dest)).size };
   }
 

@@ -3,7 +3,14 @@ import { promises as fs, createReadStream } from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PreconditionFailedError, UserError } from '../../core/errors';
-import type { ObjectInfo, ObjectStore, PutOptions, StoredObject, UploadOptions } from '../../core/ports';
+import type {
+  ObjectInfo,
+  ObjectStore,
+  PutOptions,
+  StoredObject,
+  TransferProgress,
+  UploadOptions,
+} from '../../core/ports';
 
 /** Work files live here, inside the store root, so renames stay on one filesystem; never listed. */
 const TMP_DIR = '.mp-tmp';
@@ -241,10 +248,11 @@ export class FsObjectStore implements ObjectStore {
     if (!stored) throw new Error(`${this.uri(key)} disappeared right after it was written`);
     // hashed from the stored copy: what the manifest records is what the store holds
     const hashes = await hashesOfFile(target, options.sha256 ?? false);
+    options.onProgress?.(stored.size, stored.size);
     return { ...stored, ...hashes };
   }
 
-  async downloadFile(key: string, dest: string): Promise<{ size: number }> {
+  async downloadFile(key: string, dest: string, onProgress?: TransferProgress): Promise<{ size: number }> {
     const source = this.pathOf(key);
     await fs.mkdir(path.dirname(path.resolve(dest)), { recursive: true });
     try {
@@ -254,7 +262,9 @@ export class FsObjectStore implements ObjectStore {
         throw new Error(`object ${key} does not exist`, { cause: err });
       throw err;
     }
-    return { size: (await fs.stat(dest)).size };
+    const size = (await fs.stat(dest)).size;
+    onProgress?.(size, size);
+    return { size };
   }
 
   async deleteMany(keys: string[]): Promise<{ deleted: number; requests: number }> {

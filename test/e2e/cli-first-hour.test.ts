@@ -1,0 +1,226 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { configToml, TempRepo } from '../helpers/git-repo';
+
+/** The bundled CLI (dist/, as `npm run bundle` builds it), run as a user runs it. */
+const CLI = path.resolve(__dirname, '../../dist/cli/index.js');
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+// a clean environment: the test runner's own GITHUB_* / MODEL_PIPELINE_* variables must not leak in
+function baseEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v === undefined || /^(GITHUB_|MODEL_PIPELINE_|CIRCLE|CI$|INPUT_)/.test(k)) continue;
+    env[k] = v;
+  }
+  return env;
+}
+
+function cli(cwd: string, args: string[], env: Record<string, string> = {}): Run {
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    cwd,
+    env: { ...baseEnv(), ...env },
+    encoding: 'utf8',
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe("a user's first hour with the bundled CLI", () => {
+  const repo = new TempRepo();
+  repo.write('search-config.toml', configToml('1.0.0'));
+  repo.commit('model');
+
+  describe('one dialect per entry point, booleans in every spelling', () => {
+    it('rotate names --no-dry-run on the CLI and dry_run in the orb', () => {
+      const plain = cli(repo.dir, ['rotate', '--local']);
+      expect(plain.code).toBe(0);
+      expect(plain.stdout).toMatch(/to delete, run again with --no-dry-run$/m);
+      expect(plain.stdout).not.toMatch(/set dry-run/);
+      const orb = cli(repo.dir, ['rotate', '--local'], { MODEL_PIPELINE_DIALECT: 'orb' });
+      expect(orb.stdout).toMatch(/run again with dry_run: false$/m);
+    });
+
+    it.each([
+      [['--dry-run', 'false'], false],
+      [['--dry-run=false'], false],
+      [['--no-dry-run'], false],
+      [['--dry-run=true'], true],
+      [['--dry-run', 'true'], true],
+      [['--dry-run'], true],
+      [[], true],
+    ])('rotate %j -> dry-run %s', (flags, dryRun) => {
+      const r = cli(repo.dir, ['rotate', '--local', '--json', ...flags]);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect((JSON.parse(r.stdout) as { outputs: { 'dry-run': boolean } }).outputs['dry-run']).toBe(dryRun);
+    });
+
+    it('a boolean given a non-boolean is bad input naming the flag', () => {
+      const r = cli(repo.dir, ['rotate', '--local', '--dry-run=maybe']);
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim()).toBe(
+        'error: --dry-run takes true or false (or write --dry-run / --no-dry-run), got "maybe"',
+      );
+    });
+
+    it('a bad value names the flag, not "(from input)"', () => {
+      const r = cli(repo.dir, ['promote', '--local', '--environment', 'prod']);
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim()).toBe(
+        'error: --environment must be one of development, staging, production; got "prod"',
+      );
+    });
+
+    it('a missing config names --config-path', () => {
+      const r = cli(repo.dir, ['needs-model', '--local', '--config-path', 'none.toml']);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/; set --config-path$/m);
+    });
+  });
+
+  describe('help per command', () => {
+    it('lists only what rotate reads, then the global flags, with defaults and variables', () => {
+      for (const args of [
+        ['rotate', '--help'],
+        ['help', 'rotate'],
+      ]) {
+        const r = cli(repo.dir, args);
+        expect(r.code).toBe(0);
+        expect(r.stdout).toMatch(/^Usage: model-pipeline rotate/);
+        expect(r.stdout).toContain('--grace-days <value>');
+        expect(r.stdout).toContain('--dry-run, --no-dry-run');
+        expect(r.stdout).toMatch(/default: true; env: MODEL_PIPELINE_DRY_RUN/);
+        expect(r.stdout).toMatch(/--region <value>\n.*default: us-east-1; env: MODEL_PIPELINE_REGION/);
+        for (const absent of ['--ami-version', '--environment', '--train-timeout', '--packer-version'])
+          expect(r.stdout).not.toContain(absent);
+        const global = r.stdout.slice(r.stdout.indexOf('Global flags:'));
+        for (const flag of ['--json', '--local', '--output-file', '--settings-file'])
+          expect(global).toContain(flag);
+      }
+    });
+
+    it('build-ami offers no --local and no store options', () => {
+      const r = cli(repo.dir, ['help', 'build-ami']);
+      expect(r.stdout).toContain('--ami-version <value>');
+      expect(r.stdout).not.toMatch(/--local\b/);
+      expect(r.stdout).not.toContain('--bucket');
+    });
+
+    it('help for an unknown command lists the commands', () => {
+      const r = cli(repo.dir, ['help', 'fly']);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/unknown command "fly"; expected one of: needs-model/);
+    });
+  });
+
+  describe('settings typos', () => {
+    it('an unknown MODEL_PIPELINE_* key in a settings file warns with the nearest name', () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'mp-settings-'));
+      const file = path.join(dir, 'dev.env');
+      writeFileSync(file, 'MODEL_PIPELINE_BUKET=foo\nMODEL_PIPELINE_LOCAL_STORE=.model-store\n');
+      const r = cli(repo.dir, ['needs-model', '--local', '--settings-file', file]);
+      expect(r.code).toBe(0);
+      expect(r.stderr).toContain(
+        `warning: settings file ${file} sets MODEL_PIPELINE_BUKET, which no setting reads; did you mean MODEL_PIPELINE_BUCKET?`,
+      );
+    });
+
+    it('and so does one in the environment; known variables stay quiet', () => {
+      const r = cli(repo.dir, ['needs-model', '--local'], {
+        MODEL_PIPELINE_GRACE_DAY: '3',
+        MODEL_PIPELINE_DEBUG: '0',
+        MODEL_PIPELINE_REGION: 'eu-west-1',
+      });
+      expect(r.code).toBe(0);
+      const warnings = r.stderr.split('\n').filter((l) => l.startsWith('warning:'));
+      expect(warnings).toEqual([
+        'warning: the environment sets MODEL_PIPELINE_GRACE_DAY, which no setting reads; did you mean MODEL_PIPELINE_GRACE_DAYS?',
+      ]);
+    });
+  });
+
+  describe('--json and --local', () => {
+    it('--json prints booleans and lists typed', () => {
+      const r = cli(repo.dir, ['needs-model', '--local', '--json']);
+      const out = JSON.parse(r.stdout) as { outputs: Record<string, unknown> };
+      expect(out.outputs['needs-model']).toBe(true);
+      expect(Array.isArray(out.outputs.matrix)).toBe(true);
+      expect(typeof out.outputs.reason).toBe('string');
+    });
+
+    it.each(['build-ami', 'prune-amis'])('%s --local says what it needs instead of trying AWS', (cmd) => {
+      const r = cli(repo.dir, [cmd, '--local'], { AWS_EC2_METADATA_DISABLED: 'true' });
+      expect(r.code).toBe(2);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(
+        new RegExp(
+          `^error: ${cmd} has no local mode: .*needs AWS credentials and a region .*run it without --local$`,
+        ),
+      );
+    });
+  });
+
+  describe('progress and human sizes', () => {
+    it('train --local reports the 9 MiB data download with its size and rate, in MiB', () => {
+      const demo = new TempRepo();
+      cpSync(path.resolve(__dirname, '../../examples/demo-repo'), demo.dir, { recursive: true });
+      demo.commit('demo');
+      mkdirSync(path.join(demo.dir, '.model-store'));
+      execFileSync('python3', [
+        '-c',
+        'import zipfile,sys; z=zipfile.ZipFile(sys.argv[1],"w"); z.writestr("data.csv","query,doc\\na,b\\n"); z.writestr("pad.bin", bytes(9*1024*1024)); z.close()',
+        path.join(demo.dir, '.model-store', 'raw_source_data.zip'),
+      ]);
+      const r = cli(demo.dir, ['train', '--local']);
+      expect(r.code).toBe(0);
+      expect(r.stderr).toMatch(
+        /^download raw_source_data\.zip: 9\.0 MiB in \d+ (ms|s) \([\d.]+ (KiB|MiB|GiB)\/s\)$/m,
+      );
+      expect(r.stderr).toMatch(/^raw_source_data\.zip \(9\.0 MiB\) copied to the instance$/m);
+      expect(r.stderr).toMatch(/^uploaded model\.zip \(\d+ B\) to /m);
+    });
+  });
+
+  describe('inside GitHub Actions (GITHUB_ACTIONS=true)', () => {
+    it('writes the outputs file and the step summary like the action', () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'mp-gha-'));
+      const outputs = path.join(dir, 'output');
+      const summary = path.join(dir, 'summary');
+      writeFileSync(outputs, '');
+      const r = cli(repo.dir, ['needs-model', '--local'], {
+        GITHUB_ACTIONS: 'true',
+        GITHUB_OUTPUT: outputs,
+        GITHUB_STEP_SUMMARY: summary,
+      });
+      expect(r.code).toBe(0);
+      const text = readFileSync(outputs, 'utf8');
+      expect(text).toMatch(/^needs-model<<(\S+)\ntrue\n\1$/m);
+      expect(text).toMatch(/^matrix<<(\S+)\n\[.*\]\n\1$/m);
+      expect(readFileSync(summary, 'utf8')).toMatch(/needs-model|1\.0\.0/);
+    });
+
+    it('reports a failure as an ::error:: annotation', () => {
+      const r = cli(repo.dir, ['needs-model', '--local', '--config-path', 'none.toml'], {
+        GITHUB_ACTIONS: 'true',
+      });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/^::error::config file none\.toml not found .*; set --config-path$/m);
+    });
+
+    it('turns warnings into ::warning:: annotations', () => {
+      const r = cli(repo.dir, ['needs-model', '--local'], {
+        GITHUB_ACTIONS: 'true',
+        MODEL_PIPELINE_BUKET: 'x',
+      });
+      expect(r.stderr).toMatch(/^::warning::the environment sets MODEL_PIPELINE_BUKET/m);
+    });
+  });
+});
