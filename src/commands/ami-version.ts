@@ -35,7 +35,7 @@ export async function readAmiVersion(
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
       if (mode === 'optional') return undefined;
       throw new UserError(
-        `AMI version file ${file} not found (in ${ctx.deps.cwd}); set ami-version, or ami-version-file (see examples/.packer/ami-version.txt)`,
+        `AMI version file ${file} not found (in ${ctx.deps.cwd}); set ${ctx.options.mention('ami-version')}, or ${ctx.options.mention('ami-version-file')} (see examples/.packer/ami-version.txt)`,
       );
     }
     throw new UserError(`cannot read AMI version file ${file}: ${messageOf(err)}`);

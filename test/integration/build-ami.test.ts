@@ -163,7 +163,7 @@ describe('build-ami decisions (no packer)', () => {
     const err = await runWithUnusedBuilder(repo, baseInputs()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
     expect((err as Error).message).toMatch(
-      /AMI version file \.packer\/ami-version\.txt not found.*set the ami-version input/,
+      /AMI version file \.packer\/ami-version\.txt not found.*set the ami-version input, or the ami-version-file input/,
     );
   });
 });

@@ -93,7 +93,7 @@ describe('prune-amis against moto', () => {
     expect(kept).toEqual(expect.arrayContaining([ami['2.0.0'].id, ami['1.3.0'].id, ami['1.2.0'].id]));
     expect(kept).not.toContain(ami.foreign.id);
     expect(r.text).toMatch(/would deregister/);
-    expect(r.text).toMatch(/set dry-run to false to delete/);
+    expect(r.text).toMatch(/to delete, run again with dry-run: false/);
     for (const a of Object.values(ami)) expect(await imageExists(a.id)).toBe(true);
   });
 
