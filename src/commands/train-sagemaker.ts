@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { DEFAULT_EXCLUDES } from '../adapters/ssh/argv';
 import { formatDuration, parseDuration } from '../core/duration';
 import { messageOf, PipelineError, PreconditionFailedError, UserError } from '../core/errors';
-import { MANIFEST_FILE, storedRecord, type ManifestFile } from '../core/manifest';
+import { MANIFEST_FILE, type ManifestFile } from '../core/manifest';
 import {
   buildTrainingJobRequest,
   hyperparametersFrom,
@@ -22,6 +22,7 @@ import {
 import { buildTrainManifest, checkRelativePath, durationSeconds, trainArtifacts } from '../core/train';
 import { folderState, loadTargets, resolveSha, type ModelTarget } from './model-context';
 import { storeRoot } from './registry-context';
+import { uploadManifestFile } from './manifest-upload';
 import type { CommandContext, CommandResult } from './types';
 
 /** State name the post step reads to stop a job the run could not stop itself. */
@@ -217,12 +218,9 @@ export async function trainOnSageMaker(ctx: CommandContext, sm: SageMaker): Prom
         continue;
       }
       const key = target.prefix + a.name;
-      const h = await store.uploadFile(key, local, { sha256: true });
-      uploaded.push({
-        key,
-        entry: { name: a.name, size: h.size, sha256: h.sha256!, stored: storedRecord(h) },
-      });
-      log.info(`uploaded ${a.name} (${h.size} bytes) to ${store.uri(key)}`);
+      const up = await uploadManifestFile(store, key, local, a.name);
+      uploaded.push(up);
+      log.info(`uploaded ${a.name} (${up.entry.size} bytes) to ${store.uri(key)}`);
       if (metricsFile && a.name === path.posix.basename(metricsFile))
         metricsText = await fs.readFile(local, 'utf8');
     }
@@ -230,11 +228,7 @@ export async function trainOnSageMaker(ctx: CommandContext, sm: SageMaker): Prom
     if (!uploaded.some((u) => u.entry.name === configName)) {
       const configFile = path.resolve(ctx.deps.cwd, target.config.path);
       const key = target.prefix + configName;
-      const h = await store.uploadFile(key, configFile, { sha256: true });
-      uploaded.push({
-        key,
-        entry: { name: configName, size: h.size, sha256: h.sha256!, stored: storedRecord(h) },
-      });
+      uploaded.push(await uploadManifestFile(store, key, configFile, configName));
     }
     const inputs = dataKey ? [{ key: dataKey, size: (await store.head(dataKey))?.size }] : [];
     const finishedAt = ctx.deps.clock.now();

@@ -43,6 +43,7 @@ import { readAmiVersion } from './ami-version';
 import { benchmarkArtifacts, emitAnnotations } from './benchmark-report';
 import { THRESHOLDS_OPTION } from './registry-context';
 import { parseEnvironment } from '../core/registry';
+import { uploadManifestFile } from './manifest-upload';
 import type { CommandContext, CommandDef, CommandResult } from './types';
 import { formatBytes } from '../core/progress';
 import { outputsOf } from './output-specs';
@@ -528,12 +529,9 @@ async function trainHoldingLease(
           `${a.remotePath} on ${instanceId} was ${expectedSize} bytes but ${pulledSize} came back: does something still write it after the training command ended?`,
         );
       // one read of the file feeds the upload and its sha256 (hashed on a worker thread)
-      const h = await store.uploadFile(key, local, { sha256: true });
-      uploaded.push({
-        key,
-        entry: { name: a.name, size: h.size, sha256: h.sha256!, stored: storedRecord(h) },
-      });
-      log.info(`uploaded ${a.name} (${formatBytes(h.size)}) to ${store.uri(key)}`);
+      const up = await uploadManifestFile(store, key, local, a.name);
+      uploaded.push(up);
+      log.info(`uploaded ${a.name} (${formatBytes(up.entry.size)}) to ${store.uri(key)}`);
       if (a.remotePath === s.metricsFile) {
         metricsText = await fs.readFile(local, 'utf8');
         metricsLocal = local;
@@ -556,21 +554,13 @@ async function trainHoldingLease(
     }
     if (benchmark?.xmlFile) {
       const key = target.prefix + BENCHMARK_XML;
-      const h = await store.uploadFile(key, benchmark.xmlFile, { sha256: true });
-      uploaded.push({
-        key,
-        entry: { name: BENCHMARK_XML, size: h.size, sha256: h.sha256!, stored: storedRecord(h) },
-      });
+      uploaded.push(await uploadManifestFile(store, key, benchmark.xmlFile, BENCHMARK_XML));
     }
     const configName = path.basename(target.config.path);
     if (!uploaded.some((u) => u.entry.name === configName)) {
       const configFile = path.resolve(ctx.deps.cwd, target.config.path);
       const key = target.prefix + configName;
-      const h = await store.uploadFile(key, configFile, { sha256: true });
-      uploaded.push({
-        key,
-        entry: { name: configName, size: h.size, sha256: h.sha256!, stored: storedRecord(h) },
-      });
+      uploaded.push(await uploadManifestFile(store, key, configFile, configName));
     }
 
     step('manifest');
