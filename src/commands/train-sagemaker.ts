@@ -23,6 +23,7 @@ import { buildTrainManifest, checkRelativePath, durationSeconds, trainArtifacts 
 import { folderState, loadTargets, resolveSha, type ModelTarget } from './model-context';
 import { storeRoot } from './registry-context';
 import { uploadManifestFile } from './manifest-upload';
+import { acquireFolderLease, runLabel } from './folder-lease';
 import type { CommandContext, CommandResult } from './types';
 
 /** State name the post step reads to stop a job the run could not stop itself. */
@@ -154,141 +155,155 @@ export async function trainOnSageMaker(ctx: CommandContext, sm: SageMaker): Prom
     throw new UserError(
       `training data ${dataKey} is not in the store (${store.uri(dataKey)}): upload it, or set data-key ("none" for no input data)`,
     );
-  if (state.partial) {
-    const leftovers: string[] = [];
-    for await (const obj of store.list(target.prefix)) leftovers.push(obj.key);
-    log.warn(`removing ${leftovers.length} leftover object(s) of an incomplete run under ${uri}`);
-    await store.deleteMany(leftovers);
-  }
-  const sha = await resolveSha(ctx);
-  const work = await fs.mkdtemp(path.join(tmpdir(), 'mp-sm-train-'));
-  const uploaded: { key: string; entry: ManifestFile }[] = [];
+  // the lease comes before anything in the folder is touched, as on the instance engine: a live run's
+  // uploads are not leftovers, and two runs of one model never mix their files
+  const lease = await acquireFolderLease(store, ctx.deps.clock, log, target.prefix, runLabel(ctx.deps.ci));
   try {
-    // the repository as a source archive under the store (never the store folder, .git or node_modules)
-    const excludes = [...DEFAULT_EXCLUDES, ...ctx.options.list('sync-excludes')];
-    const localStore = path.resolve(ctx.deps.cwd, ctx.options.string('local-store') ?? '.model-store');
-    const rel = path.relative(ctx.deps.cwd, localStore);
-    if (rel && !rel.startsWith('..')) excludes.push(rel);
-    const archive = path.join(work, 'source.tar.gz');
-    await tar(
-      ['-czf', archive, ...excludes.map((e) => `--exclude=./${e.replace(/^\/+/, '')}`), '.'],
-      ctx.deps.cwd,
-    );
-    await store.uploadFile(keys.source, archive);
-    log.info(`source archive: ${store.uri(keys.source)}`);
-
-    log.info(
-      `training job ${jobName}: ${req.ResourceConfig.InstanceCount} x ${req.ResourceConfig.InstanceType}` +
-        `${req.EnableManagedSpotTraining ? ' (managed spot)' : ''}, at most ${formatDuration(req.StoppingCondition.MaxRuntimeInSeconds)}`,
-    );
-    await sm.createTrainingJob(req);
-    ctx.deps.state.save(STATE_TRAINING_JOB, jobName);
-    const final = await waitForTrainingJob(ctx, sm, jobName, pollMs);
-    if (final.status !== 'Completed')
-      throw new PipelineError(
-        `training job ${jobName} ended ${final.status}${final.failureReason ? `: ${final.failureReason}` : ''}; no model was written`,
-      );
-
-    const tarKey = `${keys.output}${jobName}/output/model.tar.gz`;
-    if (!(await store.head(tarKey)))
-      throw new PipelineError(
-        `training job ${jobName} completed but left no ${store.uri(tarKey)}: did the entry write into /opt/ml/model?`,
-      );
-    const tarball = path.join(work, 'model.tar.gz');
-    await store.downloadFile(tarKey, tarball);
-    const out = path.join(work, 'model');
-    await fs.mkdir(out);
-    await tar(['-xzf', tarball, '-C', out]);
-
-    let metricsText: string | undefined;
-    for (const a of trainArtifacts({
-      outputDir: '.',
-      metricsFile: metricsFile && path.posix.basename(metricsFile),
-    })) {
-      const local = path.join(out, a.remotePath);
-      const exists = await fs
-        .stat(local)
-        .then((s) => s.isFile())
-        .catch(() => false);
-      if (!exists) {
-        if (a.required)
-          throw new PipelineError(
-            `training job ${jobName} succeeded but its model folder holds no ${a.name}; the training command must write it into MODEL_PIPELINE_OUTPUT_DIR`,
-          );
-        continue;
-      }
-      const key = target.prefix + a.name;
-      const up = await uploadManifestFile(store, key, local, a.name);
-      uploaded.push(up);
-      log.info(`uploaded ${a.name} (${up.entry.size} bytes) to ${store.uri(key)}`);
-      if (metricsFile && a.name === path.posix.basename(metricsFile))
-        metricsText = await fs.readFile(local, 'utf8');
+    if (state.partial) {
+      const leftovers: string[] = [];
+      for await (const obj of store.list(target.prefix)) leftovers.push(obj.key);
+      log.warn(`removing ${leftovers.length} leftover object(s) of an incomplete run under ${uri}`);
+      await store.deleteMany(leftovers);
     }
-    const configName = path.basename(target.config.path);
-    if (!uploaded.some((u) => u.entry.name === configName)) {
-      const configFile = path.resolve(ctx.deps.cwd, target.config.path);
-      const key = target.prefix + configName;
-      uploaded.push(await uploadManifestFile(store, key, configFile, configName));
-    }
-    const inputs = dataKey ? [{ key: dataKey, size: (await store.head(dataKey))?.size }] : [];
-    const finishedAt = ctx.deps.clock.now();
-    const manifest = buildTrainManifest({
-      model: { name: target.modelName ?? target.id.name, version: target.id.version, sha },
-      files: uploaded.map((u) => u.entry),
-      config: { path: target.config.path, sha256: target.config.hash },
-      inputs,
-      git: { sha, branch: ctx.deps.ci.branch, repository: ctx.deps.ci.repository },
-      build: {
-        backend: 'sagemaker',
-        ami: req.AlgorithmSpecification.TrainingImage,
-        instanceType: `${req.ResourceConfig.InstanceCount}x${req.ResourceConfig.InstanceType}`,
-        instanceId: jobName,
-        startedAt,
-        finishedAt,
-        runUrl: ctx.deps.ci.runUrl,
-        actor: ctx.deps.ci.actor,
-      },
-      metrics:
-        metricsText !== undefined
-          ? { file: path.posix.basename(metricsFile!), text: metricsText }
-          : undefined,
-    });
+    const sha = await resolveSha(ctx);
+    const work = await fs.mkdtemp(path.join(tmpdir(), 'mp-sm-train-'));
+    const uploaded: { key: string; entry: ManifestFile }[] = [];
     try {
-      await store.put(target.prefix + MANIFEST_FILE, JSON.stringify(manifest, null, 2) + '\n', {
-        ifNoneMatch: true,
-        contentType: 'application/json',
-      });
-    } catch (err) {
-      if (err instanceof PreconditionFailedError) {
-        uploaded.length = 0;
-        throw new PipelineError(`another run completed ${target.prefix} at the same time; its model stands`);
+      // the repository as a source archive under the store (never the store folder, .git or node_modules)
+      const excludes = [...DEFAULT_EXCLUDES, ...ctx.options.list('sync-excludes')];
+      const localStore = path.resolve(ctx.deps.cwd, ctx.options.string('local-store') ?? '.model-store');
+      const rel = path.relative(ctx.deps.cwd, localStore);
+      if (rel && !rel.startsWith('..')) excludes.push(rel);
+      const archive = path.join(work, 'source.tar.gz');
+      await tar(
+        ['-czf', archive, ...excludes.map((e) => `--exclude=./${e.replace(/^\/+/, '')}`), '.'],
+        ctx.deps.cwd,
+      );
+      await store.uploadFile(keys.source, archive);
+      log.info(`source archive: ${store.uri(keys.source)}`);
+
+      log.info(
+        `training job ${jobName}: ${req.ResourceConfig.InstanceCount} x ${req.ResourceConfig.InstanceType}` +
+          `${req.EnableManagedSpotTraining ? ' (managed spot)' : ''}, at most ${formatDuration(req.StoppingCondition.MaxRuntimeInSeconds)}`,
+      );
+      await sm.createTrainingJob(req);
+      ctx.deps.state.save(STATE_TRAINING_JOB, jobName);
+      const final = await waitForTrainingJob(ctx, sm, jobName, pollMs);
+      if (final.status !== 'Completed')
+        throw new PipelineError(
+          `training job ${jobName} ended ${final.status}${final.failureReason ? `: ${final.failureReason}` : ''}; no model was written`,
+        );
+
+      const tarKey = `${keys.output}${jobName}/output/model.tar.gz`;
+      if (!(await store.head(tarKey)))
+        throw new PipelineError(
+          `training job ${jobName} completed but left no ${store.uri(tarKey)}: did the entry write into /opt/ml/model?`,
+        );
+      const tarball = path.join(work, 'model.tar.gz');
+      await store.downloadFile(tarKey, tarball);
+      const out = path.join(work, 'model');
+      await fs.mkdir(out);
+      await tar(['-xzf', tarball, '-C', out]);
+
+      let metricsText: string | undefined;
+      for (const a of trainArtifacts({
+        outputDir: '.',
+        metricsFile: metricsFile && path.posix.basename(metricsFile),
+      })) {
+        const local = path.join(out, a.remotePath);
+        const exists = await fs
+          .stat(local)
+          .then((s) => s.isFile())
+          .catch(() => false);
+        if (!exists) {
+          if (a.required)
+            throw new PipelineError(
+              `training job ${jobName} succeeded but its model folder holds no ${a.name}; the training command must write it into MODEL_PIPELINE_OUTPUT_DIR`,
+            );
+          continue;
+        }
+        const key = target.prefix + a.name;
+        const up = await uploadManifestFile(store, key, local, a.name);
+        uploaded.push(up);
+        log.info(`uploaded ${a.name} (${up.entry.size} bytes) to ${store.uri(key)}`);
+        if (metricsFile && a.name === path.posix.basename(metricsFile))
+          metricsText = await fs.readFile(local, 'utf8');
       }
-      throw err;
-    }
-    const seconds = durationSeconds(startedAt, finishedAt);
-    log.info(`model complete: ${uri}`);
-    return {
-      outputs: {
-        'instance-id': jobName,
-        'model-prefix': target.prefix,
-        'model-uri': uri,
-        'duration-seconds': String(seconds),
-        'benchmark-passed': manifest.benchmark ? String(manifest.benchmark.passed) : '',
-      },
-      summary:
-        `### train: ${target.prefix}\n\n| | |\n| --- | --- |\n| model | \`${uri}\` |\n` +
-        `| training job | ${jobName} (${req.ResourceConfig.InstanceCount} x ${req.ResourceConfig.InstanceType}) |\n` +
-        `| files | ${uploaded.map((u) => u.entry.name).join(', ')} |\n| duration | ${formatDuration(seconds)} |\n`,
-      text: `model ${target.prefix} trained by SageMaker job ${jobName} in ${formatDuration(seconds)}: ${uri}`,
-    };
-  } catch (err) {
-    if (uploaded.length > 0)
-      await store.deleteMany(uploaded.map((u) => u.key)).catch((e: unknown) => {
-        log.warn(`could not remove partial uploads under ${uri}: ${messageOf(e)}`);
+      const configName = path.basename(target.config.path);
+      if (!uploaded.some((u) => u.entry.name === configName)) {
+        const configFile = path.resolve(ctx.deps.cwd, target.config.path);
+        const key = target.prefix + configName;
+        uploaded.push(await uploadManifestFile(store, key, configFile, configName));
+      }
+      const inputs = dataKey ? [{ key: dataKey, size: (await store.head(dataKey))?.size }] : [];
+      const finishedAt = ctx.deps.clock.now();
+      const manifest = buildTrainManifest({
+        model: { name: target.modelName ?? target.id.name, version: target.id.version, sha },
+        files: uploaded.map((u) => u.entry),
+        config: { path: target.config.path, sha256: target.config.hash },
+        inputs,
+        git: { sha, branch: ctx.deps.ci.branch, repository: ctx.deps.ci.repository },
+        build: {
+          backend: 'sagemaker',
+          ami: req.AlgorithmSpecification.TrainingImage,
+          instanceType: `${req.ResourceConfig.InstanceCount}x${req.ResourceConfig.InstanceType}`,
+          instanceId: jobName,
+          startedAt,
+          finishedAt,
+          runUrl: ctx.deps.ci.runUrl,
+          actor: ctx.deps.ci.actor,
+        },
+        metrics:
+          metricsText !== undefined
+            ? { file: path.posix.basename(metricsFile!), text: metricsText }
+            : undefined,
       });
-    throw err;
+      // proof, right before the model becomes complete, that the folder is still this run's
+      await lease.confirm();
+      try {
+        await store.put(target.prefix + MANIFEST_FILE, JSON.stringify(manifest, null, 2) + '\n', {
+          ifNoneMatch: true,
+          contentType: 'application/json',
+        });
+      } catch (err) {
+        if (err instanceof PreconditionFailedError) {
+          uploaded.length = 0;
+          throw new PipelineError(
+            `another run completed ${target.prefix} at the same time; its model stands`,
+          );
+        }
+        throw err;
+      }
+      const seconds = durationSeconds(startedAt, finishedAt);
+      log.info(`model complete: ${uri}`);
+      return {
+        outputs: {
+          'instance-id': jobName,
+          'model-prefix': target.prefix,
+          'model-uri': uri,
+          'duration-seconds': String(seconds),
+          'benchmark-passed': manifest.benchmark ? String(manifest.benchmark.passed) : '',
+        },
+        summary:
+          `### train: ${target.prefix}\n\n| | |\n| --- | --- |\n| model | \`${uri}\` |\n` +
+          `| training job | ${jobName} (${req.ResourceConfig.InstanceCount} x ${req.ResourceConfig.InstanceType}) |\n` +
+          `| files | ${uploaded.map((u) => u.entry.name).join(', ')} |\n| duration | ${formatDuration(seconds)} |\n`,
+        text: `model ${target.prefix} trained by SageMaker job ${jobName} in ${formatDuration(seconds)}: ${uri}`,
+      };
+    } catch (err) {
+      // a run that lost its lease leaves the files alone: they belong to the run holding it now
+      if (uploaded.length > 0 && !lease.lost.aborted)
+        await store.deleteMany(uploaded.map((u) => u.key)).catch((e: unknown) => {
+          log.warn(`could not remove partial uploads under ${uri}: ${messageOf(e)}`);
+        });
+      throw err;
+    } finally {
+      await fs.rm(work, { recursive: true, force: true });
+    }
   } finally {
-    await fs.rm(work, { recursive: true, force: true });
+    await lease
+      .release()
+      .catch((err) => log.warn(`could not release the lease ${store.uri(lease.key)}: ${messageOf(err)}`));
   }
 }
 

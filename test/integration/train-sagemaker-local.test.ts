@@ -5,6 +5,8 @@ import { FsObjectStore } from '../../src/adapters/local/fs-store';
 import { LocalSageMaker } from '../../src/adapters/local/local-sagemaker';
 import { MemoryState } from '../../src/adapters/system/console-logger';
 import { parseManifest } from '../../src/core/manifest';
+import { leaseKey } from '../../src/core/lease';
+import { acquireFolderLease } from '../../src/commands/folder-lease';
 import { buildContext, findCommand, runCommand } from '../../src/runner';
 import { STATE_TRAINING_JOB, trainOnSageMaker } from '../../src/commands/train-sagemaker';
 import { TempRepo } from '../helpers/git-repo';
@@ -112,6 +114,30 @@ describe('the local run of the SageMaker training contract', () => {
     const left: string[] = [];
     for await (const o of store.list(prefix)) left.push(o.key);
     expect(left).toEqual([]);
+  });
+
+  it('takes the folder lease: a run while another trains the same model leaves its files alone', async () => {
+    const repo = demoRepo();
+    const store = new FsObjectStore(path.join(repo.dir, '.model-store'));
+    const prefix = `1.0.0-${repo.head().slice(0, 7)}/`;
+    // another run holds the lease and has uploaded one file so far
+    const clock = { now: () => new Date(), sleep: () => new Promise<void>(() => undefined) };
+    const other = await acquireFolderLease(store, clock, new MemoryLogger(), prefix, 'run-a');
+    await store.put(`${prefix}model.zip`, 'the other run is uploading this');
+    await expect(
+      run(repo.dir, 'train', { ...SM, 'data-key': 'none', 'train-command': 'make train' }),
+    ).rejects.toThrow(new RegExp(`^another run is training ${prefix.replace(/[./]/g, '\\$&')} \\(run run-a`));
+    expect((await store.get(`${prefix}model.zip`))!.body.toString()).toBe('the other run is uploading this');
+    expect(await store.head(leaseKey(prefix))).toBeDefined();
+    await other.release();
+    // once it is gone, the next run takes the lease, replaces the leftovers and releases the lease
+    const { result } = await run(repo.dir, 'train', {
+      ...SM,
+      'data-key': 'none',
+      'train-command': 'make train',
+    });
+    expect(result.outputs['model-prefix']).toBe(prefix);
+    expect(await store.head(leaseKey(prefix))).toBeUndefined();
   });
 
   it('a cancelled run stops its job (the local run kills the entry process)', async () => {
