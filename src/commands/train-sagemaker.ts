@@ -20,7 +20,7 @@ import {
   type TrainingJobRequest,
 } from '../core/sagemaker';
 import { buildTrainManifest, checkRelativePath, durationSeconds, trainArtifacts } from '../core/train';
-import { folderState, loadTargets, resolveSha, type ModelTarget } from './model-context';
+import { folderState, loadTargets, resolveSha, resolveTarget, type ModelTarget } from './model-context';
 import { storeRoot } from './registry-context';
 import { uploadManifestFile } from './manifest-upload';
 import { acquireFolderLease, runLabel } from './folder-lease';
@@ -145,6 +145,12 @@ export async function trainOnSageMaker(ctx: CommandContext, sm: SageMaker): Prom
   const keys = sagemakerKeys(storeRoot(ctx), target.prefix, jobName);
   const uri = store.uri(target.prefix);
 
+  // the resolution rule every command uses: a stored folder built from the same inputs is this commit's model
+  const { resolution, query } = await resolveTarget(ctx, target);
+  if (resolution.found && resolution.rule !== 'this-commit' && !ctx.options.bool('force'))
+    throw new PipelineError(
+      `${resolution.folder} is already the model of this commit (${resolution.rule}: ${resolution.reason}); nothing to train. Promote that folder, or set force to train this commit's own ${target.prefix}`,
+    );
   const state = await folderState(store, target.prefix);
   if (state.complete)
     throw new PipelineError(
@@ -242,6 +248,7 @@ export async function trainOnSageMaker(ctx: CommandContext, sm: SageMaker): Prom
         files: uploaded.map((u) => u.entry),
         config: { path: target.config.path, sha256: target.config.hash },
         inputs,
+        sources: query.inputs.sources,
         git: { sha, branch: ctx.deps.ci.branch, repository: ctx.deps.ci.repository },
         build: {
           backend: 'sagemaker',

@@ -140,6 +140,22 @@ describe('the local run of the SageMaker training contract', () => {
     expect(await store.head(leaseKey(prefix))).toBeUndefined();
   });
 
+  it('follows the resolution rule: a commit whose model inputs are unchanged reuses the stored model', async () => {
+    const repo = demoRepo();
+    const store = new FsObjectStore(path.join(repo.dir, '.model-store'));
+    const first = `1.0.0-${repo.head().slice(0, 7)}/`;
+    await run(repo.dir, 'train', { ...SM, 'data-key': 'none', 'train-command': 'make train' });
+    repo.write('README.md', 'docs only\n');
+    repo.commit('docs');
+    await expect(
+      run(repo.dir, 'train', { ...SM, 'data-key': 'none', 'train-command': 'make train' }),
+    ).rejects.toThrow(
+      new RegExp(`^${first.replace(/[./]/g, '\\$&')} is already the model of this commit \\(ancestor`),
+    );
+    const own = `1.0.0-${repo.head().slice(0, 7)}/`;
+    expect(await store.head(`${own}manifest.json`)).toBeUndefined();
+  });
+
   it('a cancelled run stops its job (the local run kills the entry process)', async () => {
     const repo = demoRepo();
     const store = new FsObjectStore(path.join(repo.dir, '.model-store'));
