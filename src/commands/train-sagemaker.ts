@@ -23,6 +23,7 @@ import { buildTrainManifest, checkRelativePath, durationSeconds, trainArtifacts 
 import { folderState, loadTargets, resolveSha, resolveTarget, type ModelTarget } from './model-context';
 import { storeRoot } from './registry-context';
 import { uploadManifestFile } from './manifest-upload';
+import { parseSteps } from '../core/steps';
 import { acquireFolderLease, runLabel } from './folder-lease';
 import type { CommandContext, CommandResult } from './types';
 
@@ -130,6 +131,10 @@ export async function trainOnSageMaker(ctx: CommandContext, sm: SageMaker): Prom
   const configRel = path.relative(ctx.deps.cwd, path.resolve(ctx.deps.cwd, target.config.path));
   if (configRel.startsWith('..') || path.isAbsolute(configRel))
     throw new UserError(`config ${target.config.path} must be inside the repository (${ctx.deps.cwd})`);
+  if (parseSteps(target.config.values.steps, target.config.path))
+    throw new UserError(
+      `${target.config.path} defines steps, which run on the instance engine (EC2 or local); the SageMaker engine runs one train-command: remove train-engine sagemaker, or the steps`,
+    );
   const metricsOption = optionalSetting(ctx.options.string('metrics-file'));
   const metricsFile = metricsOption ? checkRelativePath(metricsOption, 'metrics-file') : undefined;
   const pollMs = parseDuration(ctx.options.string('sagemaker-poll') ?? '15s', 'sagemaker-poll') * 1000;

@@ -156,6 +156,17 @@ describe('the local run of the SageMaker training contract', () => {
     expect(await store.head(`${own}manifest.json`)).toBeUndefined();
   });
 
+  it('refuses a config with steps in one line, before any job or upload (steps run on the instance engine)', async () => {
+    const repo = demoRepo('\n[[steps]]\nname = "train"\ncommand = "make train"\n');
+    const store = new FsObjectStore(path.join(repo.dir, '.model-store'));
+    await expect(run(repo.dir, 'train', { ...SM, 'data-key': 'none' })).rejects.toThrow(
+      /^search-config\.toml defines steps, which run on the instance engine \(EC2 or local\); the SageMaker engine runs one train-command/,
+    );
+    const left: string[] = [];
+    for await (const o of store.list('')) left.push(o.key);
+    expect(left).toEqual([]);
+  });
+
   it('a cancelled run stops its job (the local run kills the entry process)', async () => {
     const repo = demoRepo();
     const store = new FsObjectStore(path.join(repo.dir, '.model-store'));
