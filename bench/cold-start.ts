@@ -109,8 +109,9 @@ export async function coldStart(ctx: BenchContext): Promise<BenchOutput> {
     'us-east-1',
   ];
   const checkOurs = (stdout: string): void => {
-    const out = (JSON.parse(stdout) as { outputs?: Record<string, string> }).outputs ?? {};
-    if (out['needs-model'] !== 'false' || out['model-prefix'] !== folder)
+    // --json is typed: needs-model is a boolean there (action outputs stay strings)
+    const out = (JSON.parse(stdout) as { outputs?: Record<string, unknown> }).outputs ?? {};
+    if (out['needs-model'] !== false || out['model-prefix'] !== folder)
       throw new Error(`needs-model did not find the model already built: ${stdout.slice(0, 400)}`);
   };
   // the CLI entry loads no code cache (a planted one would run): every run compiles the bundle afresh
