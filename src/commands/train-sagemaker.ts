@@ -20,9 +20,10 @@ import {
   type TrainingJobRequest,
 } from '../core/sagemaker';
 import { buildTrainManifest, checkRelativePath, durationSeconds, trainArtifacts } from '../core/train';
-import { folderState, loadTargets, resolveSha, resolveTarget, type ModelTarget } from './model-context';
+import { loadTargets, resolveSha, type ModelTarget } from './model-context';
 import { storeRoot } from './registry-context';
 import { uploadManifestFile } from './manifest-upload';
+import { checkTrainTarget, clearFolderHoldingLease } from './train-guards';
 import { parseSteps } from '../core/steps';
 import { acquireFolderLease, runLabel } from './folder-lease';
 import type { CommandContext, CommandResult } from './types';
@@ -150,32 +151,13 @@ export async function trainOnSageMaker(ctx: CommandContext, sm: SageMaker): Prom
   const keys = sagemakerKeys(storeRoot(ctx), target.prefix, jobName);
   const uri = store.uri(target.prefix);
 
-  // the resolution rule every command uses: a stored folder built from the same inputs is this commit's model
-  const { resolution, query } = await resolveTarget(ctx, target);
-  if (resolution.found && resolution.rule !== 'this-commit' && !ctx.options.bool('force'))
-    throw new PipelineError(
-      `${resolution.folder} is already the model of this commit (${resolution.rule}: ${resolution.reason}); nothing to train. Promote that folder, or set force to train this commit's own ${target.prefix}`,
-    );
-  const state = await folderState(store, target.prefix);
-  if (state.complete)
-    throw new PipelineError(
-      `model ${target.prefix} is already complete at ${uri}; refusing to overwrite it (bump the version in ${target.config.path} to build a new one)`,
-    );
   const dataKey = optionalSetting(ctx.options.string('data-key'));
-  if (dataKey && !(await store.head(dataKey)))
-    throw new UserError(
-      `training data ${dataKey} is not in the store (${store.uri(dataKey)}): upload it, or set data-key ("none" for no input data)`,
-    );
+  const query = await checkTrainTarget(ctx, store, target, dataKey);
   // the lease comes before anything in the folder is touched, as on the instance engine: a live run's
   // uploads are not leftovers, and two runs of one model never mix their files
   const lease = await acquireFolderLease(store, ctx.deps.clock, log, target.prefix, runLabel(ctx.deps.ci));
   try {
-    if (state.partial) {
-      const leftovers: string[] = [];
-      for await (const obj of store.list(target.prefix)) leftovers.push(obj.key);
-      log.warn(`removing ${leftovers.length} leftover object(s) of an incomplete run under ${uri}`);
-      await store.deleteMany(leftovers);
-    }
+    await clearFolderHoldingLease(store, target.prefix, log);
     const sha = await resolveSha(ctx);
     const work = await fs.mkdtemp(path.join(tmpdir(), 'mp-sm-train-'));
     const uploaded: { key: string; entry: ManifestFile }[] = [];

@@ -31,11 +31,9 @@ import { backendOf } from '../wiring';
 import { acquireFolderLease, runLabel, type HeldLease } from './folder-lease';
 import {
   FORCE_OPTION,
-  folderState,
   loadTargets,
   MODEL_SOURCES_OPTION,
   resolveSha,
-  resolveTarget,
   type ModelTarget,
 } from './model-context';
 import { TRAIN_OPTIONS } from './train-options';
@@ -44,6 +42,7 @@ import { benchmarkArtifacts, emitAnnotations } from './benchmark-report';
 import { THRESHOLDS_OPTION } from './registry-context';
 import { parseEnvironment } from '../core/registry';
 import { uploadManifestFile } from './manifest-upload';
+import { checkTrainTarget, clearFolderHoldingLease } from './train-guards';
 import type { CommandContext, CommandDef, CommandResult } from './types';
 import { formatBytes } from '../core/progress';
 import { outputsOf } from './output-specs';
@@ -273,24 +272,8 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
     throw new UserError(
       `transfer instance needs an S3 store (the instance uploads with the aws CLI); this store is ${uri}`,
     );
-  const { resolution, query } = await resolveTarget(ctx, target);
+  const query = await checkTrainTarget(ctx, store, target, s.dataKey);
   const sources = query.inputs.sources;
-  if (resolution.found && resolution.rule !== 'this-commit' && !ctx.options.bool('force')) {
-    throw new PipelineError(
-      `${resolution.folder} is already the model of this commit (${resolution.rule}: ${resolution.reason}); nothing to train. Promote that folder, or set force to train this commit's own ${target.prefix}`,
-    );
-  }
-  const state = await folderState(store, target.prefix);
-  if (state.complete) {
-    throw new PipelineError(
-      `model ${target.prefix} is already complete at ${uri}; refusing to overwrite it (bump the version in ${target.config.path} to build a new one)`,
-    );
-  }
-  if (s.dataKey && !(await store.head(s.dataKey))) {
-    throw new UserError(
-      `training data ${s.dataKey} is not in the store (${store.uri(s.dataKey)}): upload it, or set data-key ("none" for no input data)`,
-    );
-  }
   if (graph) await checkStepInputs(graph, store, target.config.path);
   // the lease comes before anything in the folder is touched: a live run's uploads are not leftovers
   const lease = await acquireFolderLease(store, ctx.deps.clock, log, target.prefix, runLabel(ctx.deps.ci));
@@ -319,18 +302,7 @@ async function trainHoldingLease(
   const log = ctx.deps.logger;
   const store = ctx.deps.store();
   const uri = store.uri(target.prefix);
-  const state = await folderState(store, target.prefix);
-  if (state.complete) {
-    throw new PipelineError(
-      `model ${target.prefix} was completed by another run at ${uri} just now; its model stands`,
-    );
-  }
-  if (state.partial) {
-    const leftovers: string[] = [];
-    for await (const obj of store.list(target.prefix)) leftovers.push(obj.key);
-    log.warn(`removing ${leftovers.length} leftover object(s) of an incomplete run under ${uri}`);
-    await store.deleteMany(leftovers);
-  }
+  await clearFolderHoldingLease(store, target.prefix, log);
 
   const sha = await resolveSha(ctx);
   const branch = ctx.deps.ci.branch ?? (await ctx.deps.git.currentBranch().catch(() => undefined));
