@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -272,6 +272,24 @@ describe('SIGKILL at every stage of train: no instance left running, no mixed mo
           signal: new AbortController().signal,
         }),
       ).rejects.toThrow(/has no manifest\.json|does not exist/);
+    }
+    // fetch-model unpacks the whole model or refuses; it never takes files from a folder without a manifest
+    const dest = path.join(mkdtempSync(path.join(tmpdir(), 'mp-fault-fetch-')), 'model');
+    const fetched = runCommand({
+      command: 'fetch-model',
+      inputs: { ...common, environment: 'development', dest },
+      env: TEST_AWS_ENV,
+      cwd: repo.dir,
+      logger: new MemoryLogger(),
+      state: new MemoryState(),
+      signal: new AbortController().signal,
+    });
+    if (names.includes('manifest.json')) {
+      await expect(fetched).resolves.toMatchObject({ outputs: { 'model-prefix': prefix } });
+      expect(readFileSync(path.join(dest, 'weights.txt'), 'utf8')).toMatch(/^weights v5\.0\.0/);
+    } else {
+      await expect(fetched).rejects.toThrow(/no model for development/);
+      expect(existsSync(dest)).toBe(false);
     }
   });
 });
