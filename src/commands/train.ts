@@ -326,10 +326,10 @@ async function trainOnHost(
   const { metricsLocal } = await plan.transfer.collect(scope, plannedArtifacts, uploads);
   const benchmark = await reportBenchmark(ctx, plan, metricsLocal, stepsOutcome, work, uploads);
   await uploadConfig(ctx, plan.target, uploads);
+  const metricsText = metricsLocal ? await fs.readFile(metricsLocal, 'utf8') : undefined;
   step('manifest');
   // proof, right before the model becomes complete, that the folder is still this run's
   await lease.confirm();
-  const metricsText = metricsLocal ? await fs.readFile(metricsLocal, 'utf8') : undefined;
   const finishedAt = await writeManifest(ctx, plan, host, uploads, {
     inputs: input ? [input.record] : [],
     metricsText,
