@@ -82,6 +82,20 @@ export const SAGEMAKER_TRAIN_OPTIONS = defineOptions([
   },
   SAGEMAKER_ENDPOINT_URL_OPTION,
   SAGEMAKER_POLL_OPTION,
+  {
+    name: 'sagemaker-logs',
+    description:
+      "Stream the training job's log (CloudWatch Logs, `/aws/sagemaker/TrainingJobs`) into the CI log while it runs; needs `logs:DescribeLogStreams` and `logs:GetLogEvents`.",
+    type: 'boolean',
+    default: 'true',
+    env: ['MODEL_PIPELINE_SAGEMAKER_LOGS'],
+  },
+  {
+    name: 'logs-endpoint-url',
+    description: 'Custom CloudWatch Logs API endpoint URL (tests).',
+    type: 'string',
+    env: ['MODEL_PIPELINE_LOGS_ENDPOINT_URL', 'AWS_ENDPOINT_URL_CLOUDWATCH_LOGS'],
+  },
 ]);
 
 export const DEPLOY_OPTIONS = defineOptions([

@@ -44,6 +44,7 @@ export interface TrainingJobInfo {
   /** S3 URI of model.tar.gz (the job's /opt/ml/model), once it completed. */
   modelArtifacts?: string;
   tags?: Record<string, string>;
+  createdAt?: Date;
 }
 
 export interface EndpointInfo {
@@ -92,8 +93,14 @@ export interface SageMaker {
   describeTrainingJob(name: string): Promise<TrainingJobInfo | undefined>;
   /** Idempotent: stopping a finished or unknown job is not an error. */
   stopTrainingJob(name: string): Promise<void>;
-  /** Jobs still running (InProgress or Stopping) whose name starts with the prefix, across all pages. */
-  runningTrainingJobs(namePrefix: string): Promise<TrainingJobInfo[]>;
+  /**
+   * Jobs whose name starts with the prefix, with their tags and creation time, across all pages: only the
+   * running ones (InProgress or Stopping) when `activeOnly`, else those created after `createdAfter`.
+   */
+  listTrainingJobs(
+    namePrefix: string,
+    o: { activeOnly: boolean; createdAfter?: Date },
+  ): Promise<TrainingJobInfo[]>;
   createModel(req: ModelRequest): Promise<void>;
   deleteModel(name: string): Promise<void>;
   createEndpointConfig(req: EndpointConfigRequest): Promise<void>;
@@ -153,9 +160,12 @@ export function sagemakerName(parts: string[], suffix = ''): string {
   return (base || 'model') + suffix;
 }
 
+/** Every training job this tool creates is named `mp-…` (sweep lists them, the IAM policy scopes them so). */
+export const TRAINING_JOB_PREFIX = 'mp-';
+
 /** One job per model folder and attempt: `mp-<model>-<version>-<sha7>-<random>`. */
 export function trainingJobName(modelFolder: string, random: string): string {
-  return sagemakerName(['mp', modelFolder], `-${random}`);
+  return sagemakerName([TRAINING_JOB_PREFIX.slice(0, -1), modelFolder], `-${random}`);
 }
 
 /** The endpoint an environment's model is served from: `<model>-<environment>` (or the given name). */

@@ -12,6 +12,7 @@ import {
   DescribeEndpointConfigCommand,
   DescribeModelPackageGroupCommand,
   DescribeTrainingJobCommand,
+  paginateListTags,
   paginateListTrainingJobs,
   SageMakerClient,
   StopTrainingJobCommand,
@@ -122,23 +123,43 @@ export class AwsSageMaker implements SageMaker {
     }
   }
 
-  async runningTrainingJobs(namePrefix: string): Promise<TrainingJobInfo[]> {
+  async listTrainingJobs(
+    namePrefix: string,
+    o: { activeOnly: boolean; createdAfter?: Date },
+  ): Promise<TrainingJobInfo[]> {
     const out: TrainingJobInfo[] = [];
-    for (const status of ['InProgress', 'Stopping'] as SdkTrainingJobStatus[]) {
+    const statuses: (SdkTrainingJobStatus | undefined)[] = o.activeOnly
+      ? ['InProgress', 'Stopping']
+      : [undefined];
+    for (const status of statuses) {
       const pages = paginateListTrainingJobs(
         { client: this.client },
-        { NameContains: namePrefix, StatusEquals: status },
+        { NameContains: namePrefix, StatusEquals: status, CreationTimeAfter: o.createdAfter },
       );
       for await (const page of pages)
         for (const j of page.TrainingJobSummaries ?? [])
           if (j.TrainingJobName?.startsWith(namePrefix))
             out.push({
               name: j.TrainingJobName,
-              status: j.TrainingJobStatus ?? status,
+              status: j.TrainingJobStatus ?? status ?? 'InProgress',
               secondaryStatus: j.SecondaryStatus,
+              createdAt: j.CreationTime,
+              tags: j.TrainingJobArn ? await this.tagsOf(j.TrainingJobArn) : {},
             });
     }
     return out;
+  }
+
+  private async tagsOf(arn: string): Promise<Record<string, string>> {
+    const tags: Record<string, string> = {};
+    try {
+      for await (const page of paginateListTags({ client: this.client }, { ResourceArn: arn }))
+        for (const t of page.Tags ?? []) if (t.Key) tags[t.Key] = t.Value ?? '';
+    } catch (err) {
+      if (notFound(err)) return tags;
+      throw describeAwsError(err, `ListTags ${arn}`);
+    }
+    return tags;
   }
 
   async createModel(req: ModelRequest): Promise<void> {

@@ -194,10 +194,14 @@ export class LocalSageMaker implements SageMaker {
     await job.done;
   }
 
-  async runningTrainingJobs(namePrefix: string): Promise<TrainingJobInfo[]> {
+  async listTrainingJobs(namePrefix: string, o: { activeOnly: boolean }): Promise<TrainingJobInfo[]> {
     return [...this.jobs.values()]
       .map((j) => j.info)
-      .filter((i) => i.name.startsWith(namePrefix) && (i.status === 'InProgress' || i.status === 'Stopping'));
+      .filter(
+        (i) =>
+          i.name.startsWith(namePrefix) &&
+          (!o.activeOnly || i.status === 'InProgress' || i.status === 'Stopping'),
+      );
   }
 
   private hosting(): never {
