@@ -1,12 +1,14 @@
-import type {
-  EndpointConfigRequest,
-  EndpointInfo,
-  ModelPackageRequest,
-  ModelRequest,
-  SageMaker,
-  Tag,
-  TrainingJobInfo,
-  TrainingJobRequest,
+import {
+  modelPackageUpdate,
+  type MirrorAction,
+  type EndpointConfigRequest,
+  type EndpointInfo,
+  type ModelPackageRequest,
+  type ModelRequest,
+  type SageMaker,
+  type Tag,
+  type TrainingJobInfo,
+  type TrainingJobRequest,
 } from '../../src/core/sagemaker';
 
 /**
@@ -115,8 +117,27 @@ export class FakeSageMaker implements SageMaker {
     this.endpoints.delete(name);
   }
   async waitEndpointDeleted(): Promise<void> {}
-  async registerModelPackage(req: ModelPackageRequest): Promise<string> {
-    this.calls.push(`registerModelPackage ${req.ModelPackageGroupName}`);
-    return `arn:aws:sagemaker:us-east-1:123456789012:model-package/${req.ModelPackageGroupName}/1`;
+  /** The mirror's packages by ARN; `failMirror` makes the next call fail as an AWS error would. */
+  readonly packages = new Map<string, ModelPackageRequest>();
+  failMirror?: Error;
+  async mirrorModelPackage(req: ModelPackageRequest): Promise<{ arn: string; action: MirrorAction }> {
+    this.calls.push(`mirrorModelPackage ${req.ModelPackageGroupName}`);
+    if (this.failMirror) throw this.failMirror;
+    for (const [arn, p] of this.packages)
+      if (
+        p.ModelPackageGroupName === req.ModelPackageGroupName &&
+        p.ModelPackageDescription === req.ModelPackageDescription
+      ) {
+        const update = modelPackageUpdate(
+          { approval: p.ModelApprovalStatus, metadata: p.CustomerMetadataProperties },
+          req,
+        );
+        if (!update) return { arn, action: 'unchanged' };
+        this.packages.set(arn, { ...p, ...update });
+        return { arn, action: 'updated' };
+      }
+    const arn = `arn:aws:sagemaker:us-east-1:123456789012:model-package/${req.ModelPackageGroupName}/${this.packages.size + 1}`;
+    this.packages.set(arn, req);
+    return { arn, action: 'created' };
   }
 }

@@ -10,28 +10,34 @@ import {
   DeleteModelCommand,
   DescribeEndpointCommand,
   DescribeEndpointConfigCommand,
+  DescribeModelPackageCommand,
   DescribeModelPackageGroupCommand,
   DescribeTrainingJobCommand,
+  paginateListModelPackages,
   paginateListTags,
   paginateListTrainingJobs,
   SageMakerClient,
   StopTrainingJobCommand,
   UpdateEndpointCommand,
+  UpdateModelPackageCommand,
   waitUntilEndpointDeleted,
   type CreateEndpointConfigCommandInput,
   type CreateModelPackageCommandInput,
   type CreateTrainingJobCommandInput,
   type TrainingJobStatus as SdkTrainingJobStatus,
 } from '@aws-sdk/client-sagemaker';
-import type {
-  EndpointConfigRequest,
+import { createHash } from 'node:crypto';
+import {
+  modelPackageUpdate,
+  type EndpointConfigRequest,
+  type MirrorAction,
   EndpointInfo,
-  ModelPackageRequest,
-  ModelRequest,
-  SageMaker,
-  Tag,
-  TrainingJobInfo,
-  TrainingJobRequest,
+  type ModelPackageRequest,
+  type ModelRequest,
+  type SageMaker,
+  type Tag,
+  type TrainingJobInfo,
+  type TrainingJobRequest,
 } from '../../core/sagemaker';
 import { bindAbortSignal, boundedClientConfig, registerCleanupCommand } from './client-config';
 import { describeAwsError } from './errors';
@@ -242,7 +248,7 @@ export class AwsSageMaker implements SageMaker {
     );
   }
 
-  async registerModelPackage(req: ModelPackageRequest): Promise<string> {
+  async mirrorModelPackage(req: ModelPackageRequest): Promise<{ arn: string; action: MirrorAction }> {
     const group = req.ModelPackageGroupName;
     try {
       await this.client.send(new DescribeModelPackageGroupCommand({ ModelPackageGroupName: group }));
@@ -258,9 +264,41 @@ export class AwsSageMaker implements SageMaker {
         ),
       );
     }
-    const r = await this.call(`CreateModelPackage in ${group}`, () =>
-      this.client.send(new CreateModelPackageCommand(req as CreateModelPackageCommandInput)),
+    const found = await this.call(`ListModelPackages ${group}`, async () => {
+      const pages = paginateListModelPackages(
+        { client: this.client },
+        { ModelPackageGroupName: group, SortBy: 'CreationTime', SortOrder: 'Descending' },
+      );
+      for await (const page of pages)
+        for (const p of page.ModelPackageSummaryList ?? [])
+          if (p.ModelPackageDescription === req.ModelPackageDescription && p.ModelPackageArn)
+            return p.ModelPackageArn;
+      return undefined;
+    });
+    if (!found) {
+      // the same token for the same folder: two promotions racing to create its package make one
+      const token = createHash('sha256').update(`${group}\n${req.ModelPackageDescription}`).digest('hex');
+      const r = await this.call(`CreateModelPackage in ${group}`, () =>
+        this.client.send(
+          new CreateModelPackageCommand({
+            ...(req as CreateModelPackageCommandInput),
+            ClientToken: token.slice(0, 36),
+          }),
+        ),
+      );
+      return { arn: r.ModelPackageArn ?? '', action: 'created' };
+    }
+    const d = await this.call(`DescribeModelPackage ${found}`, () =>
+      this.client.send(new DescribeModelPackageCommand({ ModelPackageName: found })),
     );
-    return r.ModelPackageArn ?? '';
+    const update = modelPackageUpdate(
+      { approval: d.ModelApprovalStatus, metadata: d.CustomerMetadataProperties ?? {} },
+      req,
+    );
+    if (!update) return { arn: found, action: 'unchanged' };
+    await this.call(`UpdateModelPackage ${found}`, () =>
+      this.client.send(new UpdateModelPackageCommand({ ModelPackageArn: found, ...update })),
+    );
+    return { arn: found, action: 'updated' };
   }
 }

@@ -9,6 +9,7 @@ import {
   localLayout,
   smEnvironment,
   type EndpointInfo,
+  type MirrorAction,
   type SageMaker,
   type TrainingJobInfo,
   type TrainingJobRequest,
@@ -237,7 +238,7 @@ export class LocalSageMaker implements SageMaker {
   waitEndpointDeleted(): Promise<void> {
     return this.hosting();
   }
-  registerModelPackage(): Promise<string> {
+  mirrorModelPackage(): Promise<{ arn: string; action: MirrorAction }> {
     return this.hosting();
   }
 }
