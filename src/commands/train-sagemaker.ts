@@ -26,6 +26,8 @@ import { formatCiRun, PIPELINE_TAG, TAG_CI_ATTEMPT, TAG_CI_JOB, TAG_CI_RUN } fro
 import { loadTargets, resolveSha, type ModelTarget } from './model-context';
 import { storeRoot } from './registry-context';
 import { uploadManifestFile } from './manifest-upload';
+import { trainBenchmarkReport } from './benchmark-report';
+import { BENCHMARK_XML } from '../core/benchmark';
 import { checkTrainTarget, clearFolderHoldingLease } from './train-guards';
 import { parseSteps } from '../core/steps';
 import { acquireFolderLease, runLabel } from './folder-lease';
@@ -232,6 +234,7 @@ export async function trainOnSageMaker(
       await tar(['-xzf', tarball, '-C', out]);
 
       let metricsText: string | undefined;
+      let metricsLocal: string | undefined;
       for (const a of trainArtifacts({
         outputDir: '.',
         metricsFile: metricsFile && path.posix.basename(metricsFile),
@@ -252,9 +255,19 @@ export async function trainOnSageMaker(
         const up = await uploadManifestFile(store, key, local, a.name);
         uploaded.push(up);
         log.info(`uploaded ${a.name} (${up.entry.size} bytes) to ${store.uri(key)}`);
-        if (metricsFile && a.name === path.posix.basename(metricsFile))
+        if (metricsFile && a.name === path.posix.basename(metricsFile)) {
           metricsText = await fs.readFile(local, 'utf8');
+          metricsLocal = local;
+        }
       }
+      // the JUnit benchmark report, as the instance engine writes it
+      const benchmark = metricsLocal
+        ? await trainBenchmarkReport(ctx, target.prefix, metricsLocal, work)
+        : undefined;
+      if (benchmark?.xmlFile)
+        uploaded.push(
+          await uploadManifestFile(store, target.prefix + BENCHMARK_XML, benchmark.xmlFile, BENCHMARK_XML),
+        );
       const configName = path.basename(target.config.path);
       if (!uploaded.some((u) => u.entry.name === configName)) {
         const configFile = path.resolve(ctx.deps.cwd, target.config.path);
@@ -284,6 +297,10 @@ export async function trainOnSageMaker(
           metricsText !== undefined
             ? { file: path.posix.basename(metricsFile!), text: metricsText }
             : undefined,
+        benchmark: benchmark && {
+          passed: benchmark.passed,
+          report: benchmark.xmlFile ? BENCHMARK_XML : undefined,
+        },
       });
       // proof, right before the model becomes complete, that the folder is still this run's
       await lease.confirm();
@@ -314,7 +331,8 @@ export async function trainOnSageMaker(
         summary:
           `### train: ${target.prefix}\n\n| | |\n| --- | --- |\n| model | \`${uri}\` |\n` +
           `| training job | ${jobName} (${req.ResourceConfig.InstanceCount} x ${req.ResourceConfig.InstanceType}) |\n` +
-          `| files | ${uploaded.map((u) => u.entry.name).join(', ')} |\n| duration | ${formatDuration(seconds)} |\n`,
+          `| files | ${uploaded.map((u) => u.entry.name).join(', ')} |\n| duration | ${formatDuration(seconds)} |\n` +
+          (benchmark?.summary ? `\n${benchmark.summary}\n` : ''),
         text: `model ${target.prefix} trained by SageMaker job ${jobName} in ${formatDuration(seconds)}: ${uri}`,
       };
     } catch (err) {
