@@ -241,12 +241,20 @@ describe('deploy, endpoint-status, undeploy through the bundled CLI on moto', ()
       '--endpoint-instance-count',
       '2',
     ];
-    // bad input first: nothing is created
-    const bad = cli(repo.dir, ['deploy', ...deployArgs, '--serving-image', 'serve:2']);
-    expect(bad.stderr.trim()).toMatch(/^(error: )?serving-image "serve:2" is not an ECR image URI/);
-    expect(bad.code).toBe(2);
-    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    // bad input first: one line, exit 2, nothing is created
+    const badInputs: [string[], RegExp][] = [
+      [['--serving-image', 'serve:2'], /^(error: )?serving-image "serve:2" is not an ECR image URI/],
+      [['--endpoint-instance-count', '0'], /^(error: )?endpoint-instance-count must be at least 1, got 0/],
+      [['--sagemaker-role', ''], /^(error: )?sagemaker-role is required/],
+    ];
+    for (const [args, message] of badInputs) {
+      const bad = cli(repo.dir, ['deploy', ...deployArgs, ...args]);
+      expect(bad.stderr.trim()).toMatch(message);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    }
     expect((await sm().send(new ListModelsCommand({}))).Models ?? []).toEqual([]);
+    expect((await sm().send(new ListEndpointConfigsCommand({}))).EndpointConfigs ?? []).toEqual([]);
 
     const d = cli(repo.dir, ['deploy', ...deployArgs, '--json']);
     expect(d.stderr).not.toMatch(/error/i);
