@@ -4,7 +4,7 @@ import type { Environment, ModelRef } from '../core/registry';
 import { buildModelPackageRequest, checkEcrImage } from '../core/sagemaker';
 import { backendOf } from '../wiring';
 import { createSageMaker } from '../wiring-sagemaker';
-import { readManifest } from './registry-context';
+import { readManifest, storeRoot } from './registry-context';
 import type { CommandContext } from './types';
 
 /** The group a model's versions are mirrored in: model-package-group, else the model's name. */
@@ -13,7 +13,10 @@ function groupOf(ctx: CommandContext, ref: ModelRef): string {
   if (given) return given;
   const name = ctx.options.string('model-name')?.trim();
   if (name) return name;
-  return ref.scope.split('/').filter(Boolean).pop() ?? 'model';
+  // the scope below the store prefix: `ranker/` for a named model, nothing for a repository's one model
+  const root = storeRoot(ctx);
+  const scope = root && ref.scope.startsWith(root + '/') ? ref.scope.slice(root.length + 1) : ref.scope;
+  return scope.split('/').filter(Boolean).join('-') || 'model';
 }
 
 /**

@@ -124,7 +124,12 @@ export async function waitForTrainingJob(
   logs?: TrainingLogs,
 ): Promise<TrainingJobInfo> {
   let previous: TrainingJobInfo | undefined;
-  const follower = logs && new LogFollower(logs, name, (line) => ctx.deps.logger.warn(line));
+  // a read cut by the run's own abort is no news: the job is being stopped
+  const follower =
+    logs &&
+    new LogFollower(logs, name, (line) => {
+      if (!ctx.signal.aborted) ctx.deps.logger.warn(line);
+    });
   const follow = async (): Promise<void> => {
     for (const line of (await follower?.poll()) ?? []) ctx.deps.logger.info(line);
   };
