@@ -25,6 +25,7 @@ import { TempRepo } from '../helpers/git-repo';
  */
 
 const CLI = path.resolve(__dirname, '../../dist/cli/index.js');
+const POST = path.resolve(__dirname, '../../dist/post/index.js');
 const DEMO = path.resolve(__dirname, '../../examples/demo-repo');
 const IMAGE = '123456789012.dkr.ecr.us-east-1.amazonaws.com/train:1';
 const ROLE = 'arn:aws:iam::123456789012:role/model-pipeline-sagemaker';
@@ -472,5 +473,52 @@ describe('sweep finds a run’s training jobs on moto (ListTrainingJobs + ListTa
       `${ours[0]} Completed: nothing to stop (Completed): belongs to CI run ${runId} (run-id)`,
     );
     expect(s.stdout).not.toContain(created.find((n) => n !== ours[0])!);
+  });
+});
+
+describe("the action's post step with a saved training job (dist/post on moto)", () => {
+  it('reads the job the run saved and asks SageMaker; a finished or unknown job is left alone', async () => {
+    const bucket = await newBucket('sm-post');
+    const repo = demoRepo();
+    const before = await jobNames();
+    const t = cli(repo.dir, [
+      'train',
+      '--backend',
+      'sagemaker',
+      '--bucket',
+      bucket,
+      '--sagemaker-image',
+      IMAGE,
+      '--sagemaker-role',
+      ROLE,
+      '--data-key',
+      'none',
+    ]);
+    expect(t.code).toBe(1); // moto: Completed at once, no model.tar.gz
+    const [job] = (await jobNames()).filter((n) => !before.includes(n));
+    const post = (name: string) =>
+      spawnSync(process.execPath, [POST], {
+        cwd: repo.dir,
+        encoding: 'utf8',
+        env: {
+          ...process.env,
+          ...TEST_AWS_ENV,
+          GITHUB_ACTIONS: 'true',
+          STATE_command: 'train',
+          'STATE_sagemaker-training-job': name,
+          INPUT_BACKEND: 'sagemaker',
+          INPUT_BUCKET: bucket,
+          MODEL_PIPELINE_SAGEMAKER_ENDPOINT_URL: motoEndpoint(),
+        },
+      });
+    // moto has no StopTrainingJob and no running job: stopping a running one is on the fake
+    // (test/integration/deploy-fake.test.ts); here the wiring from saved state to SageMaker is real
+    const done = post(job);
+    expect(done.status).toBe(0);
+    expect(done.stdout).not.toContain('::error::');
+    expect(done.stdout).toContain(`training job ${job} is already Completed`);
+    const gone = post('mp-never-created-000000');
+    expect(gone.status).toBe(0);
+    expect(gone.stdout).toContain('training job mp-never-created-000000 is already gone');
   });
 });
