@@ -222,7 +222,7 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
 export const sweepCommand: CommandDef = {
   name: 'sweep',
   summary:
-    'Terminate instances launched by this tool that outlived their max runtime, whose CI run has finished, or of one run (run-id): the safety net for killed CI jobs.',
+    "Terminate instances launched by this tool that outlived their max runtime, whose CI run has finished, or of one run (run-id): the safety net for killed CI jobs. With train-engine sagemaker, also stop the tool's SageMaker training jobs of such runs.",
   options: OPTIONS,
   outputs: outputsOf('terminated', 'expired'),
   run,
