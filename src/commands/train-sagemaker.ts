@@ -221,7 +221,14 @@ export async function trainOnSageMaker(
       // saved before the request: a run killed while it is in flight leaves the post step its name
       ctx.deps.state.save(STATE_TRAINING_JOB, jobName);
       await sm.createTrainingJob(req);
-      const final = await waitForTrainingJob(ctx, sm, jobName, pollMs, logs);
+      const final = await waitForTrainingJob(ctx, sm, jobName, pollMs, logs).catch(async (err: unknown) => {
+        // a run that gives up on its job (SageMaker unreachable, throttled past retries) stops it first
+        if (!ctx.signal.aborted)
+          await sm.stopTrainingJob(jobName).catch((e: unknown) => {
+            log.warn(`could not stop training job ${jobName}: ${messageOf(e)}; sweep or max-runtime ends it`);
+          });
+        throw err;
+      });
       if (final.status !== 'Completed')
         throw new PipelineError(
           `training job ${jobName} ended ${final.status}${final.failureReason ? `: ${final.failureReason}` : ''}; no model was written`,

@@ -239,4 +239,26 @@ describe('training job polling and stopping (moto has no StopTrainingJob)', () =
     expect(await store.head(`${prefix}manifest.json`)).toBeUndefined();
     expect(await store.head(leaseKey(prefix))).toBeUndefined();
   });
+
+  it('a run that loses sight of its job (describe fails) stops it before failing', async () => {
+    const repo = new TempRepo('mp-sm-lost-');
+    cpSync(DEMO, repo.dir, { recursive: true });
+    repo.commit('demo');
+    const sm = new FakeSageMaker();
+    let describes = 0;
+    const describe = sm.describeTrainingJob.bind(sm);
+    sm.describeTrainingJob = async (name) => {
+      if (++describes === 2) throw new Error('DescribeTrainingJob: ThrottlingException: Rate exceeded');
+      return describe(name);
+    };
+    const { ctx } = await ctxFor(repo.dir, 'train', {
+      'train-engine': 'sagemaker',
+      'sagemaker-image': DEPLOY['serving-image'],
+      'sagemaker-role': DEPLOY['sagemaker-role'],
+      'data-key': 'none',
+    });
+    await expect(trainOnSageMaker(ctx, sm)).rejects.toThrow('ThrottlingException: Rate exceeded');
+    const job = [...sm.jobs.keys()][0];
+    expect(sm.calls).toEqual([`createTrainingJob ${job}`, `stopTrainingJob ${job}`]);
+  });
 });
