@@ -70,6 +70,8 @@ export interface ProcResult {
   ms: number;
   /** Peak resident set size in MB from /usr/bin/time -v, when it ran under it. */
   peakRssMb?: number;
+  /** CPU seconds (user + system, the process and the children it waited for), from /usr/bin/time -v. */
+  cpuS?: number;
 }
 
 export const HAVE_GNU_TIME = existsSync('/usr/bin/time');
@@ -122,14 +124,18 @@ export async function runProc(
   if (timer) clearTimeout(timer);
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   let peakRssMb: number | undefined;
+  let cpuS: number | undefined;
   if (reportFile) {
     const { readFile, rm } = await import('node:fs/promises');
     const report = await readFile(reportFile, 'utf8').catch(() => '');
     await rm(reportFile, { force: true });
     const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(report);
     if (m) peakRssMb = Number(m[1]) / 1024;
+    const user = /User time \(seconds\): ([\d.]+)/.exec(report);
+    const sys = /System time \(seconds\): ([\d.]+)/.exec(report);
+    if (user && sys) cpuS = Number(user[1]) + Number(sys[1]);
   }
-  return { code, stdout, stderr, ms, peakRssMb };
+  return { code, stdout, stderr, ms, peakRssMb, cpuS };
 }
 
 /** Throws with the tail of the output when a benchmarked process failed: a failed run is not a sample. */

@@ -15,6 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { startMoto, type MotoServer } from '../test/helpers/moto';
 import { coldStart } from './cold-start';
+import { fetchModel } from './fetch';
 import {
   FAKE_AWS_ENV,
   fmt,
@@ -40,6 +41,7 @@ const BENCHES: Record<string, (ctx: BenchContext) => Promise<BenchOutput>> = {
   train,
   'poll-delay': pollDelay,
   promote,
+  'fetch-model': fetchModel,
 };
 
 const USAGE = `usage: npm run bench -- [options]
@@ -51,9 +53,13 @@ const USAGE = `usage: npm run bench -- [options]
   --upload-sizes MiB,...  upload sizes (default 1024,4096; smoke 20)
   --upload-peers a,b      stores to upload to: moto, sink (a checking S3 sink that keeps no bytes; default both)
   --part-size MiB --concurrency N  S3ObjectStore multipart settings for the upload comparison
+  --upload-http           upload over plain http (default https, as to S3: unsigned payloads for every client)
   --tune                  also try a grid of part sizes x parts in flight on the first size and store
   --rotate-objects N --rotate-prefixes N   (default 100000 / 1000; smoke 2000 / 20)
   --promote-sizes MiB,...  model.zip sizes for promote (default 1024; smoke 20)
+  --fetch-size MiB        model.zip size for fetch-model (default 1024; smoke 24)
+  --fetch-peers a,b       servers for fetch-model: files (plain file server), moto (default both)
+  --aws-v2 PATH           aws-cli v2 binary for the peers (default /usr/bin/aws, Debian's awscli)
   --no-ssh                skip the SSH variant of train`;
 
 function parseArgs(argv: string[]): Map<string, string> {
@@ -69,6 +75,9 @@ function parseArgs(argv: string[]): Map<string, string> {
     'rotate-objects',
     'rotate-prefixes',
     'promote-sizes',
+    'fetch-size',
+    'fetch-peers',
+    'aws-v2',
   ]);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];

@@ -39,6 +39,28 @@ function totalOf(r: GetObjectCommandOutput): number {
   return r.ContentLength;
 }
 
+/** Received bytes gathered before each write: one writev per MiB, not one write per socket chunk. */
+const WRITE_BATCH = 1024 * 1024;
+
+/** Writes buffers at `position`, all of them (writev may write less than asked). */
+async function writeAllAt(fh: FileHandle, buffers: Buffer[], position: number): Promise<void> {
+  let batch = buffers;
+  let pos = position;
+  while (batch.length > 0) {
+    let { bytesWritten } = await fh.writev(batch, pos);
+    pos += bytesWritten;
+    const rest: Buffer[] = [];
+    for (const b of batch) {
+      if (bytesWritten >= b.length) bytesWritten -= b.length;
+      else {
+        rest.push(b.subarray(bytesWritten));
+        bytesWritten = 0;
+      }
+    }
+    batch = rest;
+  }
+}
+
 /** Writes a response body at its offset in the file; returns the bytes written (checked by the caller). */
 async function writeBody(
   body: Readable,
@@ -47,14 +69,23 @@ async function writeBody(
   onBytes: (n: number) => void,
 ): Promise<number> {
   let pos = start;
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  const flush = async (): Promise<void> => {
+    const batch = pending;
+    const bytes = pendingBytes;
+    pending = [];
+    pendingBytes = 0;
+    await writeAllAt(fh, batch, pos);
+    pos += bytes;
+    onBytes(bytes);
+  };
   for await (const chunk of body as AsyncIterable<Buffer>) {
-    for (let off = 0; off < chunk.length;) {
-      const { bytesWritten } = await fh.write(chunk, off, chunk.length - off, pos + off);
-      off += bytesWritten;
-    }
-    pos += chunk.length;
-    onBytes(chunk.length);
+    pending.push(chunk);
+    pendingBytes += chunk.length;
+    if (pendingBytes >= WRITE_BATCH) await flush();
   }
+  if (pendingBytes > 0) await flush();
   return pos - start;
 }
 
