@@ -10,7 +10,6 @@ import { awsClis } from './upload';
 import {
   childEnv,
   log,
-  peerBinary,
   removeAtEnd,
   median,
   mustSucceed,
