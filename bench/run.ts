@@ -191,10 +191,14 @@ async function main(): Promise<number> {
     removeLeftovers();
     void moto?.stop();
   };
-  process.once('SIGINT', () => {
-    stop();
-    process.exit(130);
-  });
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const)
+    process.once(signal, () => {
+      stop();
+      process.exit(code);
+    });
 
   const series: Series[] = [];
   const verdicts: Verdict[] = [];

@@ -76,6 +76,27 @@ describe('S3ObjectStore.downloadFile: parallel ranged GETs, hashed as they arriv
     expect(progress.at(-1)).toBe(bytes.length);
   });
 
+  it('a large object takes larger ranges, not more requests (up to the largest range)', async () => {
+    const { s, dir, ranges } = await store({ targetRanges: 4, maxPartSize: 1024 * KiB });
+    const bytes = bytesOf(1024 * KiB + 17);
+    await s.put('m/model.zip', bytes);
+    expect((await s.downloadFile('m/model.zip', path.join(dir, 'model.zip'), { sha256: true })).sha256).toBe(
+      sha(bytes),
+    );
+    // the 64 KiB head, then the other 960 KiB + 17 in 4 ranges of 256 KiB (whole head-sized steps)
+    expect(ranges).toEqual([
+      'bytes=0-65535',
+      `bytes=${64 * KiB + 3 * 256 * KiB}-${bytes.length - 1}`,
+      `bytes=${64 * KiB}-${64 * KiB + 256 * KiB - 1}`,
+      `bytes=${64 * KiB + 256 * KiB}-${64 * KiB + 512 * KiB - 1}`,
+      `bytes=${64 * KiB + 512 * KiB}-${64 * KiB + 768 * KiB - 1}`,
+    ]);
+    const { s: capped, ranges: cappedRanges } = await store({ targetRanges: 1, maxPartSize: 128 * KiB });
+    await capped.put('m/model.zip', bytes);
+    await capped.downloadFile('m/model.zip', path.join(dir, 'capped.zip'));
+    expect(cappedRanges).toHaveLength(1 + Math.ceil((bytes.length - 64 * KiB) / (128 * KiB)));
+  });
+
   it('small and empty objects: one GET each, hashed', async () => {
     const { s, dir } = await store();
     await s.put('m/small', 'tiny');

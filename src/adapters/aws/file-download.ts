@@ -7,8 +7,15 @@ import { Sha256Worker } from '../system/sha256-worker';
 import { isRetryablePartError } from './file-upload';
 
 export interface FileDownloadSettings {
-  /** Bytes per ranged GET. */
+  /** Bytes per ranged GET, at least (the first range is this size: it tells the object's size). */
   partSize: number;
+  /**
+   * Ranges wanted after the first: a large object gets larger ranges (up to maxPartSize) rather than
+   * more requests, as s5cmd's 50 MiB parts; fewer GETs cost less, and a store that reads the whole object
+   * for every ranged GET (moto) does that fewer times.
+   */
+  targetRanges: number;
+  maxPartSize: number;
   /** Ranged GETs in flight at once (1: one plain GET streamed to the file). */
   concurrency: number;
   /** Tries per range before the whole download fails (a retry starts the range over). */
@@ -19,6 +26,8 @@ export interface FileDownloadSettings {
 
 export const DEFAULT_DOWNLOAD_SETTINGS: FileDownloadSettings = {
   partSize: 8 * 1024 * 1024,
+  targetRanges: 64,
+  maxPartSize: 64 * 1024 * 1024,
   concurrency: 8,
   partAttempts: 4,
 };
@@ -195,9 +204,12 @@ export async function downloadFileFromS3(
       // a store that ignores Range sends the whole object: take it as it comes
       if (!r.ContentRange) first.end = total;
       first.end = Math.min(first.end, total);
+      const wanted =
+        Math.ceil((total - first.end) / settings.targetRanges / settings.partSize) * settings.partSize;
+      const partSize = Math.max(settings.partSize, Math.min(wanted, settings.maxPartSize));
       const ranges: Range[] = [];
-      for (let start = first.end; start < total; start += settings.partSize)
-        ranges.push({ start, end: Math.min(start + settings.partSize, total) });
+      for (let start = first.end; start < total; start += partSize)
+        ranges.push({ start, end: Math.min(start + partSize, total) });
       // the tail (a zip's central directory) right after the head
       if (ranges.length > 1) ranges.unshift(ranges.pop()!);
       const firstBody = (async () => {
