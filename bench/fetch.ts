@@ -10,6 +10,7 @@ import type { Logger } from '../src/core/ports';
 import { runCommand } from '../src/runner';
 import { startS3Files, type S3Files } from './s3-files';
 import {
+  AWS_CLI_CONFIG,
   childEnv,
   FAKE_AWS_ENV,
   log,
@@ -195,7 +196,7 @@ export async function fetchModel(ctx: BenchContext): Promise<BenchOutput> {
     }
     const awsConfig = path.join(ctx.tmp, 'aws-config');
     // as against S3 over https: no payload signing (a GET has no payload; kept for the same config as upload)
-    writeFileSync(awsConfig, '[default]\nregion = us-east-1\ns3 =\n  payload_signing_enabled = false\n');
+    writeFileSync(awsConfig, AWS_CLI_CONFIG);
     const env = childEnv({ AWS_CONFIG_FILE: awsConfig });
     const label = sizeLabel(size);
     const series: Series[] = [];

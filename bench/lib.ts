@@ -20,6 +20,8 @@ export interface Verdict {
   target: string;
   met: boolean | undefined;
   note?: string;
+  /** 1-minute load average when its benchmark started and ended (filled in by run.ts). */
+  load?: string;
 }
 
 export interface BenchOutput {
@@ -239,3 +241,12 @@ export function peerBinary(name: string): string | undefined {
   if (/[\\/]shims[\\/]/.test(found)) return run('pyenv', ['which', name]) ?? found;
   return found;
 }
+
+/**
+ * The aws CLIs' config for the peers, as they run against S3: unsigned payloads (https), and no
+ * flexible-checksum trailers (botocore >= 1.36 sends CRC32 trailers in aws-chunked bodies, which moto 5.2
+ * stores with their framing; off, the CLI also skips that CRC32 work, which only favours it).
+ */
+export const AWS_CLI_CONFIG =
+  '[default]\nregion = us-east-1\nrequest_checksum_calculation = when_required\n' +
+  'response_checksum_validation = when_required\ns3 =\n  payload_signing_enabled = false\n';

@@ -44,7 +44,22 @@ const BENCHES: Record<string, (ctx: BenchContext) => Promise<BenchOutput>> = {
   'fetch-model': fetchModel,
 };
 
+/**
+ * The rows issue 19 judges, in one command that takes about 10-15 minutes on a quiet 2-core machine:
+ * npm run bench:key (= npm run bench -- --key). Each flag can still be overridden after it.
+ */
+const KEY_PRESET: [string, string][] = [
+  ['only', 'cold-start,promote,fetch-model,upload'],
+  ['runs', '5'],
+  ['upload-sizes', '1024'],
+  ['promote-sizes', '1024'],
+  ['fetch-size', '1024'],
+  ['no-separate', 'true'],
+];
+
 const USAGE = `usage: npm run bench -- [options]
+  --key                   the rows issue 19 judges, 5 paired runs each, 1 GiB (npm run bench:key):
+                          ${KEY_PRESET.map(([k, v]) => (v === 'true' ? `--${k}` : `--${k} ${v}`)).join(' ')}
   --smoke                 tiny sizes, 2 runs; records nothing unless --record
   --only a,b              run only these: ${Object.keys(BENCHES).join(', ')}
   --runs N                runs per benchmark (default: 15 cold-start, 3 upload, 3 rotate, 7 train, 8 poll-delay, 3 promote)
@@ -53,6 +68,7 @@ const USAGE = `usage: npm run bench -- [options]
   --upload-sizes MiB,...  upload sizes (default 1024,4096; smoke 20)
   --upload-peers a,b      stores to upload to: moto, sink (a checking S3 sink that keeps no bytes; default both)
   --part-size MiB --concurrency N  S3ObjectStore multipart settings for the upload comparison
+  --no-separate           upload: skip the "train's path before" variant (a second sha256 read; report only)
   --upload-http           upload over plain http (default https, as to S3: unsigned payloads for every client)
   --tune                  also try a grid of part sizes x parts in flight on the first size and store
   --rotate-objects N --rotate-prefixes N   (default 100000 / 1000; smoke 2000 / 20)
@@ -146,12 +162,34 @@ function verdictRows(verdicts: Verdict[]): string[][] {
   return verdicts.map((v) => {
     const st = stats(v.samples);
     const met = v.met === undefined ? '-' : v.met ? 'yes' : 'NO';
-    return [v.bench, v.name, v.unit, fmt(st.min), fmt(st.median), fmt(st.max), v.target, met, v.note ?? ''];
+    return [
+      v.bench,
+      v.name,
+      v.unit,
+      fmt(st.min),
+      fmt(st.median),
+      fmt(st.max),
+      v.target,
+      met,
+      v.load ?? '',
+      v.note ?? '',
+    ];
   });
 }
 
 const SERIES_HEAD = ['bench', 'measure', 'unit', 'n', 'min', 'median', 'max'];
-const VERDICT_HEAD = ['bench', 'ratio / target', 'unit', 'min', 'median', 'max', 'target', 'met', 'note'];
+const VERDICT_HEAD = [
+  'bench',
+  'ratio / target',
+  'unit',
+  'min',
+  'median',
+  'max',
+  'target',
+  'met',
+  'load (1 min) start → end',
+  'note',
+];
 
 function markdownTable(head: string[], rows: string[][]): string {
   const esc = (c: string): string => c.replace(/\|/g, '\\|');
@@ -164,6 +202,7 @@ function markdownTable(head: string[], rows: string[][]): string {
 
 async function main(): Promise<number> {
   const flags = parseArgs(process.argv.slice(2));
+  if (flags.has('key')) for (const [k, v] of KEY_PRESET) if (!flags.has(k)) flags.set(k, v);
   if (flags.has('help')) {
     process.stdout.write(USAGE + '\n');
     return 0;
@@ -210,10 +249,12 @@ async function main(): Promise<number> {
     for (const name of only) {
       const t0 = Date.now();
       log(`== ${name}`);
+      const loadBefore = os.loadavg()[0].toFixed(1);
       try {
         const out = await BENCHES[name](ctx);
+        const load = `${loadBefore} → ${os.loadavg()[0].toFixed(1)}`;
         series.push(...out.series);
-        verdicts.push(...out.verdicts);
+        verdicts.push(...out.verdicts.map((v) => ({ ...v, load })));
         notes.push(...out.notes);
         log(`${name} done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       } catch (err) {
