@@ -29,7 +29,7 @@ import {
 } from './lib';
 import { pollDelay } from './poll-delay';
 import { promote } from './promote';
-import { recordMarkdown } from './record';
+import { recordKeyRows, recordMarkdown } from './record';
 import { rotate } from './rotate';
 import { train } from './train';
 import { upload } from './upload';
@@ -124,6 +124,7 @@ interface Machine {
   loadAverage: string;
   node: string;
   aws: string;
+  rclone: string;
   moto: string;
   commit: string;
 }
@@ -140,7 +141,11 @@ function machine(root: string): Machine {
       .map((l) => l.toFixed(2))
       .join(' '),
     node: process.version,
-    aws: sh('aws', ['--version']).split(' ')[0],
+    // the CLIs the peers run, by their own binaries (v1 from the PATH, v2 from Debian's awscli), and rclone
+    aws: [sh('aws', ['--version']).split(' ')[0], sh('/usr/bin/aws', ['--version']).split(' ')[0]]
+      .filter((v) => v !== '?')
+      .join(', '),
+    rclone: sh('rclone', ['version']).split('\n')[0],
     moto: sh(process.env.MOTO_PYTHON ?? 'python3', ['-c', 'import moto; print(moto.__version__)']),
     commit: sh('git', ['rev-parse', '--short', 'HEAD'], root) + dirty,
   };
@@ -271,8 +276,11 @@ async function main(): Promise<number> {
 
   const elapsed = (Date.now() - started) / 1000;
   const machineLine =
-    `${m.nproc} cpus (${m.cpu}), ${m.memoryGiB} GiB, node ${m.node}, ${m.aws}, moto ${m.moto}, ` +
-    `load at start ${m.loadAverage}, commit ${m.commit}`;
+    `${m.nproc} cpus (${m.cpu}), ${m.memoryGiB} GiB, node ${m.node}, ${m.aws}, ${m.rclone}, moto ${m.moto}, ` +
+    `load at start ${m.loadAverage}, at end ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}, commit ${m.commit}`;
   const out = [
     `model-pipeline bench: ${smoke ? 'SMOKE (tiny sizes, not a measurement)' : 'full'} run, ${m.date}`,
     machineLine,
@@ -289,7 +297,9 @@ async function main(): Promise<number> {
 
   if (record) {
     const day = m.date.slice(0, 10);
-    const id = `${day}${smoke ? '-smoke' : ''}${flags.has('only') ? '-' + only.join('+') : ''}`;
+    const id = flags.has('key')
+      ? `${day}-key`
+      : `${day}${smoke ? '-smoke' : ''}${flags.has('only') ? '-' + only.join('+') : ''}`;
     const dir = path.join(root, 'bench/results');
     mkdirSync(dir, { recursive: true });
     const json = path.join(dir, `${id}.json`);
@@ -317,6 +327,28 @@ async function main(): Promise<number> {
       ...errors.map((e) => `- ERROR: ${e.split('\n')[0]}`),
     ].join('\n');
     recordMarkdown(path.join(root, 'bench/RESULTS.md'), id, section);
+    if (flags.has('key') && !smoke) {
+      const given = [...flags]
+        .filter(([k]) => k !== 'key' && !KEY_PRESET.some(([p, v]) => p === k && v === flags.get(k)))
+        .map(([k, v]) => (v === 'true' ? `--${k}` : `--${k} ${v}`));
+      recordKeyRows(
+        path.join(root, 'bench/RESULTS.md'),
+        [
+          `## Key rows (issue 19): latest \`npm run bench:key${given.length ? ` -- ${given.join(' ')}` : ''}\`, ${m.date.slice(0, 16).replace('T', ' ')} UTC`,
+          '',
+          'Re-run: `npm run bench:key` (rebuilds dist/, then cold-start, promote, fetch-model and upload at 1 GiB, 5 ' +
+            'paired runs each; about 10-15 minutes on a quiet 2-core machine). It rewrites this table and adds a ' +
+            `section below. Machine: ${machineLine}. Each row: its target, the median of the paired ratios, ` +
+            'the 1-minute load average when its benchmark started and ended, and whether the target holds. ' +
+            'A load above the core count means other work shared the CPU: such a row is not a measurement.',
+          '',
+          markdownTable(VERDICT_HEAD, verdictRows(verdicts)),
+          '',
+          ...notes.map((n) => `- ${n}`),
+          ...errors.map((e) => `- ERROR: ${e.split('\n')[0]}`),
+        ].join('\n'),
+      );
+    }
     log(`recorded ${path.relative(root, json)} and bench/RESULTS.md`);
   }
   return errors.length > 0 ? 1 : 0;
