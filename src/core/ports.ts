@@ -54,6 +54,18 @@ export interface UploadOptions {
   onProgress?: TransferProgress;
 }
 
+export interface DownloadOptions {
+  /** Also hash the bytes written (hex sha256 in the result), as they arrive (off the event loop where it can). */
+  sha256?: boolean;
+  /** Called as bytes arrive (at least once, at the end). */
+  onProgress?: TransferProgress;
+  /**
+   * Called when bytes [start, end) of the file are written (ranges may come out of order), so a reader can
+   * start on them before the download ends. A store may report the whole file once, at the end.
+   */
+  onWritten?: (start: number, end: number) => void;
+}
+
 export interface ObjectStore {
   /** Human and tool readable location of a key: s3://bucket/key or file:///path. */
   uri(key: string): string;
@@ -73,8 +85,12 @@ export interface ObjectStore {
   uploadFile(key: string, path: string, options?: UploadOptions): Promise<StoredObject & { sha256?: string }>;
   /** What the store reports about an object now, without reading its bytes; undefined when absent. */
   stat(key: string): Promise<StoredObject | undefined>;
-  /** Stream an object into a file; throws when absent. */
-  downloadFile(key: string, path: string, onProgress?: TransferProgress): Promise<{ size: number }>;
+  /** Stream an object into a file; throws when absent. With `sha256`, the hash of the bytes written. */
+  downloadFile(
+    key: string,
+    path: string,
+    options?: DownloadOptions,
+  ): Promise<{ size: number; sha256?: string }>;
   /** Delete keys, batched by the adapter; missing keys are not an error. */
   deleteMany(keys: string[]): Promise<{ deleted: number; requests: number }>;
 }
@@ -92,6 +108,19 @@ export interface Logger {
   group<T>(title: string, fn: () => Promise<T>): Promise<T>;
 }
 
+export interface ExtractOptions {
+  limits?: Partial<ArchiveLimits>;
+  signal?: AbortSignal;
+  /**
+   * The zip file is still being written (a download in progress): it will be `size` bytes, and `ready`
+   * resolves once bytes [start, end) are in it (rejects when they never come). Entries are unpacked as
+   * their bytes arrive.
+   */
+  arriving?: { size: number; ready(start: number, end: number): Promise<void> };
+  /** Files unpacked at once (default 4): inflating one entry at a time leaves the other cores idle. */
+  concurrency?: number;
+}
+
 /** Reads and unpacks zip archives; every rule of what is refused lives in core/archive.ts. */
 export interface Archives {
   /**
@@ -104,11 +133,7 @@ export interface Archives {
    * caller): folders and files are created new (never through an existing name or a link), with mode 0644,
    * or 0755 for folders and executables.
    */
-  extract(
-    zipFile: string,
-    destDir: string,
-    options?: { limits?: Partial<ArchiveLimits>; signal?: AbortSignal },
-  ): Promise<PlannedEntry[]>;
+  extract(zipFile: string, destDir: string, options?: ExtractOptions): Promise<PlannedEntry[]>;
 }
 
 export interface Clock {
