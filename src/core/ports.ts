@@ -214,20 +214,67 @@ export interface Compute {
   terminate(id: string): Promise<void>;
   /** Instances carrying every given tag, in any state but terminated. */
   findByTags(tags: Record<string, string>): Promise<InstanceInfo[]>;
-  /** A key pair for one run (EC2 CreateKeyPair). Absent where the backend needs no SSH key (local). */
-  createKeyPair?(
-    name: string,
-    tags: Record<string, string>,
-  ): Promise<{ keyName: string; privateKey: string }>;
+}
+
+/**
+ * A cloud compute whose machines are reached over SSH (EC2): key pairs for one run, host keys reported
+ * out of band, and launch targets named by version, name or CIDR.
+ */
+export interface CloudCompute extends Compute {
+  /** A key pair for one run (EC2 CreateKeyPair). */
+  createKeyPair(name: string, tags: Record<string, string>): Promise<{ keyName: string; privateKey: string }>;
   /** Idempotent: deleting a missing key pair is not an error. */
-  deleteKeyPair?(keyName: string): Promise<void>;
+  deleteKeyPair(keyName: string): Promise<void>;
   /**
    * Host keys the instance reported out of band (EC2: its console output), so SSH can verify the host
    * without trusting the first key it sees. Waits until they appear or the timeout passes.
    */
-  hostKeys?(id: string, timeoutSeconds: number, signal?: AbortSignal): Promise<HostKeys>;
+  hostKeys(id: string, timeoutSeconds: number, signal?: AbortSignal): Promise<HostKeys>;
   /** AMI (id, version tag or name), subnets (id or CIDR), security groups (id or name) to ids, in parallel. */
-  resolveLaunchTargets?(spec: LaunchTargetSpec): Promise<ResolvedLaunchTargets>;
+  resolveLaunchTargets(spec: LaunchTargetSpec): Promise<ResolvedLaunchTargets>;
+}
+
+/** The stages of acquiring and releasing a host, for the command's numbered step lines. */
+export type HostStep = 'launch' | 'wait-running' | 'wait-ssh' | 'terminate';
+
+/** What a training run asks of its host; a plain object, so new launch settings pass straight through. */
+export interface HostSpec {
+  /** The launch as the options give it; the session adds the key pair, the launch token and resolved targets. */
+  launch: LaunchRequest;
+  /** How the image, subnets and security groups are named; read only by backends that resolve them (EC2). */
+  targets(): Promise<LaunchTargetSpec>;
+  /** Names the run's ephemeral key pair. */
+  modelName: string;
+  modelPrefix: string;
+  /** A key pair of the user's (with its private key); both unset means an ephemeral key pair. */
+  keyName?: string;
+  privateKey?: string;
+  /** Host keys pinned by the user; otherwise the instance's own report is waited for. */
+  pinnedHostKeys?: HostKeys;
+  bootTimeoutSeconds: number;
+  /** Told as each stage starts. */
+  onStep?(step: HostStep): void;
+}
+
+/** A launched, reachable host; release terminates it and removes what was made for it. */
+export interface HostSession {
+  readonly instance: InstanceInfo;
+  readonly shell: RemoteShell;
+  /** Idempotent; throws (after trying everything) when something could not be removed. */
+  release(): Promise<void>;
+}
+
+/**
+ * Where a training run gets its host (EC2 over SSH, or a local folder). Owns key pairs, host keys, the
+ * saved state the action's post step reads, and termination.
+ */
+export interface HostSessions {
+  /** Recorded in the manifest (`aws`, `local`) and used in the step titles. */
+  readonly backend: 'aws' | 'local';
+  /** A host ready for commands; a failed acquire removes whatever it had made before it throws. */
+  acquire(spec: HostSpec, signal: AbortSignal): Promise<HostSession>;
+  /** The post step: terminates the instance and deletes the key pair a crashed or cancelled run saved. */
+  releaseFromState(): Promise<void>;
 }
 
 /** What the CI says about a run: finished (any conclusion) or not. */
