@@ -163,6 +163,12 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
     });
   }
 
+  // ssh-cidr rules whose instance ended without the tool's teardown (watchdog, killed job)
+  const rules = await compute.sweepSshRules?.(dryRun).catch((err: Error) => {
+    failures.push(`ssh-cidr rules: ${err.message}`);
+    return [];
+  });
+  if (rules?.length) log.info(`${dryRun ? 'would remove' : 'removed'} ssh-cidr rule(s): ${rules.join(', ')}`);
   const scope = maxAge !== undefined ? ` (max-age ${formatDuration(maxAge)})` : '';
   const where = local ? ' on the local backend' : '';
   const headline = dryRun

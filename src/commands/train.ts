@@ -43,6 +43,8 @@ import { THRESHOLDS_OPTION } from './registry-context';
 import { parseEnvironment } from '../core/registry';
 import { uploadManifestFile } from './manifest-upload';
 import { checkTrainTarget, clearFolderHoldingLease } from './train-guards';
+import { readSshCidr, sshCidrsFor } from './ssh-ingress';
+import type { SshCidrSetting } from '../core/ssh-ingress';
 import type { CommandContext, CommandDef, CommandResult } from './types';
 import { formatBytes } from '../core/progress';
 import { outputsOf } from './output-specs';
@@ -131,6 +133,7 @@ interface Settings {
   transfer: TransferMode;
   awsCommand: string;
   s3Endpoint?: string;
+  sshCidr: SshCidrSetting;
 }
 
 /** Every setting checked before anything is launched: a typo must cost nothing. */
@@ -162,6 +165,7 @@ function readSettings(ctx: CommandContext): Settings {
     transfer: o.string('transfer'),
     awsCommand: o.string('instance-aws-command'),
     s3Endpoint: o.string('s3-endpoint') || undefined,
+    sshCidr: readSshCidr(ctx),
   };
 }
 
@@ -203,6 +207,7 @@ async function launchRequest(
     tags,
     instanceProfile: o.string('instance-profile') || undefined,
     clientToken: launchToken,
+    sshCidrs: await sshCidrsFor(ctx, s.sshCidr),
   };
   if (compute.resolveLaunchTargets) {
     const resolved = await compute.resolveLaunchTargets({
@@ -728,6 +733,7 @@ async function cleanup(ctx: CommandContext): Promise<void> {
       await terminate(ctx, compute, id);
     } else {
       log.info(`instance ${id} is already ${info?.state ?? 'gone'}`);
+      await compute.terminate(id); // idempotent; on EC2 it also removes the instance's ssh-cidr rule
     }
   }
   if (keyName && compute.deleteKeyPair) {

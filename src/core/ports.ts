@@ -166,6 +166,11 @@ export interface LaunchRequest {
    * before the request: when the answer is lost, the instance is found by it. Generated when absent.
    */
   clientToken?: string;
+  /**
+   * CIDR blocks to open port 22 to (ssh-cidr) with a rule the backend adds to the instance's security group
+   * at launch and removes when the instance is terminated; none: the security group is left as it is.
+   */
+  sshCidrs?: string[];
 }
 
 export interface InstanceInfo {
@@ -203,6 +208,16 @@ export interface Compute {
   hostKeys?(id: string, timeoutSeconds: number, signal?: AbortSignal): Promise<HostKeys>;
   /** AMI (id, version tag or name), subnets (id or CIDR), security groups (id or name) to ids, in parallel. */
   resolveLaunchTargets?(spec: LaunchTargetSpec): Promise<ResolvedLaunchTargets>;
+  /**
+   * Removes the SSH rules (ssh-cidr) left by instances that are gone and that no live instance needs; with
+   * dryRun only lists them. Resolves with the rules (`group/rule`).
+   */
+  sweepSshRules?(dryRun: boolean): Promise<string[]>;
+}
+
+/** The runner's public address as the internet sees it (ssh-cidr: auto), as a /32 CIDR block. */
+export interface PublicAddress {
+  lookup(signal?: AbortSignal): Promise<string>;
 }
 
 /** What the CI says about a run: finished (any conclusion) or not. */
