@@ -280,6 +280,12 @@ export interface MachineImage {
   ownerId?: string;
   tags: Record<string, string>;
   snapshotIds: string[];
+  /** Device name of the root volume (EC2 RootDeviceName), e.g. /dev/sda1. */
+  rootDeviceName?: string;
+  /** Size of the root volume's snapshot. */
+  rootVolumeGiB?: number;
+  /** False when any EBS volume of the image is unencrypted; undefined where the cloud does not say. */
+  encrypted?: boolean;
 }
 
 /** The account's machine images in one region (EC2 AMIs). */

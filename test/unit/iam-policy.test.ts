@@ -109,20 +109,11 @@ const REVIEWED: Record<keyof typeof POLICIES, Record<string, [string[], string[]
             'CreateKeyPair',
             'CreateSecurityGroup',
             'AuthorizeSecurityGroupIngress',
+            'CreateImage',
             'CopyImage',
           ],
         },
       },
-    ],
-    TagNewImagesNotYetManaged: [
-      ['ec2:CreateTags'],
-      [
-        'arn:aws:ec2:*::image/*',
-        'arn:aws:ec2:*:*:image/*',
-        'arn:aws:ec2:*::snapshot/*',
-        'arn:aws:ec2:*:*:snapshot/*',
-      ],
-      { Null: { 'ec2:ResourceTag/model-pipeline': 'true' } },
     ],
     TerminateOnlyTaggedInstances: [['ec2:TerminateInstances'], ['arn:aws:ec2:*:*:instance/*'], TAGGED],
     OperateOnlyTaggedInstances: [
@@ -130,7 +121,7 @@ const REVIEWED: Record<keyof typeof POLICIES, Record<string, [string[], string[]
       ['arn:aws:ec2:*:*:instance/*'],
       TAGGED,
     ],
-    CreateImageOnlyFromTaggedInstances: [
+    CreateImagesOnlyTaggedAtCreation: [
       ['ec2:CreateImage'],
       [
         'arn:aws:ec2:*::image/*',
@@ -138,6 +129,7 @@ const REVIEWED: Record<keyof typeof POLICIES, Record<string, [string[], string[]
         'arn:aws:ec2:*::snapshot/*',
         'arn:aws:ec2:*:*:snapshot/*',
       ],
+      REQUEST_TAGGED,
     ],
     CopyImageOnlyTaggedAtCreation: [
       ['ec2:CopyImage'],
@@ -243,38 +235,25 @@ describe('what the policies grant (semantic checks, independent of statement nam
           expect(list(s.Condition?.StringEquals?.['ec2:CreateAction']).length).toBeGreaterThan(0);
   });
 
-  it('no policy can tag an image that is already managed except while creating it (a copy)', () => {
+  it('no policy can tag an existing image or snapshot: only in the CreateImage or CopyImage call', () => {
     for (const p of all)
-      for (const arn of [IMAGE, SNAPSHOT])
+      for (const arn of [IMAGE, SNAPSHOT]) {
         for (const s of on(p, 'ec2:CreateTags', arn)) {
-          const atCreation = list(s.Condition?.StringEquals?.['ec2:CreateAction']);
-          const unmanagedOnly = s.Condition?.Null?.['ec2:ResourceTag/model-pipeline'] === 'true';
-          expect(atCreation.length > 0 || unmanagedOnly).toBe(true);
-          expect(
-            atCreation.filter(
-              (a) =>
-                ![
-                  'RunInstances',
-                  'CreateKeyPair',
-                  'CreateSecurityGroup',
-                  'AuthorizeSecurityGroupIngress',
-                  'CopyImage',
-                ].includes(a),
-            ),
-          ).toEqual([]);
+          // a CreateTags statement without ec2:CreateAction (or with any other condition) tags existing images
+          expect(Object.keys(s.Condition ?? {})).toEqual(['StringEquals']);
+          expect(Object.keys(s.Condition!.StringEquals)).toEqual(['ec2:CreateAction']);
+          const atCreation = list(s.Condition!.StringEquals['ec2:CreateAction']);
+          expect(atCreation.filter((a) => /Image|Snapshot/.test(a))).toEqual(['CreateImage', 'CopyImage']);
         }
+      }
+    expect(on(POLICIES.ci, 'ec2:CreateTags', IMAGE)).toHaveLength(1);
   });
 
-  it('a policy that can tag images after creation can deregister and delete nothing', () => {
-    for (const p of all) {
-      const tagsAfter = [IMAGE, SNAPSHOT].some((arn) =>
-        on(p, 'ec2:CreateTags', arn).some(
-          (s) => list(s.Condition?.StringEquals?.['ec2:CreateAction']).length === 0,
-        ),
-      );
-      if (!tagsAfter) continue;
-      for (const a of ['ec2:DeregisterImage', 'ec2:DeleteSnapshot']) expect(allowing(p, a)).toEqual([]);
-    }
+  it('images and their snapshots are created (CreateImage, CopyImage) only with the marker in the call', () => {
+    for (const p of all)
+      for (const a of ['ec2:CreateImage', 'ec2:CopyImage'])
+        for (const arn of [IMAGE, SNAPSHOT])
+          for (const s of on(p, a, arn)) expect(s.Condition).toEqual(REQUEST_TAGGED);
   });
 
   it('deregisters, deletes and shares only tagged images and snapshots', () => {
