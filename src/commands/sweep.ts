@@ -164,8 +164,9 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
   }
 
   // ssh-cidr rules whose instance ended without the tool's teardown (watchdog, killed job)
+  let ruleError: string | undefined;
   const rules = await compute.sweepSshRules?.(dryRun).catch((err: Error) => {
-    failures.push(`ssh-cidr rules: ${err.message}`);
+    ruleError = err.message;
     return [];
   });
   if (rules?.length) log.info(`${dryRun ? 'would remove' : 'removed'} ssh-cidr rule(s): ${rules.join(', ')}`);
@@ -197,6 +198,7 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
         (terminated.length > 0 ? ` (terminated: ${terminated.join(', ')})` : ''),
     );
   }
+  if (ruleError) throw new PipelineError(`sweep could not remove leftover ssh-cidr rules: ${ruleError}`);
   return {
     outputs: {
       terminated: JSON.stringify(terminated),
