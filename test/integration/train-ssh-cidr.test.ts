@@ -8,6 +8,7 @@ import {
   TerminateInstancesCommand,
   type SecurityGroupRule,
 } from '@aws-sdk/client-ec2';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -22,6 +23,7 @@ import { createDeps } from '../../src/wiring';
 import { resolveFor, runCommand } from '../../src/runner';
 import { motoEndpoint, newBucket } from '../helpers/aws';
 import { startSshd, type Sshd } from '../helpers/sshd';
+import { buildCliBin } from '../helpers/cli-bin';
 import { dataZip, MemoryLogger, trainingRepo } from '../helpers/train-fixture';
 
 // train with ssh-cidr on moto's EC2, SSH to the local sshd; the runner's address comes from a checkip
@@ -212,5 +214,32 @@ describe('train ssh-cidr auto: port 22 open to the runner only while it trains',
       'ssh-cidr: "10.0.0.1/24" has host bits set; the block is 10.0.0.0/24 (write that, or the /32)',
     );
     expect(r.state.get('launch-token')).toBe('');
+  });
+
+  it('through the CLI: a bad ssh-cidr is one line on stderr, exit 2, and nothing launched', async () => {
+    const { repo, inputs, groupId } = await setup();
+    const bin = buildCliBin();
+    const r = spawnSync(
+      path.join(bin, 'model-pipeline'),
+      ['train', '--backend', 'aws', '--bucket', inputs.bucket, '--ssh-cidr', 'auto,203.0.113.0/24'],
+      {
+        cwd: repo.dir,
+        encoding: 'utf8',
+        env: {
+          ...process.env,
+          MODEL_PIPELINE_EC2_ENDPOINT: motoEndpoint(),
+          MODEL_PIPELINE_CHECKIP_URL: checkipUrl,
+        },
+      },
+    );
+    expect(r.status).toBe(2);
+    expect(
+      r.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => !/NodeVersionSupportWarning|node >=22|^$/.test(l)),
+    ).toHaveLength(1);
+    expect(r.stderr).toMatch(/ssh-cidr: `auto` stands alone/);
+    expect(await port22(groupId)).toEqual([]);
   });
 });
