@@ -4,11 +4,11 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PreconditionFailedError, UserError } from '../../core/errors';
 import type {
+  DownloadOptions,
   ObjectInfo,
   ObjectStore,
   PutOptions,
   StoredObject,
-  TransferProgress,
   UploadOptions,
 } from '../../core/ports';
 
@@ -252,7 +252,11 @@ export class FsObjectStore implements ObjectStore {
     return { ...stored, ...hashes };
   }
 
-  async downloadFile(key: string, dest: string, onProgress?: TransferProgress): Promise<{ size: number }> {
+  async downloadFile(
+    key: string,
+    dest: string,
+    options: DownloadOptions = {},
+  ): Promise<{ size: number; sha256?: string }> {
     const source = this.pathOf(key);
     await fs.mkdir(path.dirname(path.resolve(dest)), { recursive: true });
     try {
@@ -263,8 +267,11 @@ export class FsObjectStore implements ObjectStore {
       throw err;
     }
     const size = (await fs.stat(dest)).size;
-    onProgress?.(size, size);
-    return { size };
+    options.onWritten?.(0, size);
+    // hashed from the copy: what the caller gets is what it has
+    const sha256 = options.sha256 ? (await hashesOfFile(dest, true)).sha256 : undefined;
+    options.onProgress?.(size, size);
+    return { size, sha256 };
   }
 
   async deleteMany(keys: string[]): Promise<{ deleted: number; requests: number }> {
