@@ -39,6 +39,8 @@ export const OTHER_VARIABLES = [
   'MODEL_PIPELINE_MODEL_VERSION',
   'MODEL_PIPELINE_MODEL_SHA',
   'MODEL_PIPELINE_ROLE_ARN',
+  // where train's ssh-cidr: auto asks for the runner's address (README)
+  'MODEL_PIPELINE_CHECKIP_URL',
 ] as const;
 
 /** Unknown MODEL_PIPELINE_* names in the environment or the settings file, with the nearest known name. */

@@ -11,6 +11,7 @@ import { withTransferProgress } from './adapters/system/transfer-progress';
 import type { Progress } from './core/progress';
 import { readCiContext } from './core/ci-env';
 import { FetchCiRuns } from './adapters/ci/ci-runs';
+import { HttpPublicAddress } from './adapters/system/public-address';
 import { UserError } from './core/errors';
 import type { PipelineOptions } from './commands/option-table';
 import type { CloudCompute, Compute, HostSessions, Logger, ObjectStore, StateStore } from './core/ports';
@@ -150,6 +151,8 @@ export function createDeps(options: PipelineOptions, io: DepsIo): Deps {
         circleApiUrl: io.env.MODEL_PIPELINE_CIRCLECI_API_URL || undefined,
         log: (m) => io.logger.warn(m),
       }),
+    // MODEL_PIPELINE_CHECKIP_URL: another checkip service (a proxy's, or a local one in tests); README
+    publicAddress: () => new HttpPublicAddress({ url: io.env.MODEL_PIPELINE_CHECKIP_URL || undefined }),
     cwd,
     env: io.env,
   };

@@ -68,14 +68,23 @@ async function resolveBaseAmi(ctx: CommandContext): Promise<MachineImage> {
   return img;
 }
 
-function templateVariables(ctx: CommandContext, version: string, baseAmi: string): Record<string, string> {
+function templateVariables(
+  ctx: CommandContext,
+  version: string,
+  base: MachineImage,
+  imageTags: Record<string, string>,
+): Record<string, string> {
   const o = ctx.options;
   const vars: Record<string, string> = {
     ami_version: version,
-    base_ami: baseAmi,
+    base_ami: base.id,
     region: o.string('region'),
     instance_type: o.require('packer-instance-type'),
+    // the template puts these in run_tags: the AMI and its snapshots get them in the CreateImage call
+    image_tags: JSON.stringify(imageTags),
   };
+  if (base.rootDeviceName) vars.root_device_name = base.rootDeviceName;
+  if (base.rootVolumeGiB) vars.root_volume_size = String(base.rootVolumeGiB);
   const subnet = o.list('subnet-id')[0];
   if (subnet) vars.subnet_id = subnet;
   const endpoint = o.string('ec2-endpoint');
@@ -127,15 +136,6 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
   const base = await resolveBaseAmi(ctx);
   log.info(`base AMI ${base.id}${base.name ? ` (${base.name})` : ''}`);
   const templateDir = options.require('packer-template-dir');
-  const variables = templateVariables(ctx, version, base.id);
-  const builder = deps.imageBuilder();
-  await builder.validate(templateDir, variables);
-  const built = await log.group(`packer build ${templateDir} (AMI ${version})`, () =>
-    builder.build({ templateDir, variables, signal: ctx.signal }),
-  );
-  const amiId = built.imageId;
-  log.info(`packer built ${amiId}`);
-
   const tags: Record<string, string> = {
     [TAG_MANAGED]: 'true',
     [TAG_AMI_VERSION]: version,
@@ -144,16 +144,38 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
     'model-pipeline:base-ami': base.id,
   };
   if (deps.ci.repository) tags[TAG_REPO] = deps.ci.repository;
+  const variables = templateVariables(ctx, version, base, tags);
+  const builder = deps.imageBuilder();
+  await builder.validate(templateDir, variables);
+  const built = await log.group(`packer build ${templateDir} (AMI ${version})`, () =>
+    builder.build({ templateDir, variables, signal: ctx.signal }),
+  );
+  const amiId = built.imageId;
+  log.info(`packer built ${amiId}`);
+
   const copies: Record<string, string> = {};
   try {
-    await images.tag(amiId, tags);
+    const image = await images.describe(amiId);
+    const missing = Object.entries(tags).filter(([k, v]) => image?.tags[k] !== v);
+    if (missing.length > 0) {
+      // a template or amazon plugin that does not tag in CreateImage (Packer 1.6, plugin < 1.3, no run_tags):
+      // tagging now needs ec2:CreateTags on an existing image, which docs/iam-policy.json does not grant
+      log.warn(
+        `AMI ${amiId} came without ${missing.map(([k]) => k).join(', ')}; tagging it after creation (the CI policy in docs/iam.md refuses this: put image_tags in the template's run_tags and use the amazon plugin >= 1.3.0)`,
+      );
+      await images.tag(amiId, Object.fromEntries(missing));
+    }
+    if (image?.encrypted === false)
+      log.warn(
+        `AMI ${amiId} has unencrypted volumes: check root_device_name (${base.rootDeviceName ?? 'unknown'}) and launch_block_device_mappings in the template`,
+      );
     const accounts = options.list('share-accounts');
     if (accounts.length > 0) {
       await images.share(amiId, accounts);
       log.info(`shared ${amiId} with ${accounts.join(', ')}`);
     }
     const region = options.string('region');
-    const name = (await images.describe(amiId))?.name ?? `model-pipeline-${version}`;
+    const name = image?.name ?? `model-pipeline-${version}`;
     for (const r of options.list('copy-regions')) {
       if (r === region) continue;
       copies[r] = await images.copyTo(amiId, r, { name, tags });

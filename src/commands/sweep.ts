@@ -169,6 +169,13 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
     });
   }
 
+  // ssh-cidr rules whose instance ended without the tool's teardown (watchdog, killed job)
+  let ruleError: string | undefined;
+  const rules = await compute.sweepSshRules?.(dryRun).catch((err: Error) => {
+    ruleError = err.message;
+    return [];
+  });
+  if (rules?.length) log.info(`${dryRun ? 'would remove' : 'removed'} ssh-cidr rule(s): ${rules.join(', ')}`);
   const scope = maxAge !== undefined ? ` (max-age ${formatDuration(maxAge)})` : '';
   const where = local ? ' on the local backend' : '';
   const headline = dryRun
@@ -209,6 +216,7 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
         (terminated.length > 0 ? ` (terminated: ${terminated.join(', ')})` : ''),
     );
   }
+  if (ruleError) throw new PipelineError(`sweep could not remove leftover ssh-cidr rules: ${ruleError}`);
   return {
     outputs: {
       terminated: JSON.stringify(terminated),

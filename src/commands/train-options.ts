@@ -56,6 +56,13 @@ export const TRAIN_OPTIONS = defineOptions([
     env: ['MODEL_PIPELINE_SECURITY_GROUP_NAME'],
   },
   {
+    name: 'ssh-cidr',
+    description:
+      "Who may reach port 22 of the training instance: `auto` (this runner's public address as a /32, from https://checkip.amazonaws.com) or CIDR blocks. The tool adds the rule to the instance's security group at launch (tagged with the instance) and removes it at teardown (also in the post step and `sweep`); the group must carry the tag `model-pipeline=true` for the IAM policy to allow it. Unset: the security group is left as it is.",
+    type: 'list',
+    env: ['MODEL_PIPELINE_SSH_CIDR'],
+  },
+  {
     name: 'spot',
     description: 'Request a spot instance; falls back to on-demand when spot has no capacity.',
     type: 'boolean',

@@ -37,6 +37,8 @@ import { THRESHOLDS_OPTION } from './registry-context';
 import { SAGEMAKER_TRAIN_OPTIONS } from './sagemaker-options';
 import { sagemakerCleanup, sagemakerEngine } from './train-sagemaker-wiring';
 import { checkTrainTarget, clearFolderHoldingLease } from './train-guards';
+import { readSshCidr, sshCidrsFor } from './ssh-ingress';
+import type { SshCidrSetting } from '../core/ssh-ingress';
 import { TRAIN_OPTIONS } from './train-options';
 import {
   checkStepInputs,
@@ -117,6 +119,7 @@ interface Settings {
   metricsFile?: string;
   remoteDir: string;
   excludes: string[];
+  sshCidr: SshCidrSetting;
 }
 
 /** Every setting checked before anything is launched: a typo must cost nothing. */
@@ -135,6 +138,7 @@ function readSettings(ctx: CommandContext): Settings {
     metricsFile: metricsFile ? path.posix.join(outputDir, metricsFile) : undefined,
     remoteDir: checkRelativePath(o.string('remote-dir'), 'remote-dir', true),
     excludes: [...DEFAULT_EXCLUDES, ...o.list('sync-excludes')],
+    sshCidr: readSshCidr(ctx),
   };
 }
 
@@ -157,6 +161,8 @@ interface TrainPlan {
   transfer: ArtifactTransfer;
   startedAt: Date;
   git: { sha: string; branch?: string };
+  /** Port 22 of the instance opens to these for the run (ssh-cidr; `auto` already looked up). */
+  sshCidrs?: string[];
   /** Logs the numbered line of a step. */
   step(id: TrainStepId): void;
 }
@@ -198,7 +204,9 @@ async function planTraining(ctx: CommandContext): Promise<TrainPlan> {
   const sha = await resolveSha(ctx);
   const branch = ctx.deps.ci.branch ?? (await ctx.deps.git.currentBranch().catch(() => undefined));
   const git = { sha, branch };
-  return { s, target, configRel, graph, sources: query.inputs.sources, transfer, startedAt, git, step };
+  const sshCidrs = await sshCidrsFor(ctx, s.sshCidr);
+  const sources = query.inputs.sources;
+  return { s, target, configRel, graph, sources, transfer, startedAt, git, sshCidrs, step };
 }
 
 async function run(ctx: CommandContext): Promise<CommandResult> {
@@ -276,6 +284,7 @@ function hostSpec(ctx: CommandContext, plan: TrainPlan): HostSpec {
         ci: { run: ciRunOf(ctx.deps.ci), attempt: ctx.deps.ci.runAttempt, job: ctx.deps.ci.job },
       }),
       instanceProfile: o.string('instance-profile') || undefined,
+      sshCidrs: plan.sshCidrs,
     },
     targets: async () => ({
       amiId: o.string('ami-id') || undefined,

@@ -12,6 +12,7 @@ import type {
   ImageRegistry,
   Logger,
   ObjectStore,
+  PublicAddress,
   StateStore,
 } from '../core/ports';
 
@@ -39,6 +40,8 @@ export interface Deps {
   ci: CiContext;
   /** The CI's API, asked whether a run has finished (sweep); built on first use. */
   ciRuns(): CiRuns;
+  /** The runner's public address (train's `ssh-cidr: auto`); built on first use. */
+  publicAddress(): PublicAddress;
   /** The repository's working directory; relative paths in options are taken from here. */
   cwd: string;
   env: Record<string, string | undefined>;

@@ -126,5 +126,6 @@ export async function releaseInstanceFromState(
     await terminateInstance(c, io.log, id);
   } else {
     io.log.info(`instance ${id} is already ${info?.state ?? 'gone'}`);
+    await c.terminate(id); // idempotent; on EC2 it also removes the instance's ssh-cidr rule
   }
 }

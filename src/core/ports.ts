@@ -191,6 +191,11 @@ export interface LaunchRequest {
    * before the request: when the answer is lost, the instance is found by it. Generated when absent.
    */
   clientToken?: string;
+  /**
+   * CIDR blocks to open port 22 to (ssh-cidr) with a rule the backend adds to the instance's security group
+   * at launch and removes when the instance is terminated; none: the security group is left as it is.
+   */
+  sshCidrs?: string[];
 }
 
 export interface InstanceInfo {
@@ -214,6 +219,16 @@ export interface Compute {
   terminate(id: string): Promise<void>;
   /** Instances carrying every given tag, in any state but terminated. */
   findByTags(tags: Record<string, string>): Promise<InstanceInfo[]>;
+  /**
+   * Removes the SSH rules (ssh-cidr) left by instances that are gone and that no live instance needs; with
+   * dryRun only lists them. Resolves with the rules (`group/rule`).
+   */
+  sweepSshRules?(dryRun: boolean): Promise<string[]>;
+}
+
+/** The runner's public address as the internet sees it (ssh-cidr: auto), as a /32 CIDR block. */
+export interface PublicAddress {
+  lookup(signal?: AbortSignal): Promise<string>;
 }
 
 /**
@@ -337,6 +352,12 @@ export interface MachineImage {
   ownerId?: string;
   tags: Record<string, string>;
   snapshotIds: string[];
+  /** Device name of the root volume (EC2 RootDeviceName), e.g. /dev/sda1. */
+  rootDeviceName?: string;
+  /** Size of the root volume's snapshot. */
+  rootVolumeGiB?: number;
+  /** False when any EBS volume of the image is unencrypted; undefined where the cloud does not say. */
+  encrypted?: boolean;
 }
 
 /** The account's machine images in one region (EC2 AMIs). */

@@ -1,8 +1,11 @@
 # Training AMI for model-pipeline: a GPU image with drivers, Python and the repo's dependencies.
 # Copy this folder to .packer/ in your repository and adjust provision.sh. `model-pipeline build-ami` passes
-# ami_version, base_ami, region and instance_type, plus subnet_id / ec2_endpoint when set and packer-vars:
-# a template of your own must declare each variable it is given.
-# Written for Packer 1.6 and later; with Packer 1.10+ rename plugins.pkr.hcl.example to plugins.pkr.hcl.
+# ami_version, base_ami, region, instance_type, image_tags, root_device_name and root_volume_size, plus
+# subnet_id / ec2_endpoint / ssh_source_cidrs when set and packer-vars: a template of your own must declare each
+# variable it is given.
+# Written for the Packer build-ami installs (packer-version, 1.13.1) with the amazon plugin pinned in
+# plugins.pkr.hcl: it tags the AMI and its snapshots in the CreateImage call (run_tags), which the IAM policy
+# requires (docs/iam.md), and knows metadata_options. Packer 1.6 cannot read this template.
 
 variable "ami_version" {
   type        = string
@@ -40,6 +43,24 @@ variable "ssh_source_cidrs" {
   type        = list(string)
   default     = []
   description = "Who may reach port 22 of Packer's temporary security group: your runners' address as a /32 (build-ami passes ssh-cidr). Empty: Packer's default, the whole internet."
+}
+
+variable "image_tags" {
+  type        = map(string)
+  default     = {}
+  description = "Tags build-ami puts on the builder, and so on the AMI and its snapshots when they are created (the marker, version, git sha, base AMI); the IAM policy lets no one tag them later."
+}
+
+variable "root_device_name" {
+  type        = string
+  default     = "/dev/sda1"
+  description = "Root device of base_ami (build-ami passes it): the builder's root volume is encrypted, and so is the AMI's snapshot."
+}
+
+variable "root_volume_size" {
+  type        = number
+  default     = 0
+  description = "Root volume size in GiB; build-ami passes base_ami's (set a larger one in packer-vars). 0: the snapshot's size."
 }
 
 variable "ami_name_prefix" {
@@ -116,38 +137,42 @@ source "amazon-ebs" "training" {
 
   security_group_id                     = var.security_group_id
   temporary_security_group_source_cidrs = var.ssh_source_cidrs
+  # no CIDRs given: port 22 of Packer's temporary group opens to this runner's public address, not 0.0.0.0/0
+  temporary_security_group_source_public_ip = length(var.ssh_source_cidrs) == 0
 
-  # IMDSv2 for the builder needs Packer 1.7+ (amazon plugin): add to this block
-  #   metadata_options { http_tokens = "required" }
-  # (the packer 1.6 this template also supports has no such block); plugins.pkr.hcl.example says how.
+  # IMDSv2 only on the builder (no token-less metadata requests from provisioning code)
+  metadata_options {
+    http_endpoint               = "enabled"
+    http_tokens                 = "required"
+    http_put_response_hop_limit = 1
+  }
 
-  # encrypted AMIs: turn on EBS encryption by default in the account and region
-  # (aws ec2 enable-ebs-encryption-by-default); the builder's volume, the AMI and its snapshots are then
-  # encrypted with no intermediate copy. encrypt_boot makes one and must deregister it untagged, which the
-  # IAM policy (docs/iam.md) does not allow.
+  # encrypted root volume (account default key): the AMI's snapshot is encrypted in CreateImage itself.
+  # Not encrypt_boot: that copies an intermediate AMI and deregisters it untagged, which the IAM policy
+  # (docs/iam.md) does not allow.
+  launch_block_device_mappings {
+    device_name           = var.root_device_name
+    volume_size           = var.root_volume_size
+    encrypted             = true
+    delete_on_termination = true
+  }
+
   ami_name = "${var.ami_name_prefix}-${var.ami_version}-${local.stamp}"
 
   # a builder left behind by a killed CI job must not live on: it powers off (watchdog) and terminates
   shutdown_behavior = "terminate"
-  run_tags = {
+  # run_tags go on the builder instance and, in the CreateImage call, on the AMI and its snapshots. No `tags`
+  # or `snapshot_tags`: Packer applies those after creation (CreateTags), which the IAM policy refuses.
+  run_tags = merge(var.image_tags, {
     "model-pipeline"             = "true"
     "model-pipeline:role"        = "ami-builder"
     "model-pipeline:ami-version" = var.ami_version
     "model-pipeline:expires-at"  = local.expires
-    "Name"                       = "model-pipeline-ami-builder"
-  }
+    "Name"                       = "${var.ami_name_prefix}-${var.ami_version}"
+  })
   run_volume_tags = {
     "model-pipeline"      = "true"
     "model-pipeline:role" = "ami-builder"
-  }
-  # no "model-pipeline" tag here: Packer tags the AMI after creating it, and the IAM policy lets the role tag
-  # an image after creation only while it is not yet marked; build-ami marks it (docs/iam.md)
-  tags = {
-    "model-pipeline:ami-version" = var.ami_version
-    "Name"                       = "${var.ami_name_prefix}-${var.ami_version}"
-  }
-  snapshot_tags = {
-    "model-pipeline:ami-version" = var.ami_version
   }
 
   ssh_username         = var.ssh_username

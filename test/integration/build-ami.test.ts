@@ -1,4 +1,5 @@
 import {
+  CreateImageCommand,
   CreateTagsCommand,
   DescribeImageAttributeCommand,
   DescribeImagesCommand,
@@ -6,9 +7,12 @@ import {
   EC2Client,
   ImportKeyPairCommand,
   RegisterImageCommand,
+  RunInstancesCommand,
+  TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
+import { Ec2ImageRegistry } from '../../src/adapters/aws/ec2-images';
 import { randomBytes, randomInt } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { MemoryState } from '../../src/adapters/system/console-logger';
@@ -21,8 +25,10 @@ import { motoEndpoint } from '../helpers/aws';
 import { TempRepo } from '../helpers/git-repo';
 import { startSshd, type Sshd } from '../helpers/sshd';
 import { MemoryLogger } from '../helpers/memory-logger';
+import { packer16Copy } from '../helpers/packer-template';
 
-const TEMPLATE = path.resolve(__dirname, '../../templates/packer');
+// the packer here is 1.6.6: it runs the shipped template without the newer-only pieces (packer16Copy),
+// and its amazon builder tags the AMI after creation, so build-ami's fallback tagging is what runs here
 const REGION = 'us-east-1';
 
 /** A builder that must not be used: proves packer did not run. */
@@ -73,7 +79,7 @@ async function liveBuilders(version: string): Promise<string[]> {
 /** Repo whose last commit changes (or not) .packer/ami-version.txt. */
 function repoWith(version: string, changeVersionFile: boolean): TempRepo {
   const repo = new TempRepo('mp-ami-');
-  cpSync(TEMPLATE, path.join(repo.dir, '.packer'), { recursive: true });
+  packer16Copy(path.join(repo.dir, '.packer'));
   repo.write('.packer/ami-version.txt', changeVersionFile ? '0.0.1\n' : `${version}\n`);
   repo.commit('first');
   if (changeVersionFile) repo.write('.packer/ami-version.txt', `${version}\n`);
@@ -168,6 +174,87 @@ describe('build-ami decisions (no packer)', () => {
   });
 });
 
+/**
+ * What the amazon plugin >= 1.3 does with the shipped template: the builder's run_tags (image_tags merged
+ * with the marker and version) go into the CreateImage call itself. Images are made on moto.
+ */
+class TagAtCreationBuilder implements ImageBuilder {
+  variables: Record<string, string> = {};
+  async validate(): Promise<void> {}
+  async build(request: { variables: Record<string, string> }): Promise<{ imageId: string }> {
+    this.variables = request.variables;
+    const v = request.variables;
+    const run = await ec2().send(
+      new RunInstancesCommand({ ImageId: v.base_ami, MinCount: 1, MaxCount: 1, InstanceType: 't3.micro' }),
+    );
+    const id = run.Instances![0].InstanceId!;
+    const runTags = {
+      ...(JSON.parse(v.image_tags) as Record<string, string>),
+      'model-pipeline': 'true',
+      'model-pipeline:ami-version': v.ami_version,
+    };
+    const Tags = Object.entries(runTags).map(([Key, Value]) => ({ Key, Value }));
+    const img = await ec2().send(
+      new CreateImageCommand({
+        InstanceId: id,
+        Name: `model-pipeline-training-${v.ami_version}-1`,
+        // moto answers 500 to a snapshot TagSpecification in CreateImage; the image's is what build-ami reads
+        TagSpecifications: [{ ResourceType: 'image', Tags }],
+      }),
+    );
+    await ec2().send(new TerminateInstancesCommand({ InstanceIds: [id] }));
+    return { imageId: img.ImageId! };
+  }
+}
+
+describe('build-ami with a builder that tags in CreateImage (amazon plugin >= 1.3)', () => {
+  test('passes image_tags and the root device to the template, and tags nothing after creation', async () => {
+    const version = uniqueVersion();
+    const repo = repoWith(version, true);
+    const logger = new MemoryLogger();
+    const ctx = await buildContext(buildAmiCommand, {
+      command: 'build-ami',
+      inputs: baseInputs({
+        'base-ami-name-pattern': 'ubuntu/images/hvm-ssd/ubuntu-xenial-16.04-amd64-server-*',
+        'base-ami-owner': 'amazon',
+        'packer-instance-type': 't3.micro',
+      }),
+      env: ENV,
+      cwd: repo.dir,
+      logger,
+      state: new MemoryState(),
+      signal: new AbortController().signal,
+    });
+    const builder = new TagAtCreationBuilder();
+    ctx.deps.imageBuilder = () => builder;
+    const registry = ctx.deps.images() as Ec2ImageRegistry;
+    const sent: string[] = [];
+    const realSend = registry.client.send.bind(registry.client) as (
+      c: unknown,
+      o?: unknown,
+    ) => Promise<unknown>;
+    registry.client.send = (async (command: unknown, options?: unknown) => {
+      sent.push((command as object).constructor.name);
+      return realSend(command, options);
+    }) as EC2Client['send'];
+    ctx.deps.images = () => registry;
+
+    const result = await buildAmiCommand.run(ctx);
+    expect(result.outputs.built).toBe('true');
+    expect(builder.variables).toMatchObject({ root_device_name: '/dev/sda1', ami_version: version });
+    expect(JSON.parse(builder.variables.image_tags)).toMatchObject({
+      'model-pipeline': 'true',
+      'model-pipeline:ami-version': version,
+      'model-pipeline:git-sha': repo.head(),
+    });
+    expect(sent).not.toContain('CreateTagsCommand');
+    expect(logger.lines.join('\n')).not.toMatch(/came without/);
+    const [img] = await imagesTagged(version);
+    const tags = Object.fromEntries((img.Tags ?? []).map((t) => [t.Key, t.Value]));
+    expect(tags).toMatchObject({ 'model-pipeline': 'true', 'model-pipeline:base-ami': 'ami-785db401' });
+  });
+});
+
 describe('build-ami with real packer against moto and a local sshd', () => {
   let sshd: Sshd;
   let work: string;
@@ -258,6 +345,10 @@ describe('build-ami with real packer against moto and a local sshd', () => {
       'model-pipeline:base-ami': 'ami-785db401',
     });
     expect(Date.parse(tags['model-pipeline:built-at']!)).not.toBeNaN();
+    // Packer 1.6's builder tags after creation: build-ami says the shipped CI policy would refuse that
+    expect(logger.lines.join('\n')).toMatch(
+      /came without model-pipeline, .*tagging it after creation \(the CI policy in docs\/iam\.md refuses this/,
+    );
     expect(img.Name).toMatch(
       new RegExp(`^model-pipeline-training-${version.replace(/\./g, '\\.')}-\\d{14}$`),
     );
@@ -289,8 +380,7 @@ describe('build-ami with real packer against moto and a local sshd', () => {
 
   test('an abort sends packer SIGINT: it stops, terminates its builder and the build rejects', async () => {
     const version = uniqueVersion();
-    const dir = mkdtempSync(path.join(work, 'tpl-'));
-    cpSync(TEMPLATE, dir, { recursive: true });
+    const dir = packer16Copy(mkdtempSync(path.join(work, 'tpl-')));
     const script = path.join(work, 'slow.sh');
     writeFileSync(script, '#!/bin/bash\necho "slow provisioning started"\nsleep 20\n');
     const logger = new MemoryLogger();
@@ -307,6 +397,8 @@ describe('build-ami with real packer against moto and a local sshd', () => {
       region: REGION,
       instance_type: 't3.micro',
       ec2_endpoint: motoEndpoint(),
+      // moto wants a size in a block device mapping (AWS takes the snapshot's); build-ami passes the base's
+      root_volume_size: '15',
     };
     for (const line of packerVars(script).split('\n')) {
       const i = line.indexOf('=');

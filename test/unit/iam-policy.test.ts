@@ -46,6 +46,7 @@ const SNAPSHOT = 'arn:aws:ec2:us-east-1::snapshot/snap-0123456789abcdef0';
 const VOLUME = 'arn:aws:ec2:us-east-1:111122223333:volume/vol-0123456789abcdef0';
 const INSTANCE = 'arn:aws:ec2:us-east-1:111122223333:instance/i-0123456789abcdef0';
 const GROUP = 'arn:aws:ec2:us-east-1:111122223333:security-group/sg-0123456789abcdef0';
+const RULE = 'arn:aws:ec2:us-east-1:111122223333:security-group-rule/sgr-0123456789abcdef0';
 const TAGGED = { StringEquals: { 'ec2:ResourceTag/model-pipeline': 'true' } };
 const REQUEST_TAGGED = { StringEquals: { 'aws:RequestTag/model-pipeline': 'true' } };
 
@@ -95,6 +96,7 @@ const REVIEWED: Record<keyof typeof POLICIES, Record<string, [string[], string[]
         'arn:aws:ec2:*:*:network-interface/*',
         'arn:aws:ec2:*:*:key-pair/*',
         'arn:aws:ec2:*:*:security-group/*',
+        'arn:aws:ec2:*:*:security-group-rule/*',
         'arn:aws:ec2:*::image/*',
         'arn:aws:ec2:*:*:image/*',
         'arn:aws:ec2:*::snapshot/*',
@@ -102,19 +104,16 @@ const REVIEWED: Record<keyof typeof POLICIES, Record<string, [string[], string[]
       ],
       {
         StringEquals: {
-          'ec2:CreateAction': ['RunInstances', 'CreateKeyPair', 'CreateSecurityGroup', 'CopyImage'],
+          'ec2:CreateAction': [
+            'RunInstances',
+            'CreateKeyPair',
+            'CreateSecurityGroup',
+            'AuthorizeSecurityGroupIngress',
+            'CreateImage',
+            'CopyImage',
+          ],
         },
       },
-    ],
-    TagNewImagesNotYetManaged: [
-      ['ec2:CreateTags'],
-      [
-        'arn:aws:ec2:*::image/*',
-        'arn:aws:ec2:*:*:image/*',
-        'arn:aws:ec2:*::snapshot/*',
-        'arn:aws:ec2:*:*:snapshot/*',
-      ],
-      { Null: { 'ec2:ResourceTag/model-pipeline': 'true' } },
     ],
     TerminateOnlyTaggedInstances: [['ec2:TerminateInstances'], ['arn:aws:ec2:*:*:instance/*'], TAGGED],
     OperateOnlyTaggedInstances: [
@@ -122,7 +121,7 @@ const REVIEWED: Record<keyof typeof POLICIES, Record<string, [string[], string[]
       ['arn:aws:ec2:*:*:instance/*'],
       TAGGED,
     ],
-    CreateImageOnlyFromTaggedInstances: [
+    CreateImagesOnlyTaggedAtCreation: [
       ['ec2:CreateImage'],
       [
         'arn:aws:ec2:*::image/*',
@@ -130,6 +129,7 @@ const REVIEWED: Record<keyof typeof POLICIES, Record<string, [string[], string[]
         'arn:aws:ec2:*::snapshot/*',
         'arn:aws:ec2:*:*:snapshot/*',
       ],
+      REQUEST_TAGGED,
     ],
     CopyImageOnlyTaggedAtCreation: [
       ['ec2:CopyImage'],
@@ -154,6 +154,16 @@ const REVIEWED: Record<keyof typeof POLICIES, Record<string, [string[], string[]
     ChangeOnlyTaggedSecurityGroups: [
       ['ec2:AuthorizeSecurityGroupIngress', 'ec2:RevokeSecurityGroupIngress', 'ec2:DeleteSecurityGroup'],
       ['arn:aws:ec2:*:*:security-group/*'],
+      TAGGED,
+    ],
+    AddOnlyTaggedIngressRules: [
+      ['ec2:AuthorizeSecurityGroupIngress'],
+      ['arn:aws:ec2:*:*:security-group-rule/*'],
+      REQUEST_TAGGED,
+    ],
+    RemoveOnlyTaggedIngressRules: [
+      ['ec2:RevokeSecurityGroupIngress'],
+      ['arn:aws:ec2:*:*:security-group-rule/*'],
       TAGGED,
     ],
     PassOnlyTheTrainingRole: [
@@ -220,36 +230,30 @@ describe('what the policies grant (semantic checks, independent of statement nam
 
   it('tags instances, volumes, key pairs and security groups only while creating them', () => {
     for (const p of all)
-      for (const arn of [INSTANCE, VOLUME, GROUP])
+      for (const arn of [INSTANCE, VOLUME, GROUP, RULE])
         for (const s of on(p, 'ec2:CreateTags', arn))
           expect(list(s.Condition?.StringEquals?.['ec2:CreateAction']).length).toBeGreaterThan(0);
   });
 
-  it('no policy can tag an image that is already managed except while creating it (a copy)', () => {
+  it('no policy can tag an existing image or snapshot: only in the CreateImage or CopyImage call', () => {
     for (const p of all)
-      for (const arn of [IMAGE, SNAPSHOT])
+      for (const arn of [IMAGE, SNAPSHOT]) {
         for (const s of on(p, 'ec2:CreateTags', arn)) {
-          const atCreation = list(s.Condition?.StringEquals?.['ec2:CreateAction']);
-          const unmanagedOnly = s.Condition?.Null?.['ec2:ResourceTag/model-pipeline'] === 'true';
-          expect(atCreation.length > 0 || unmanagedOnly).toBe(true);
-          expect(
-            atCreation.filter(
-              (a) => !['RunInstances', 'CreateKeyPair', 'CreateSecurityGroup', 'CopyImage'].includes(a),
-            ),
-          ).toEqual([]);
+          // a CreateTags statement without ec2:CreateAction (or with any other condition) tags existing images
+          expect(Object.keys(s.Condition ?? {})).toEqual(['StringEquals']);
+          expect(Object.keys(s.Condition!.StringEquals)).toEqual(['ec2:CreateAction']);
+          const atCreation = list(s.Condition!.StringEquals['ec2:CreateAction']);
+          expect(atCreation.filter((a) => /Image|Snapshot/.test(a))).toEqual(['CreateImage', 'CopyImage']);
         }
+      }
+    expect(on(POLICIES.ci, 'ec2:CreateTags', IMAGE)).toHaveLength(1);
   });
 
-  it('a policy that can tag images after creation can deregister and delete nothing', () => {
-    for (const p of all) {
-      const tagsAfter = [IMAGE, SNAPSHOT].some((arn) =>
-        on(p, 'ec2:CreateTags', arn).some(
-          (s) => list(s.Condition?.StringEquals?.['ec2:CreateAction']).length === 0,
-        ),
-      );
-      if (!tagsAfter) continue;
-      for (const a of ['ec2:DeregisterImage', 'ec2:DeleteSnapshot']) expect(allowing(p, a)).toEqual([]);
-    }
+  it('images and their snapshots are created (CreateImage, CopyImage) only with the marker in the call', () => {
+    for (const p of all)
+      for (const a of ['ec2:CreateImage', 'ec2:CopyImage'])
+        for (const arn of [IMAGE, SNAPSHOT])
+          for (const s of on(p, a, arn)) expect(s.Condition).toEqual(REQUEST_TAGGED);
   });
 
   it('deregisters, deletes and shares only tagged images and snapshots', () => {
@@ -287,6 +291,20 @@ describe('what the policies grant (semantic checks, independent of statement nam
         for (const s of on(p, a, GROUP)) expect(s.Condition).toEqual(TAGGED);
       for (const s of on(p, 'ec2:CreateSecurityGroup', GROUP)) expect(s.Condition).toEqual(REQUEST_TAGGED);
     }
+  });
+
+  it('adds only ingress rules tagged in the same call (ssh-cidr) and removes only tagged rules', () => {
+    for (const p of all) {
+      for (const s of on(p, 'ec2:AuthorizeSecurityGroupIngress', RULE))
+        expect(s.Condition).toEqual(REQUEST_TAGGED);
+      for (const a of ['ec2:RevokeSecurityGroupIngress', 'ec2:ModifySecurityGroupRules'])
+        for (const s of on(p, a, RULE)) expect(s.Condition).toEqual(TAGGED);
+      for (const s of on(p, 'ec2:CreateTags', RULE))
+        expect(s.Condition?.StringEquals?.['ec2:CreateAction']).toContain('AuthorizeSecurityGroupIngress');
+    }
+    // the tool's own calls are covered: train adds and removes its rule
+    expect(on(POLICIES.ci, 'ec2:AuthorizeSecurityGroupIngress', RULE)).toHaveLength(1);
+    expect(on(POLICIES.ci, 'ec2:RevokeSecurityGroupIngress', RULE)).toHaveLength(1);
   });
 
   it('terminates and launches only tagged instances; passes one role, only to EC2', () => {

@@ -1,10 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import {
+  AuthorizeSecurityGroupIngressCommand,
   CreateKeyPairCommand,
   DeleteKeyPairCommand,
   DescribeInstancesCommand,
+  DescribeSecurityGroupRulesCommand,
+  DescribeSecurityGroupsCommand,
   EC2Client,
   GetConsoleOutputCommand,
+  RevokeSecurityGroupIngressCommand,
   RunInstancesCommand,
   TerminateInstancesCommand,
   type EC2ClientConfig,
@@ -12,6 +16,7 @@ import {
   type Instance,
   type RunInstancesCommandInput,
   type RunInstancesCommandOutput,
+  type SecurityGroupRule,
   type Tag,
 } from '@aws-sdk/client-ec2';
 import { PipelineError, UserError } from '../../core/errors';
@@ -33,6 +38,13 @@ import { bindAbortSignal, boundedClientConfig, registerCleanupCommand } from './
 import { describeAwsError } from './errors';
 import { DEFAULT_REGION } from '../../core/region';
 import { describeImage, resolveLaunchTargets } from './ec2-resolve';
+import {
+  SSH_PORT,
+  sshCidrsOfTags,
+  sshRuleDescription,
+  TAG_RULE_INSTANCE,
+  TAG_SSH_CIDR,
+} from '../../core/ssh-ingress';
 
 export interface Ec2ComputeOptions {
   region?: string;
@@ -71,6 +83,12 @@ function mayHaveLaunched(err: unknown): boolean {
 // a stopped train still terminates its instance and deletes its key pair
 registerCleanupCommand(TerminateInstancesCommand);
 registerCleanupCommand(DeleteKeyPairCommand);
+// ... and removes its ssh-cidr rule
+registerCleanupCommand(DescribeSecurityGroupRulesCommand);
+registerCleanupCommand(RevokeSecurityGroupIngressCommand);
+
+/** Not cut by the command's abort signal: teardown runs after it fired. */
+const UNCUT = (): { abortSignal: AbortSignal } => ({ abortSignal: new AbortController().signal });
 
 function errorCode(err: unknown): string {
   const e = err as { name?: string; Code?: string };
@@ -140,9 +158,12 @@ export class Ec2Compute implements CloudCompute {
     // one token per launch, tagged on the instance; each attempt's ClientToken derives from it
     const token = req.clientToken ?? randomBytes(12).toString('hex');
     const launchedAt = this.clock.now();
+    const sshCidrs = req.sshCidrs ?? [];
     const tags = normalizeTags({
       ...req.tags,
       [TAG_LAUNCH_TOKEN]: token,
+      // teardown (finally, post step, sweep) reads back which rule to remove from the instance itself
+      ...(sshCidrs.length > 0 ? { [TAG_SSH_CIDR]: sshCidrs.join(' ') } : {}),
       ...markerTags(req.maxRuntimeSeconds, launchedAt),
     });
     let attemptNo = 0;
@@ -229,7 +250,199 @@ export class Ec2Compute implements CloudCompute {
         ),
     });
     this.log(`launched ${result.InstanceId} (${describeAttempt(attempt)})`);
+    if (sshCidrs.length > 0) {
+      try {
+        await this.openSsh(result, sshCidrs, token, signal);
+      } catch (err) {
+        // nothing else knows this instance yet: end it here (its rule, if any, goes with it)
+        await this.terminate(result.InstanceId!).catch(() => undefined);
+        throw err;
+      }
+    }
     return instanceInfo(result);
+  }
+
+  /**
+   * Opens port 22 to each CIDR with a rule on the instance's security group (the first one tagged with the
+   * marker, else the first), tagged at creation with the marker, the instance and the launch token. A rule
+   * that already exists (a concurrent run from the same address) is used as it is: teardown removes it only
+   * once no live instance needs it.
+   */
+  private async openSsh(
+    inst: Instance,
+    cidrs: string[],
+    token: string | undefined,
+    signal?: AbortSignal,
+    again = false,
+  ) {
+    const id = inst.InstanceId!;
+    let groupIds = (inst.SecurityGroups ?? []).map((g) => g.GroupId!).filter(Boolean);
+    if (groupIds.length === 0)
+      groupIds = ((await this.describeRaw(id))?.SecurityGroups ?? []).map((g) => g.GroupId!).filter(Boolean);
+    if (groupIds.length === 0)
+      throw new PipelineError(`instance ${id} has no security group to open port 22 on (ssh-cidr)`);
+    let groupId = groupIds[0];
+    if (groupIds.length > 1) {
+      const out = await this.client.send(new DescribeSecurityGroupsCommand({ GroupIds: groupIds }), {
+        abortSignal: signal,
+      });
+      const marked = (out.SecurityGroups ?? []).find((g) => tagRecord(g.Tags)[PIPELINE_TAG] === 'true');
+      if (marked?.GroupId) groupId = marked.GroupId;
+    }
+    const ruleTags = tagList({
+      [PIPELINE_TAG]: 'true',
+      [TAG_RULE_INSTANCE]: id,
+      ...(token ? { [TAG_LAUNCH_TOKEN]: token } : {}),
+    });
+    for (const cidr of cidrs) {
+      const Description = sshRuleDescription(id, token);
+      const v6 = cidr.includes(':');
+      try {
+        await this.client.send(
+          new AuthorizeSecurityGroupIngressCommand({
+            GroupId: groupId,
+            IpPermissions: [
+              {
+                IpProtocol: 'tcp',
+                FromPort: SSH_PORT,
+                ToPort: SSH_PORT,
+                ...(v6
+                  ? { Ipv6Ranges: [{ CidrIpv6: cidr, Description }] }
+                  : { IpRanges: [{ CidrIp: cidr, Description }] }),
+              },
+            ],
+            TagSpecifications: [{ ResourceType: 'security-group-rule', Tags: ruleTags }],
+          }),
+          { abortSignal: signal },
+        );
+        this.log(`${again ? 're-opened' : 'opened'} port 22 of ${groupId} to ${cidr} for ${id}`);
+      } catch (err) {
+        if (errorCode(err) === 'InvalidPermission.Duplicate') {
+          if (!again)
+            this.log(
+              `port 22 of ${groupId} is already open to ${cidr} (another run's rule); ${id} shares it`,
+            );
+          continue;
+        }
+        const e = describeAwsError(err, `opening port 22 of security group ${groupId} to ${cidr} (ssh-cidr)`);
+        if (/access denied/.test(e.message))
+          throw new PipelineError(`${e.message}; the group needs the tag ${PIPELINE_TAG}=true (docs/iam.md)`);
+        throw e;
+      }
+    }
+  }
+
+  /**
+   * Removes the tool's port-22 rules this instance used (its own, or one it shared) that no other live
+   * instance needs: another run's rule, or one still needed by another run from the same address, stays.
+   */
+  private async closeSsh(inst: Instance): Promise<void> {
+    const id = inst.InstanceId!;
+    const cidrs = new Set(sshCidrsOfTags(tagRecord(inst.Tags)));
+    const groupIds = (inst.SecurityGroups ?? []).map((g) => g.GroupId!).filter(Boolean);
+    const candidates = new Map<string, SecurityGroupRule>();
+    // rules made for this instance (found even when a terminated instance lists no groups any more)
+    for (const r of await this.toolRules([{ Name: `tag:${TAG_RULE_INSTANCE}`, Values: [id] }]))
+      candidates.set(r.SecurityGroupRuleId!, r);
+    if (groupIds.length > 0 && cidrs.size > 0)
+      for (const r of await this.toolRules([{ Name: 'group-id', Values: groupIds }]))
+        if (cidrs.has(ruleCidr(r))) candidates.set(r.SecurityGroupRuleId!, r);
+    for (const rule of candidates.values()) await this.revokeUnlessNeeded(rule, id);
+  }
+
+  /** The tool's ingress rules for port 22 (marker tag), with more filters. */
+  private async toolRules(filters: Filter[]): Promise<SecurityGroupRule[]> {
+    const rules: SecurityGroupRule[] = [];
+    let NextToken: string | undefined;
+    try {
+      do {
+        const out = await this.client.send(
+          new DescribeSecurityGroupRulesCommand({
+            Filters: [...filters, { Name: `tag:${PIPELINE_TAG}`, Values: ['true'] }],
+            NextToken,
+            MaxResults: 1000,
+          }),
+        );
+        rules.push(...(out.SecurityGroupRules ?? []));
+        NextToken = out.NextToken;
+      } while (NextToken);
+    } catch (err) {
+      throw describeAwsError(err, 'listing the ssh-cidr rules');
+    }
+    return rules.filter(
+      (r) =>
+        !r.IsEgress &&
+        r.IpProtocol === 'tcp' &&
+        r.FromPort === SSH_PORT &&
+        r.ToPort === SSH_PORT &&
+        ruleCidr(r) !== '',
+    );
+  }
+
+  /** Live instances (but `except`) in the rule's group whose ssh-cidr tag names the rule's block. */
+  private async usersOf(rule: SecurityGroupRule, except: string | undefined): Promise<string[]> {
+    const users: string[] = [];
+    let NextToken: string | undefined;
+    do {
+      const out = await this.client.send(
+        new DescribeInstancesCommand({
+          Filters: [
+            { Name: 'instance.group-id', Values: [rule.GroupId!] },
+            { Name: 'tag-key', Values: [TAG_SSH_CIDR] },
+            { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] },
+          ],
+          NextToken,
+        }),
+        UNCUT(),
+      );
+      for (const i of (out.Reservations ?? []).flatMap((r) => r.Instances ?? []))
+        if (i.InstanceId !== except && sshCidrsOfTags(tagRecord(i.Tags)).includes(ruleCidr(rule)))
+          users.push(i.InstanceId!);
+      NextToken = out.NextToken;
+    } while (NextToken);
+    return users;
+  }
+
+  private async revokeUnlessNeeded(rule: SecurityGroupRule, except: string | undefined): Promise<boolean> {
+    const where = `${rule.GroupId}/${rule.SecurityGroupRuleId} (port 22 from ${ruleCidr(rule)})`;
+    const users = await this.usersOf(rule, except);
+    if (users.length > 0) {
+      this.log(`kept ${where}: ${users.join(', ')} still use it`);
+      return false;
+    }
+    try {
+      await this.client.send(
+        new RevokeSecurityGroupIngressCommand({
+          GroupId: rule.GroupId,
+          SecurityGroupRuleIds: [rule.SecurityGroupRuleId!],
+        }),
+      );
+      this.log(`removed ${where}`);
+    } catch (err) {
+      if (
+        /^(InvalidPermission\.NotFound|InvalidSecurityGroupRuleId\.NotFound|InvalidGroup\.NotFound)/.test(
+          errorCode(err),
+        )
+      )
+        return true;
+      throw describeAwsError(err, `removing the ssh-cidr rule ${where}`);
+    }
+    return true;
+  }
+
+  /** sweep: the tool's port-22 rules whose instances are gone and that no live instance needs. */
+  async sweepSshRules(dryRun: boolean): Promise<string[]> {
+    const swept: string[] = [];
+    for (const rule of await this.toolRules([{ Name: `tag-key`, Values: [TAG_RULE_INSTANCE] }])) {
+      const owner = (rule.Tags ?? []).find((t) => t.Key === TAG_RULE_INSTANCE)?.Value;
+      const inst = owner ? await this.describeRaw(owner) : undefined;
+      if (inst && !['shutting-down', 'terminated'].includes(inst.State?.Name ?? '')) continue;
+      const where = `${rule.GroupId}/${rule.SecurityGroupRuleId}`;
+      if (dryRun) {
+        if ((await this.usersOf(rule, owner)).length === 0) swept.push(where);
+      } else if (await this.revokeUnlessNeeded(rule, owner)) swept.push(where);
+    }
+    return swept;
   }
 
   /**
@@ -316,6 +529,10 @@ export class Ec2Compute implements CloudCompute {
       const waited = Math.round((now - started) / 1000);
       if (inst && state === 'running') {
         this.log(`${id} is running (after ${waited}s)`);
+        // again now: a concurrent run from the same address may have removed the rule this one shared
+        const cidrs = sshCidrsOfTags(tagRecord(inst.Tags));
+        if (cidrs.length > 0)
+          await this.openSsh(inst, cidrs, tagRecord(inst.Tags)[TAG_LAUNCH_TOKEN], signal, true);
         return instanceInfo(inst);
       }
       if (inst && FAILED_STATES.has(state)) {
@@ -337,13 +554,22 @@ export class Ec2Compute implements CloudCompute {
     }
   }
 
+  /** Terminates the instance, then removes its ssh-cidr rule unless another live instance needs it. */
   async terminate(id: string): Promise<void> {
+    let inst: Instance | undefined;
+    try {
+      const out = await this.client.send(new DescribeInstancesCommand({ InstanceIds: [id] }), UNCUT());
+      inst = out.Reservations?.flatMap((r) => r.Instances ?? []).find((i) => i.InstanceId === id);
+    } catch {
+      // terminating matters more than the rule: sweep removes a rule left behind
+    }
     try {
       await this.client.send(new TerminateInstancesCommand({ InstanceIds: [id] }));
     } catch (err) {
       if (errorCode(err) === 'InvalidInstanceID.NotFound') return;
       throw describeAwsError(err, `terminating instance ${id}`);
     }
+    if (inst && sshCidrsOfTags(tagRecord(inst.Tags)).length > 0) await this.closeSsh(inst);
   }
 
   async findByTags(tags: Record<string, string>): Promise<InstanceInfo[]> {
@@ -444,4 +670,9 @@ export class Ec2Compute implements CloudCompute {
       }
     }
   }
+}
+
+/** The CIDR block of an ingress rule ('' for rules from a group or a prefix list). */
+function ruleCidr(r: SecurityGroupRule): string {
+  return r.CidrIpv4 ?? r.CidrIpv6 ?? '';
 }

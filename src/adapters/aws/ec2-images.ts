@@ -31,6 +31,12 @@ function errorCode(err: unknown): string {
   return e?.Code ?? e?.name ?? '';
 }
 
+function ebsEncrypted(img: Image): boolean | undefined {
+  const flags = (img.BlockDeviceMappings ?? []).filter((m) => m.Ebs).map((m) => m.Ebs!.Encrypted);
+  if (flags.length === 0 || flags.some((f) => f === undefined)) return undefined;
+  return flags.every(Boolean);
+}
+
 export function toMachineImage(img: Image): MachineImage {
   const tags: Record<string, string> = {};
   for (const t of img.Tags ?? []) if (t.Key) tags[t.Key] = t.Value ?? '';
@@ -45,6 +51,10 @@ export function toMachineImage(img: Image): MachineImage {
     snapshotIds: (img.BlockDeviceMappings ?? [])
       .map((m) => m.Ebs?.SnapshotId)
       .filter((s): s is string => Boolean(s)),
+    rootDeviceName: img.RootDeviceName,
+    rootVolumeGiB: (img.BlockDeviceMappings ?? []).find((m) => m.DeviceName === img.RootDeviceName)?.Ebs
+      ?.VolumeSize,
+    encrypted: ebsEncrypted(img),
   };
 }
 

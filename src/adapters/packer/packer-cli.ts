@@ -143,7 +143,7 @@ export class PackerImageBuilder implements ImageBuilder {
       const texts = await Promise.all(hcl.map((n) => fs.readFile(path.join(dir, n), 'utf8')));
       if (!texts.some((t) => /\brequired_plugins\b/.test(t))) {
         throw new UserError(
-          `packer ${version.join('.')} needs the amazon plugin declared in ${templateDir}: copy plugins.pkr.hcl.example from templates/packer to ${templateDir}/plugins.pkr.hcl`,
+          `packer ${version.join('.')} needs the amazon plugin declared in ${templateDir}: copy plugins.pkr.hcl from templates/packer to ${templateDir}`,
         );
       }
     }
