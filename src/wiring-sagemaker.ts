@@ -14,7 +14,7 @@ export function createSageMaker(ctx: CommandContext): SageMaker {
   if (backendOf(o) === 'local')
     return new LocalSageMaker(ctx.deps.store(), { onOutput: (line) => ctx.deps.logger.info(line) });
   return new (sagemakerModule().AwsSageMaker)({
-    region: o.string('region') ?? 'us-east-1',
+    region: o.string('region'),
     endpoint: o.string('sagemaker-endpoint-url') || undefined,
     signal: ctx.signal,
   });

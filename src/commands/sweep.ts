@@ -67,6 +67,20 @@ export const OPTIONS = defineOptions([
     env: ['MODEL_PIPELINE_CIRCLECI_TOKEN', 'CIRCLE_TOKEN'],
     secret: true,
   },
+  {
+    name: 'github-api-url',
+    description: 'sweep: GitHub API asked about workflow runs (GitHub Enterprise sets `GITHUB_API_URL`).',
+    type: 'string',
+    default: 'https://api.github.com',
+    env: ['MODEL_PIPELINE_GITHUB_API_URL', 'GITHUB_API_URL'],
+  },
+  {
+    name: 'circleci-api-url',
+    description: 'sweep: CircleCI API asked about workflows (a self-hosted CircleCI server has its own).',
+    type: 'string',
+    default: 'https://circleci.com',
+    env: ['MODEL_PIPELINE_CIRCLECI_API_URL'],
+  },
   EC2_ENDPOINT_OPTION,
 ]);
 

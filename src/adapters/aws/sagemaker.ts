@@ -34,6 +34,7 @@ import type {
 } from '../../core/sagemaker';
 import { bindAbortSignal, boundedClientConfig, registerCleanupCommand } from './client-config';
 import { describeAwsError } from './errors';
+import { DEFAULT_REGION } from '../../core/region';
 
 export interface SageMakerOptions {
   region?: string;
@@ -74,7 +75,7 @@ export class AwsSageMaker implements SageMaker {
       bindAbortSignal(
         new SageMakerClient({
           ...boundedClientConfig(),
-          region: o.region ?? 'us-east-1',
+          region: o.region ?? DEFAULT_REGION,
           endpoint: o.endpoint || undefined,
         }),
         o.signal,
