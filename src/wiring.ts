@@ -121,8 +121,9 @@ export function createDeps(options: PipelineOptions, io: DepsIo): Deps {
   let store: ObjectStore | undefined;
   let compute: Compute | undefined;
   let ec2: Compute | undefined;
+  // compute('aws') is sweep's, which reads no store options: it must not ask backendOf (bucket)
   const getCompute = (kind?: 'aws'): Compute =>
-    kind === 'aws' && backendOf(options) === 'local'
+    kind === 'aws'
       ? (ec2 ??= createCompute(options, io.logger, io.signal, 'aws'))
       : (compute ??= createCompute(options, io.logger, io.signal));
   const progress = io.progress ?? createProgress({ line: (t) => io.logger.info(t) });

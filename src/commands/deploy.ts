@@ -33,7 +33,7 @@ import {
   storeRoot,
 } from './registry-context';
 import { DEPLOY_OPTIONS } from './sagemaker-options';
-import { ENVIRONMENT_OPTION } from './common-options';
+import { ENVIRONMENT_OPTION, REPO_OPTIONS, STORE_OPTIONS } from './common-options';
 import { defineOptions } from '../core/options';
 import { outputsOf } from './output-specs';
 import type { CommandContext, CommandDef, CommandResult } from './types';
@@ -299,6 +299,9 @@ export async function undeploy(ctx: CommandContext, sm: SageMaker): Promise<Comm
 }
 
 export const OPTIONS = defineOptions([
+  // shared options this command reads (help, the orb and the action warnings follow this list)
+  ...STORE_OPTIONS,
+  ...REPO_OPTIONS,
   ENVIRONMENT_OPTION,
   MODEL_NAME_OPTION,
   MODEL_SOURCES_OPTION,

@@ -19,8 +19,11 @@ import { EC2_ENDPOINT_OPTION } from './build-ami-options';
 const GONE = new Set(['shutting-down', 'terminated']);
 import type { CommandContext, CommandDef, CommandResult } from './types';
 import { outputsOf } from './output-specs';
+import { BACKEND_OPTION } from './common-options';
 
 export const OPTIONS = defineOptions([
+  // shared options this command reads (help, the orb and the action warnings follow this list)
+  BACKEND_OPTION,
   {
     // not rotate's `dry-run`: that one defaults to true, a safety net must act by default
     name: 'sweep-dry-run',

@@ -37,6 +37,7 @@ import {
   type ModelTarget,
 } from './model-context';
 import { TRAIN_OPTIONS } from './train-options';
+import { REPO_OPTIONS, STORE_OPTIONS } from './common-options';
 import { readAmiVersion } from './ami-version';
 import { benchmarkArtifacts, emitAnnotations } from './benchmark-report';
 import { THRESHOLDS_OPTION } from './registry-context';
@@ -740,6 +741,8 @@ export const trainCommand: CommandDef = {
   name: 'train',
   summary: 'Train one model on a temporary instance (EC2, or a local folder) and store it with its manifest.',
   options: [
+    ...STORE_OPTIONS,
+    ...REPO_OPTIONS,
     ...TRAIN_OPTIONS,
     THRESHOLDS_OPTION,
     MODEL_SOURCES_OPTION,

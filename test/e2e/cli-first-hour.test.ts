@@ -113,6 +113,34 @@ describe("a user's first hour with the bundled CLI", () => {
       expect(r.stdout).not.toContain('--bucket');
     });
 
+    it.each([
+      ['alias', ['--config-path', '--sha'], ['--alias <value>', '--bucket <value>']],
+      ['find', ['--config-path', '--sha'], ['--bucket <value>']],
+      ['sweep', ['--config-path', '--sha', '--bucket', '--store-prefix', '--local-store'], ['--backend <']],
+      ['demote', ['--sha'], ['--config-path, --config <value>', '--bucket <value>']],
+      ['rotate', ['--sha'], ['--config-path, --config <value>']],
+      ['build-ami', ['--config-path', '--bucket'], ['--sha <value>']],
+      // promote, describe and status fall back to the model of this commit: config-path at sha
+      ['promote', [], ['--config-path, --config <value>', '--sha <value>']],
+    ])('help %s lists only the shared options it reads', (cmd, absent, present) => {
+      const r = cli(repo.dir, ['help', cmd]);
+      expect(r.code).toBe(0);
+      for (const flag of absent) expect(r.stdout).not.toMatch(new RegExp(`^  ${flag}\\b`, 'm'));
+      for (const flag of present) expect(r.stdout).toContain(`  ${flag}`);
+    });
+
+    it('a flag the command does not read is one clear line and exit 2, nothing done', () => {
+      const r = cli(repo.dir, ['alias', '--local', '--config-path', 'x.toml']);
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr.trim().split('\n')).toEqual([
+        'error: alias does not read --config-path (needs-model, train, promote, demote, ... do); remove it',
+      ]);
+      const sweep = cli(repo.dir, ['sweep', '--local', '--no-s3-checksums']);
+      expect(sweep.code).toBe(2);
+      expect(sweep.stderr).toMatch(/^error: sweep does not read --s3-checksums \(/);
+    });
+
     it('help for an unknown command lists the commands', () => {
       const r = cli(repo.dir, ['help', 'fly']);
       expect(r.code).toBe(2);
@@ -221,6 +249,59 @@ describe("a user's first hour with the bundled CLI", () => {
         MODEL_PIPELINE_BUKET: 'x',
       });
       expect(r.stderr).toMatch(/^::warning::the environment sets MODEL_PIPELINE_BUKET/m);
+    });
+  });
+
+  describe('inside CircleCI (CIRCLECI=true)', () => {
+    const circle = (dir: string): Record<string, string> => ({
+      CIRCLECI: 'true',
+      CIRCLE_SHA1: repo.head(),
+      BASH_ENV: path.join(dir, 'bash_env'),
+    });
+
+    it('exports the outputs to later steps through $BASH_ENV, quoted so JSON and spaces survive', () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'mp-circle-'));
+      const env = circle(dir);
+      const r = cli(repo.dir, ['needs-model', '--local'], env);
+      expect(r.code).toBe(0);
+      const text = readFileSync(env.BASH_ENV, 'utf8');
+      expect(text).toMatch(/^export MP_NEEDS_MODEL='true'$/m);
+      // what a program started by a later step sees: CircleCI sources $BASH_ENV in that step's shell
+      const later = spawnSync(
+        'bash',
+        [
+          '-c',
+          `. "$1"; node -e 'console.log(JSON.stringify([process.env.MP_REASON, process.env.MP_MATRIX]))'`,
+          'bash',
+          env.BASH_ENV,
+        ],
+        { encoding: 'utf8' },
+      );
+      const [reason, matrix] = JSON.parse(later.stdout) as [string, string];
+      expect(reason).toMatch(/ /);
+      expect(JSON.parse(matrix)).toEqual([expect.objectContaining({ 'model-version': '1.0.0' })]);
+    });
+
+    it('writes the Markdown summary where --summary-file says (CircleCI has no step summary)', () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'mp-circle-'));
+      const r = cli(
+        repo.dir,
+        ['needs-model', '--local', '--summary-file', path.join(dir, 'summary.md')],
+        circle(dir),
+      );
+      expect(r.code).toBe(0);
+      expect(readFileSync(path.join(dir, 'summary.md'), 'utf8')).toMatch(/1\.0\.0/);
+    });
+
+    it('reports errors and warnings as plain lines (no GitHub annotations) and exports nothing on failure', () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'mp-circle-'));
+      const env: Record<string, string> = { ...circle(dir), MODEL_PIPELINE_BUKET: 'x' };
+      const r = cli(repo.dir, ['needs-model', '--local', '--config-path', 'none.toml'], env);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/^warning: the environment sets MODEL_PIPELINE_BUKET/m);
+      expect(r.stderr).toMatch(/^error: config file none\.toml not found .*; set --config-path$/m);
+      expect(r.stderr).not.toContain('::');
+      expect(() => readFileSync(env.BASH_ENV, 'utf8')).toThrow(/ENOENT/);
     });
   });
 });
