@@ -215,6 +215,47 @@ describe("a user's first hour with the bundled CLI", () => {
       expect(r.stderr).toMatch(/^raw_source_data\.zip \(9\.0 MiB\) copied to the instance$/m);
       expect(r.stderr).toMatch(/^uploaded model\.zip \(\d+ B\) to /m);
     });
+
+    it('train --local reports a 9 MiB model upload as it goes (a line per 10 %), then its size and rate', () => {
+      const demo = new TempRepo();
+      cpSync(path.resolve(__dirname, '../../examples/demo-repo'), demo.dir, { recursive: true });
+      demo.commit('demo');
+      const big =
+        'python3 train.py && python3 -c \'import zipfile; z = zipfile.ZipFile("model.zip", "w"); z.writestr("weights.bin", bytes(9 * 1024 * 1024)); z.close()\'';
+      const r = cli(demo.dir, ['train', '--local', '--data-key', 'none', '--train-command', big]);
+      expect(r.stderr).not.toMatch(/^error/m);
+      expect(r.code).toBe(0);
+      const lines = r.stderr.split('\n').filter((l) => l.startsWith('upload model.zip: '));
+      const partial = lines.filter((l) => /^upload model\.zip: [\d.]+ MiB \/ 9\.0 MiB \(\d+%\), /.test(l));
+      expect(partial.length).toBeGreaterThanOrEqual(3);
+      expect(partial.length).toBeLessThanOrEqual(10);
+      expect(lines[lines.length - 1]).toMatch(
+        /^upload model\.zip: 9\.0 MiB in \d+ (ms|s) \([\d.]+ (KiB|MiB|GiB)\/s\)$/,
+      );
+    });
+  });
+
+  describe('what the CLI writes into the repository', () => {
+    it("leaves git status clean with the README's .gitignore block (store, fetched model)", () => {
+      const readme = readFileSync(path.resolve(__dirname, '../../README.md'), 'utf8');
+      const block = /```gitignore\n([\s\S]*?)```/.exec(readme)?.[1];
+      expect(block).toContain('.model-store/');
+      const demo = new TempRepo();
+      cpSync(path.resolve(__dirname, '../../examples/demo-repo'), demo.dir, { recursive: true });
+      demo.write('.gitignore', block!);
+      demo.commit('demo');
+      for (const args of [
+        ['train', '--local', '--data-key', 'none'],
+        ['promote', '--local', '--environment', 'development'],
+        ['fetch-model', '--local', '--environment', 'development', '--dest', 'models/current'],
+      ]) {
+        const r = cli(demo.dir, args);
+        expect(r.stderr).not.toMatch(/^error/m);
+        expect(r.code).toBe(0);
+      }
+      expect(readFileSync(path.join(demo.dir, 'models/current/weights.txt'), 'utf8')).toMatch(/^[0-9a-f]{64}/);
+      expect(execFileSync('git', ['status', '--porcelain'], { cwd: demo.dir, encoding: 'utf8' })).toBe('');
+    });
   });
 
   describe('inside GitHub Actions (GITHUB_ACTIONS=true)', () => {
