@@ -253,7 +253,9 @@ describe("a user's first hour with the bundled CLI", () => {
         expect(r.stderr).not.toMatch(/^error/m);
         expect(r.code).toBe(0);
       }
-      expect(readFileSync(path.join(demo.dir, 'models/current/weights.txt'), 'utf8')).toMatch(/^[0-9a-f]{64}/);
+      expect(readFileSync(path.join(demo.dir, 'models/current/weights.txt'), 'utf8')).toMatch(
+        /^[0-9a-f]{64}/,
+      );
       expect(execFileSync('git', ['status', '--porcelain'], { cwd: demo.dir, encoding: 'utf8' })).toBe('');
     });
   });
