@@ -12,7 +12,7 @@ function flagLine(s: OptionSpec): string {
   const value = s.type === 'boolean' ? '' : s.choices ? ` <${s.choices.join('|')}>` : ' <value>';
   const extra = [
     s.default !== undefined && s.default !== '' ? `default: ${s.default}` : '',
-    s.env?.[0] ? `env: ${s.env[0]}` : '',
+    s.env?.length ? `env: ${s.env.join(', ')}` : '',
   ]
     .filter(Boolean)
     .join('; ');
@@ -28,7 +28,7 @@ function globalFlagLines(everywhere: readonly OptionSpec[], hasBackend: boolean)
           '  --local\n      Use the local backend: the folder store (--local-store) and local processes (= --backend local).',
         ]
       : []),
-    "  --output-file <file>\n      Append the outputs as MP_NAME='value' lines (e.g. to $BASH_ENV in CircleCI).",
+    "  --output-file <file>\n      Append the outputs as MP_NAME='value' lines (e.g. a file a later job sources; in CircleCI $BASH_ENV gets export lines anyway).",
     '  --summary-file <file>\n      Append the Markdown summary (the step summary in GitHub) to this file, e.g. for store_artifacts in CircleCI.',
     ...everywhere.map(flagLine),
     '  --help, -h / --version',
@@ -47,7 +47,7 @@ export function generalHelp(commands: readonly CommandDef[], version: string): s
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
     'Global flags: --json (print outputs as typed JSON), --local (use the local backend),',
-    "  --output-file FILE (append outputs as MP_NAME='value' lines, e.g. to $BASH_ENV),",
+    "  --output-file FILE (append outputs as MP_NAME='value' lines to a file),",
     '  --summary-file FILE (append the Markdown summary),',
     '  --settings-file FILE (MODEL_PIPELINE_* settings), --help, --version',
     'Booleans: --flag, --no-flag, --flag=true|false or --flag true|false.',

@@ -97,7 +97,9 @@ describe("a user's first hour with the bundled CLI", () => {
         expect(r.stdout).toContain('--grace-days <value>');
         expect(r.stdout).toContain('--dry-run, --no-dry-run');
         expect(r.stdout).toMatch(/default: true; env: MODEL_PIPELINE_DRY_RUN/);
-        expect(r.stdout).toMatch(/--region <value>\n.*default: us-east-1; env: MODEL_PIPELINE_REGION/);
+        expect(r.stdout).toMatch(
+          /--region <value>\n.*default: us-east-1; env: MODEL_PIPELINE_REGION, AWS_REGION, AWS_DEFAULT_REGION\)/,
+        );
         for (const absent of ['--ami-version', '--environment', '--train-timeout', '--packer-version'])
           expect(r.stdout).not.toContain(absent);
         const global = r.stdout.slice(r.stdout.indexOf('Global flags:'));
@@ -127,6 +129,16 @@ describe("a user's first hour with the bundled CLI", () => {
       expect(r.code).toBe(0);
       for (const flag of absent) expect(r.stdout).not.toMatch(new RegExp(`^  ${flag}\\b`, 'm'));
       for (const flag of present) expect(r.stdout).toContain(`  ${flag}`);
+    });
+
+    it('help sweep shows the CI API addresses with their defaults and variables (read nowhere else)', () => {
+      const r = cli(repo.dir, ['help', 'sweep']);
+      expect(r.stdout).toMatch(
+        /--github-api-url <value>\n.*default: https:\/\/api\.github\.com; env: MODEL_PIPELINE_GITHUB_API_URL, GITHUB_API_URL\)/,
+      );
+      expect(r.stdout).toMatch(
+        /--circleci-api-url <value>\n.*default: https:\/\/circleci\.com; env: MODEL_PIPELINE_CIRCLECI_API_URL\)/,
+      );
     });
 
     it('a flag the command does not read is one clear line and exit 2, nothing done', () => {
