@@ -290,6 +290,18 @@ describe('the CLI bundle (dist/cli)', () => {
     );
   });
 
+  it('warns about an input the command does not read (config-path on alias), and still runs', () => {
+    const { repo } = featureRepo();
+    const r = runAction(MAIN, repo.dir, {
+      INPUT_COMMAND: 'alias',
+      INPUT_BACKEND: 'local',
+      'INPUT_CONFIG-PATH': 'search-config.toml',
+    });
+    expect(r.stdout).not.toMatch(/::error::/);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^::warning::alias does not use the setting\(s\) config-path; ignored$/m);
+  });
+
   it('exits 2 with one error line for bad input', () => {
     const { repo } = featureRepo();
     const r = spawnSync(process.execPath, [CLI, 'needs-model', '--local', '--config', 'missing.toml'], {
