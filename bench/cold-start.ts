@@ -6,10 +6,10 @@ import * as path from 'node:path';
 import { S3ObjectStore, s3ClientConfig } from '../src/adapters/aws/s3-store';
 import { configToml, TempRepo } from '../test/helpers/git-repo';
 import { putModel } from '../test/helpers/models';
+import { awsClis } from './upload';
 import {
   childEnv,
   log,
-  peerBinary,
   removeAtEnd,
   median,
   mustSucceed,
@@ -149,11 +149,12 @@ export async function coldStart(ctx: BenchContext): Promise<BenchOutput> {
       if (/::error::/.test(stdout)) throw new Error(`the action failed: ${stdout.slice(0, 400)}`);
     },
   };
-  const awsBin = peerBinary('aws');
-  if (!awsBin) throw new Error('cold-start needs the aws CLI as its peer');
-  const aws: Variant = {
-    name: 'aws s3api head-object',
-    cmd: awsBin,
+  // each aws CLI by its own binary (v1 behind pyenv's shim, v2 from Debian's awscli): v2 is the peer judged
+  const clis = awsClis(ctx.flags);
+  if (clis.length === 0) throw new Error('cold-start needs the aws CLI as its peer');
+  const awsVariants: Variant[] = clis.map(({ name, bin }) => ({
+    name: name.replace('aws s3 cp', 'aws s3api head-object'),
+    cmd: bin,
     args: [
       's3api',
       'head-object',
@@ -167,8 +168,9 @@ export async function coldStart(ctx: BenchContext): Promise<BenchOutput> {
     check: (stdout) => {
       if (!/ContentLength/.test(stdout)) throw new Error(`aws head-object said: ${stdout.slice(0, 300)}`);
     },
-  };
-  const variants: Variant[] = [aws, ours];
+  }));
+  const aws = awsVariants.find((v) => /\(v2/.test(v.name)) ?? awsVariants[0];
+  const variants: Variant[] = [...awsVariants, ours];
   if (existsSync(path.join(distRoot, 'main/index.js'))) variants.push(action);
 
   const [major, minor] = nodeMajorMinor();
@@ -232,12 +234,21 @@ export async function coldStart(ctx: BenchContext): Promise<BenchOutput> {
       const judged = v === ours || v === action;
       return {
         bench: 'cold-start',
-        name: `${v.name} / aws head-object`,
+        name: `${v.name} / ${aws.name}`,
         samples: r,
         unit: 'x',
         target: judged ? `< ${target}` : '< 1 (what it would give)',
         met: judged ? median(r) < target : undefined,
       };
+    });
+  for (const other of awsVariants.filter((v) => v !== aws))
+    verdicts.push({
+      bench: 'cold-start',
+      name: `${action.name} / ${other.name}`,
+      samples: samples.get(action.name)?.map((ms, i) => ms / samples.get(other.name)![i]) ?? [],
+      unit: 'x',
+      target: 'report',
+      met: undefined,
     });
   return { series, verdicts, notes };
 }

@@ -20,6 +20,8 @@ export interface Verdict {
   target: string;
   met: boolean | undefined;
   note?: string;
+  /** 1-minute load average when its benchmark started and ended (filled in by run.ts). */
+  load?: string;
 }
 
 export interface BenchOutput {
@@ -70,6 +72,8 @@ export interface ProcResult {
   ms: number;
   /** Peak resident set size in MB from /usr/bin/time -v, when it ran under it. */
   peakRssMb?: number;
+  /** CPU seconds (user + system, the process and the children it waited for), from /usr/bin/time -v. */
+  cpuS?: number;
 }
 
 export const HAVE_GNU_TIME = existsSync('/usr/bin/time');
@@ -122,14 +126,18 @@ export async function runProc(
   if (timer) clearTimeout(timer);
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   let peakRssMb: number | undefined;
+  let cpuS: number | undefined;
   if (reportFile) {
     const { readFile, rm } = await import('node:fs/promises');
     const report = await readFile(reportFile, 'utf8').catch(() => '');
     await rm(reportFile, { force: true });
     const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(report);
     if (m) peakRssMb = Number(m[1]) / 1024;
+    const user = /User time \(seconds\): ([\d.]+)/.exec(report);
+    const sys = /System time \(seconds\): ([\d.]+)/.exec(report);
+    if (user && sys) cpuS = Number(user[1]) + Number(sys[1]);
   }
-  return { code, stdout, stderr, ms, peakRssMb };
+  return { code, stdout, stderr, ms, peakRssMb, cpuS };
 }
 
 /** Throws with the tail of the output when a benchmarked process failed: a failed run is not a sample. */
@@ -233,3 +241,12 @@ export function peerBinary(name: string): string | undefined {
   if (/[\\/]shims[\\/]/.test(found)) return run('pyenv', ['which', name]) ?? found;
   return found;
 }
+
+/**
+ * The aws CLIs' config for the peers, as they run against S3: unsigned payloads (https), and no
+ * flexible-checksum trailers (botocore >= 1.36 sends CRC32 trailers in aws-chunked bodies, which moto 5.2
+ * stores with their framing; off, the CLI also skips that CRC32 work, which only favours it).
+ */
+export const AWS_CLI_CONFIG =
+  '[default]\nregion = us-east-1\nrequest_checksum_calculation = when_required\n' +
+  'response_checksum_validation = when_required\ns3 =\n  payload_signing_enabled = false\n';

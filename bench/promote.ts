@@ -120,7 +120,17 @@ export async function promote(ctx: BenchContext): Promise<BenchOutput> {
         );
         const client = new S3Client(s3ClientConfig({ bucket, region: 'us-east-1', endpoint: ctx.endpoint }));
         const traffic = countTraffic(client);
-        const store = new S3ObjectStore({ bucket, region: 'us-east-1', endpoint: ctx.endpoint }, client);
+        // the path before issue 19 downloaded with one GET (moto reads the whole object for every ranged GET,
+        // which would make "before" slower here than it was)
+        const store = new S3ObjectStore(
+          {
+            bucket,
+            region: 'us-east-1',
+            endpoint: ctx.endpoint,
+            download: v.deep ? { concurrency: 1 } : undefined,
+          },
+          client,
+        );
         const cmd = findCommand('promote');
         const t0 = nowMs();
         const context = await buildContext(cmd, {

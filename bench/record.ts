@@ -44,3 +44,22 @@ export function withRunSection(current: string | undefined, id: string, section:
 export function recordMarkdown(file: string, id: string, section: string): void {
   writeFileSync(file, withRunSection(existsSync(file) ? readFileSync(file, 'utf8') : undefined, id, section));
 }
+
+const KEY_START = '<!-- key-rows: written by npm run bench:key -->';
+const KEY_END = '<!-- /key-rows -->';
+
+/** RESULTS.md with the key-rows block (the latest `npm run bench:key` verdicts) replaced, or put first. */
+export function withKeyRows(current: string | undefined, block: string): string {
+  const text = current ?? RESULTS_HEADER;
+  const whole = `${KEY_START}\n${block.trim()}\n${KEY_END}`;
+  const i = text.indexOf(KEY_START);
+  const j = text.indexOf(KEY_END);
+  if (i >= 0 && j > i) return text.slice(0, i) + whole + text.slice(j + KEY_END.length);
+  // after the title line
+  const nl = text.indexOf('\n');
+  return `${text.slice(0, nl + 1)}\n${whole}\n${text.slice(nl + 1)}`;
+}
+
+export function recordKeyRows(file: string, block: string): void {
+  writeFileSync(file, withKeyRows(existsSync(file) ? readFileSync(file, 'utf8') : undefined, block));
+}

@@ -15,6 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { startMoto, type MotoServer } from '../test/helpers/moto';
 import { coldStart } from './cold-start';
+import { fetchModel } from './fetch';
 import {
   FAKE_AWS_ENV,
   fmt,
@@ -28,7 +29,7 @@ import {
 } from './lib';
 import { pollDelay } from './poll-delay';
 import { promote } from './promote';
-import { recordMarkdown } from './record';
+import { recordKeyRows, recordMarkdown } from './record';
 import { rotate } from './rotate';
 import { train } from './train';
 import { upload } from './upload';
@@ -40,9 +41,25 @@ const BENCHES: Record<string, (ctx: BenchContext) => Promise<BenchOutput>> = {
   train,
   'poll-delay': pollDelay,
   promote,
+  'fetch-model': fetchModel,
 };
 
+/**
+ * The rows issue 19 judges, in one command that takes about 10-15 minutes on a quiet 2-core machine:
+ * npm run bench:key (= npm run bench -- --key). Each flag can still be overridden after it.
+ */
+const KEY_PRESET: [string, string][] = [
+  ['only', 'cold-start,promote,fetch-model,upload'],
+  ['runs', '5'],
+  ['upload-sizes', '1024'],
+  ['promote-sizes', '1024'],
+  ['fetch-size', '1024'],
+  ['no-separate', 'true'],
+];
+
 const USAGE = `usage: npm run bench -- [options]
+  --key                   the rows issue 19 judges, 5 paired runs each, 1 GiB (npm run bench:key):
+                          ${KEY_PRESET.map(([k, v]) => (v === 'true' ? `--${k}` : `--${k} ${v}`)).join(' ')}
   --smoke                 tiny sizes, 2 runs; records nothing unless --record
   --only a,b              run only these: ${Object.keys(BENCHES).join(', ')}
   --runs N                runs per benchmark (default: 15 cold-start, 3 upload, 3 rotate, 7 train, 8 poll-delay, 3 promote)
@@ -51,9 +68,14 @@ const USAGE = `usage: npm run bench -- [options]
   --upload-sizes MiB,...  upload sizes (default 1024,4096; smoke 20)
   --upload-peers a,b      stores to upload to: moto, sink (a checking S3 sink that keeps no bytes; default both)
   --part-size MiB --concurrency N  S3ObjectStore multipart settings for the upload comparison
+  --no-separate           upload: skip the "train's path before" variant (a second sha256 read; report only)
+  --upload-http           upload over plain http (default https, as to S3: unsigned payloads for every client)
   --tune                  also try a grid of part sizes x parts in flight on the first size and store
   --rotate-objects N --rotate-prefixes N   (default 100000 / 1000; smoke 2000 / 20)
   --promote-sizes MiB,...  model.zip sizes for promote (default 1024; smoke 20)
+  --fetch-size MiB        model.zip size for fetch-model (default 1024; smoke 24)
+  --fetch-peers a,b       servers for fetch-model: files (plain file server), moto (default both)
+  --aws-v2 PATH           aws-cli v2 binary for the peers (default /usr/bin/aws, Debian's awscli)
   --no-ssh                skip the SSH variant of train`;
 
 function parseArgs(argv: string[]): Map<string, string> {
@@ -69,6 +91,9 @@ function parseArgs(argv: string[]): Map<string, string> {
     'rotate-objects',
     'rotate-prefixes',
     'promote-sizes',
+    'fetch-size',
+    'fetch-peers',
+    'aws-v2',
   ]);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -99,6 +124,7 @@ interface Machine {
   loadAverage: string;
   node: string;
   aws: string;
+  rclone: string;
   moto: string;
   commit: string;
 }
@@ -115,7 +141,11 @@ function machine(root: string): Machine {
       .map((l) => l.toFixed(2))
       .join(' '),
     node: process.version,
-    aws: sh('aws', ['--version']).split(' ')[0],
+    // the CLIs the peers run, by their own binaries (v1 from the PATH, v2 from Debian's awscli), and rclone
+    aws: [sh('aws', ['--version']).split(' ')[0], sh('/usr/bin/aws', ['--version']).split(' ')[0]]
+      .filter((v) => v !== '?')
+      .join(', '),
+    rclone: sh('rclone', ['version']).split('\n')[0],
     moto: sh(process.env.MOTO_PYTHON ?? 'python3', ['-c', 'import moto; print(moto.__version__)']),
     commit: sh('git', ['rev-parse', '--short', 'HEAD'], root) + dirty,
   };
@@ -137,12 +167,34 @@ function verdictRows(verdicts: Verdict[]): string[][] {
   return verdicts.map((v) => {
     const st = stats(v.samples);
     const met = v.met === undefined ? '-' : v.met ? 'yes' : 'NO';
-    return [v.bench, v.name, v.unit, fmt(st.min), fmt(st.median), fmt(st.max), v.target, met, v.note ?? ''];
+    return [
+      v.bench,
+      v.name,
+      v.unit,
+      fmt(st.min),
+      fmt(st.median),
+      fmt(st.max),
+      v.target,
+      met,
+      v.load ?? '',
+      v.note ?? '',
+    ];
   });
 }
 
 const SERIES_HEAD = ['bench', 'measure', 'unit', 'n', 'min', 'median', 'max'];
-const VERDICT_HEAD = ['bench', 'ratio / target', 'unit', 'min', 'median', 'max', 'target', 'met', 'note'];
+const VERDICT_HEAD = [
+  'bench',
+  'ratio / target',
+  'unit',
+  'min',
+  'median',
+  'max',
+  'target',
+  'met',
+  'load (1 min) start → end',
+  'note',
+];
 
 function markdownTable(head: string[], rows: string[][]): string {
   const esc = (c: string): string => c.replace(/\|/g, '\\|');
@@ -155,6 +207,7 @@ function markdownTable(head: string[], rows: string[][]): string {
 
 async function main(): Promise<number> {
   const flags = parseArgs(process.argv.slice(2));
+  if (flags.has('key')) for (const [k, v] of KEY_PRESET) if (!flags.has(k)) flags.set(k, v);
   if (flags.has('help')) {
     process.stdout.write(USAGE + '\n');
     return 0;
@@ -182,10 +235,14 @@ async function main(): Promise<number> {
     removeLeftovers();
     void moto?.stop();
   };
-  process.once('SIGINT', () => {
-    stop();
-    process.exit(130);
-  });
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const)
+    process.once(signal, () => {
+      stop();
+      process.exit(code);
+    });
 
   const series: Series[] = [];
   const verdicts: Verdict[] = [];
@@ -197,10 +254,12 @@ async function main(): Promise<number> {
     for (const name of only) {
       const t0 = Date.now();
       log(`== ${name}`);
+      const loadBefore = os.loadavg()[0].toFixed(1);
       try {
         const out = await BENCHES[name](ctx);
+        const load = `${loadBefore} → ${os.loadavg()[0].toFixed(1)}`;
         series.push(...out.series);
-        verdicts.push(...out.verdicts);
+        verdicts.push(...out.verdicts.map((v) => ({ ...v, load })));
         notes.push(...out.notes);
         log(`${name} done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       } catch (err) {
@@ -217,8 +276,11 @@ async function main(): Promise<number> {
 
   const elapsed = (Date.now() - started) / 1000;
   const machineLine =
-    `${m.nproc} cpus (${m.cpu}), ${m.memoryGiB} GiB, node ${m.node}, ${m.aws}, moto ${m.moto}, ` +
-    `load at start ${m.loadAverage}, commit ${m.commit}`;
+    `${m.nproc} cpus (${m.cpu}), ${m.memoryGiB} GiB, node ${m.node}, ${m.aws}, ${m.rclone}, moto ${m.moto}, ` +
+    `load at start ${m.loadAverage}, at end ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}, commit ${m.commit}`;
   const out = [
     `model-pipeline bench: ${smoke ? 'SMOKE (tiny sizes, not a measurement)' : 'full'} run, ${m.date}`,
     machineLine,
@@ -235,7 +297,9 @@ async function main(): Promise<number> {
 
   if (record) {
     const day = m.date.slice(0, 10);
-    const id = `${day}${smoke ? '-smoke' : ''}${flags.has('only') ? '-' + only.join('+') : ''}`;
+    const id = flags.has('key')
+      ? `${day}-key`
+      : `${day}${smoke ? '-smoke' : ''}${flags.has('only') ? '-' + only.join('+') : ''}`;
     const dir = path.join(root, 'bench/results');
     mkdirSync(dir, { recursive: true });
     const json = path.join(dir, `${id}.json`);
@@ -263,6 +327,28 @@ async function main(): Promise<number> {
       ...errors.map((e) => `- ERROR: ${e.split('\n')[0]}`),
     ].join('\n');
     recordMarkdown(path.join(root, 'bench/RESULTS.md'), id, section);
+    if (flags.has('key') && !smoke) {
+      const given = [...flags]
+        .filter(([k]) => k !== 'key' && !KEY_PRESET.some(([p, v]) => p === k && v === flags.get(k)))
+        .map(([k, v]) => (v === 'true' ? `--${k}` : `--${k} ${v}`));
+      recordKeyRows(
+        path.join(root, 'bench/RESULTS.md'),
+        [
+          `## Key rows (issue 19): latest \`npm run bench:key${given.length ? ` -- ${given.join(' ')}` : ''}\`, ${m.date.slice(0, 16).replace('T', ' ')} UTC`,
+          '',
+          'Re-run: `npm run bench:key` (rebuilds dist/, then cold-start, promote, fetch-model and upload at 1 GiB, 5 ' +
+            'paired runs each; about 10-15 minutes on a quiet 2-core machine). It rewrites this table and adds a ' +
+            `section below. Machine: ${machineLine}. Each row: its target, the median of the paired ratios, ` +
+            'the 1-minute load average when its benchmark started and ended, and whether the target holds. ' +
+            'A load above the core count means other work shared the CPU: such a row is not a measurement.',
+          '',
+          markdownTable(VERDICT_HEAD, verdictRows(verdicts)),
+          '',
+          ...notes.map((n) => `- ${n}`),
+          ...errors.map((e) => `- ERROR: ${e.split('\n')[0]}`),
+        ].join('\n'),
+      );
+    }
     log(`recorded ${path.relative(root, json)} and bench/RESULTS.md`);
   }
   return errors.length > 0 ? 1 : 0;

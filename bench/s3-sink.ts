@@ -8,6 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { crc32 } from 'node:zlib';
 
@@ -79,7 +80,8 @@ export interface S3Sink {
   stop(): Promise<void>;
 }
 
-export async function startS3Sink(): Promise<S3Sink> {
+/** With `tls`, it serves https (as S3 does), so the clients send unsigned payloads as they do to S3. */
+export async function startS3Sink(tls?: { key: string; cert: string }): Promise<S3Sink> {
   const uploads = new Map<string, Upload>();
   const objects = new Map<string, StoredObject>();
 
@@ -203,19 +205,20 @@ export async function startS3Sink(): Promise<S3Sink> {
     xmlError(res, 501, 'NotImplemented', `${method} ${url.pathname}${url.search} is not part of the sink`);
   };
 
-  const server: Server = createServer((req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse): void => {
     handle(req, res).catch((err: unknown) => {
       if (!res.headersSent) xmlError(res, 500, 'InternalError', String((err as Error).message));
       else res.destroy();
     });
-  });
+  };
+  const server: Server = tls ? createHttpsServer(tls, listener) : createServer(listener);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', resolve);
   });
   const { port } = server.address() as AddressInfo;
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     objects,
     stop: () =>
       new Promise<void>((resolve) => {

@@ -4,6 +4,7 @@
 //
 // Compiling the bundle is most of a cold start, and the action's steps have no code cache. So what only a
 // few commands need is not in dist/lib/index.js: the EC2 client (train on EC2, build-ami, prune-amis), the
+// SageMaker client (train-engine sagemaker, deploy, endpoint-status, undeploy), the
 // tool cache (Packer download) and the HTTP client @actions/core loads for OIDC tokens (never used here)
 // each sit in a vendor file, required on first use (src/wiring*.ts load their adapters lazily already).
 // Only npm packages move: our own modules stay in one file, so `instanceof UserError` and friends hold.
@@ -31,6 +32,7 @@ const common = {
 /** package -> its vendor file, loaded when a module that imports it is first evaluated */
 const vendor = {
   '@aws-sdk/client-ec2': 'client-ec2.js',
+  '@aws-sdk/client-sagemaker': 'client-sagemaker.js',
   '@actions/tool-cache': 'tool-cache.js',
 };
 
@@ -48,7 +50,7 @@ const splitVendor = {
   name: 'split-vendor',
   setup(b) {
     b.onResolve({ filter: /^\.\/vendor\// }, (a) => ({ path: a.path, external: true }));
-    b.onResolve({ filter: /^(@aws-sdk\/client-ec2|@actions\/tool-cache)$/ }, (a) => ({
+    b.onResolve({ filter: /^(@aws-sdk\/client-ec2|@aws-sdk\/client-sagemaker|@actions\/tool-cache)$/ }, (a) => ({
       path: `./vendor/${vendor[a.path]}`,
       external: true,
     }));
@@ -77,6 +79,7 @@ await build({
 
 const vendorEntries = {
   'client-ec2.js': "module.exports = require('@aws-sdk/client-ec2');",
+  'client-sagemaker.js': "module.exports = require('@aws-sdk/client-sagemaker');",
   'tool-cache.js': "module.exports = require('@actions/tool-cache');",
   'http-client.js':
     "module.exports = { httpClient: require('@actions/http-client'), auth: require('@actions/http-client/lib/auth') };",

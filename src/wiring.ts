@@ -4,7 +4,7 @@ import { GitCli } from './adapters/git/git-cli';
 import { systemClock } from './adapters/system/clock';
 import { ZipArchives } from './adapters/system/zip';
 import { LocalCompute } from './adapters/local/local-compute';
-import { LocalShell } from './adapters/local/local-shell';
+import { LocalHostSessions } from './adapters/local/local-host-session';
 import { imageDeps } from './wiring-images';
 import { createProgress } from './adapters/system/progress';
 import { withTransferProgress } from './adapters/system/transfer-progress';
@@ -13,8 +13,8 @@ import { readCiContext } from './core/ci-env';
 import { FetchCiRuns } from './adapters/ci/ci-runs';
 import { UserError } from './core/errors';
 import type { PipelineOptions } from './commands/option-table';
-import type { Compute, InstanceInfo, Logger, ObjectStore, RemoteShell, StateStore } from './core/ports';
-import type { Deps, ShellAccess } from './commands/types';
+import type { CloudCompute, Compute, HostSessions, Logger, ObjectStore, StateStore } from './core/ports';
+import type { Deps } from './commands/types';
 
 export type Backend = 'aws' | 'local';
 
@@ -27,7 +27,8 @@ export type Backend = 'aws' | 'local';
 const s3StoreModule = (): typeof import('./adapters/aws/s3-store') => require('./adapters/aws/s3-store');
 const ec2ComputeModule = (): typeof import('./adapters/aws/ec2-compute') =>
   require('./adapters/aws/ec2-compute');
-const sshShellModule = (): typeof import('./adapters/ssh/ssh-shell') => require('./adapters/ssh/ssh-shell');
+const sshHostModule = (): typeof import('./adapters/ssh/ssh-host-session') =>
+  require('./adapters/ssh/ssh-host-session');
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 /** `auto` means aws when a bucket is configured, else the local folder store. */
@@ -57,13 +58,7 @@ export function createStore(options: PipelineOptions, cwd: string, signal?: Abor
   });
 }
 
-export function createCompute(
-  options: PipelineOptions,
-  logger: Logger,
-  signal?: AbortSignal,
-  kind?: 'aws',
-): Compute {
-  if (kind !== 'aws' && backendOf(options) === 'local') return new LocalCompute();
+function createEc2Compute(options: PipelineOptions, logger: Logger, signal?: AbortSignal): CloudCompute {
   const { Ec2Compute } = ec2ComputeModule();
   return new Ec2Compute({
     region: options.string('region'),
@@ -73,36 +68,45 @@ export function createCompute(
   });
 }
 
-/** SSH for EC2 (ssh-host overrides the instance address, e.g. a forwarded port); a folder for local. */
-export function createShell(
+export function createCompute(
   options: PipelineOptions,
-  compute: Compute,
-  instance: InstanceInfo,
-  access: ShellAccess,
   logger: Logger,
-): RemoteShell {
-  if (compute instanceof LocalCompute) {
-    return new LocalShell(compute.homeOf(instance.id), { pidsDir: compute.pidsDirOf(instance.id) });
-  }
-  const host = options.string('ssh-host') || instance.host;
-  if (!host)
-    throw new UserError(
-      `instance ${instance.id} has no IP address to SSH to; set ${options.mention('ssh-host')}`,
-    );
-  const privateKey = access.privateKey ?? options.string('ssh-private-key');
-  if (!privateKey)
-    throw new UserError(
-      'no SSH private key: set ssh-private-key with key-name, or leave both unset for an ephemeral key',
-    );
-  const { SshShell } = sshShellModule();
-  return new SshShell({
-    host,
-    port: options.int('ssh-port'),
-    user: options.string('ssh-user'),
-    privateKey,
-    hostKeys: access.hostKeys ?? { keys: [], fingerprints: [] },
-    logger,
+  signal?: AbortSignal,
+  kind?: 'aws',
+): Compute {
+  if (kind !== 'aws' && backendOf(options) === 'local') return new LocalCompute();
+  return createEc2Compute(options, logger, signal);
+}
+
+/** Hosts reached over SSH (ssh-host overrides the instance address, e.g. a forwarded port). */
+export function sshHostSessions(
+  options: PipelineOptions,
+  compute: () => CloudCompute,
+  io: { logger: Logger; state: StateStore },
+): HostSessions {
+  const { SshHostSessions } = sshHostModule();
+  return new SshHostSessions({
+    compute,
+    state: io.state,
+    logger: io.logger,
+    sshHost: options.string('ssh-host') || undefined,
+    sshPort: options.int('ssh-port'),
+    sshUser: options.string('ssh-user'),
+    sshHostOption: options.mention('ssh-host'),
   });
+}
+
+/** Where train gets its host: EC2 over SSH, or a local work folder for the local backend. */
+export function createHostSessions(
+  options: PipelineOptions,
+  io: { logger: Logger; state: StateStore; signal?: AbortSignal },
+): HostSessions {
+  if (backendOf(options) === 'local') {
+    let compute: LocalCompute | undefined;
+    return new LocalHostSessions({ compute: () => (compute ??= new LocalCompute()), ...io });
+  }
+  let compute: CloudCompute | undefined;
+  return sshHostSessions(options, () => (compute ??= createEc2Compute(options, io.logger, io.signal)), io);
 }
 
 export interface DepsIo {
@@ -121,16 +125,16 @@ export function createDeps(options: PipelineOptions, io: DepsIo): Deps {
   let store: ObjectStore | undefined;
   let compute: Compute | undefined;
   let ec2: Compute | undefined;
-  // compute('aws') is sweep's, which reads no store options: it must not ask backendOf (bucket)
+  let hosts: HostSessions | undefined;
   const getCompute = (kind?: 'aws'): Compute =>
-    kind === 'aws'
+    kind === 'aws' && backendOf(options) === 'local'
       ? (ec2 ??= createCompute(options, io.logger, io.signal, 'aws'))
       : (compute ??= createCompute(options, io.logger, io.signal));
   const progress = io.progress ?? createProgress({ line: (t) => io.logger.info(t) });
   return {
     store: () => (store ??= withTransferProgress(createStore(options, cwd, io.signal), progress)),
     compute: getCompute,
-    shell: (instance, access = {}) => createShell(options, getCompute(), instance, access, io.logger),
+    hosts: () => (hosts ??= createHostSessions(options, io)),
     ...imageDeps(options, { ...io, cwd }),
     archives: new ZipArchives(),
     git: new GitCli(cwd),

@@ -104,6 +104,49 @@ export async function benchmarkArtifacts(
   };
 }
 
+/**
+ * The JUnit benchmark report of a finished training (the SageMaker engine; the instance engine's copy in
+ * train.ts does the same): against the thresholds file and the model the target environment runs now,
+ * written to `<work>/out/benchmark_results.xml` and copied to report-dir. A metrics file that cannot be read
+ * marks the model failed (promote then refuses it) instead of throwing the trained model away.
+ */
+export async function trainBenchmarkReport(
+  ctx: CommandContext,
+  prefix: string,
+  metricsFile: string,
+  work: string,
+): Promise<{ passed: boolean; xmlFile?: string; summary?: string }> {
+  const log = ctx.deps.logger;
+  const environment = parseEnvironment(ctx.options.string('environment') || DEFAULT_BENCHMARK_ENVIRONMENT);
+  try {
+    const r = await benchmarkArtifacts(
+      ctx,
+      ctx.deps.store(),
+      prefix,
+      metricsFile,
+      ctx.options.string('thresholds-file') || undefined,
+      environment,
+    );
+    emitAnnotations(log, r.annotations);
+    const xmlFile = path.join(work, 'out', BENCHMARK_XML);
+    await fs.mkdir(path.dirname(xmlFile), { recursive: true });
+    await fs.writeFile(xmlFile, r.xml);
+    const reportDir = ctx.options.string('report-dir');
+    if (reportDir) {
+      const dir = path.resolve(ctx.deps.cwd, reportDir);
+      await fs.mkdir(dir, { recursive: true });
+      await fs.writeFile(path.join(dir, BENCHMARK_XML), r.xml);
+      log.info(`benchmark report: ${path.join(dir, BENCHMARK_XML)}`);
+    }
+    log.info(`benchmark against ${environment}: ${r.passed ? 'passed' : 'FAILED'}`);
+    return { passed: r.passed, xmlFile, summary: r.summary };
+  } catch (err) {
+    if (!(err instanceof UserError)) throw err;
+    log.error(`benchmark report: ${err.message}; the model is recorded as failed`);
+    return { passed: false };
+  }
+}
+
 export const OPTIONS = defineOptions([
   // shared options this command reads (help, the orb and the action warnings follow this list)
   ...STORE_OPTIONS,

@@ -62,13 +62,15 @@ export async function fetchVerified(
   const tmp = await fs.mkdtemp(path.join(path.dirname(dest), '.download-'));
   const part = path.join(tmp, 'part');
   try {
+    let got: { size: number; sha256?: string };
     try {
-      await store.downloadFile(key, part);
+      // hashed by the store as the bytes arrive (where it can), not read again afterwards
+      got = await store.downloadFile(key, part, { sha256: true });
     } catch (err) {
       throw new PipelineError(`cannot download ${store.uri(key)}: ${(err as Error).message}`);
     }
     const size = (await fs.stat(part)).size;
-    const sha = await sha256File(part);
+    const sha = got.sha256 ?? (await sha256File(part));
     if (
       (expect.size !== undefined && size !== expect.size) ||
       (expect.sha256 !== undefined && sha !== expect.sha256)

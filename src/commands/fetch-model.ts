@@ -16,6 +16,7 @@ import {
   type Environment,
   type ModelRef,
 } from '../core/registry';
+import { ArrivingBytes } from '../core/byte-ranges';
 import { DEST_OPTION, fetchVerified } from './download';
 import { folderState, MODEL_SOURCES_OPTION, modelOfCommit, resolveSha, singleTarget } from './model-context';
 import {
@@ -26,6 +27,7 @@ import {
   readManifest,
   readPointer,
   configScope,
+  sha256File,
   storeRoot,
 } from './registry-context';
 import { ENVIRONMENT_OPTION, REPO_OPTIONS, STORE_OPTIONS } from './common-options';
@@ -217,27 +219,58 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
   const work = await fs.mkdtemp(path.join(parent, `.${path.basename(dest)}.fetch-`));
   try {
     const zip = path.join(work, MODEL_FILE);
-    await fetchVerified(store, ref.folder + MODEL_FILE, zip, model);
     const meta = path.join(work, 'meta');
     await fs.mkdir(meta);
-    if (config) await fetchVerified(store, ref.folder + config.name, path.join(meta, config.name), config);
-    log.info(`downloaded ${ref.folder}${MODEL_FILE}: sha256 matches the manifest`);
-
     const unpacked = path.join(work, 'unpacked');
     await fs.mkdir(unpacked, { mode: 0o755 });
     await fs.chmod(unpacked, 0o755);
-    let entries;
-    try {
-      entries = await ctx.deps.archives.extract(zip, unpacked, {
-        limits: { reserved: [FETCH_META_DIR] },
-        signal: ctx.signal,
-      });
-    } catch (err) {
+    // download, hash and unpack overlap: the store hashes each stretch as it is written and the archive
+    // is unpacked (into the work folder) as its bytes arrive; dest gets it only once the sha256 matched
+    const modelKey = ref.folder + MODEL_FILE;
+    const arriving = new ArrivingBytes();
+    const download = (async () => {
+      let got: { size: number; sha256?: string };
+      try {
+        got = await store.downloadFile(modelKey, zip, {
+          sha256: true,
+          onWritten: (start, end) => arriving.add(start, end),
+        });
+      } catch (err) {
+        throw new PipelineError(`cannot download ${store.uri(modelKey)}: ${(err as Error).message}`);
+      }
+      // a store that does not say what it wrote as it goes has written it all now
+      arriving.add(0, got.size);
+      const sha = got.sha256 ?? (await sha256File(zip));
+      if (got.size !== model.size || sha !== model.sha256)
+        throw new PipelineError(
+          `${store.uri(modelKey)} does not match its manifest (${got.size} bytes sha256:${sha.slice(0, 12)}…, expected ` +
+            `${model.size} bytes sha256:${model.sha256.slice(0, 12)}…); the download was removed and nothing was written to ${dest}`,
+        );
+    })().finally(() => arriving.close());
+    const stopUnpacking = new AbortController();
+    const extraction = ctx.deps.archives.extract(zip, unpacked, {
+      limits: { reserved: [FETCH_META_DIR] },
+      signal: AbortSignal.any([ctx.signal, stopUnpacking.signal]),
+      arriving: { size: model.size, ready: (start, end) => arriving.ready(start, end) },
+    });
+    const configFetch = config
+      ? fetchVerified(store, ref.folder + config.name, path.join(meta, config.name), config)
+      : Promise.resolve();
+    // a failed download or hash stops the unpacking; an archive refused keeps the download going, so a
+    // corrupt download is reported as what it is
+    download.catch(() => stopUnpacking.abort());
+    const [downloaded, extracted, configured] = await Promise.allSettled([download, extraction, configFetch]);
+    if (downloaded.status === 'rejected') throw downloaded.reason;
+    if (configured.status === 'rejected') throw configured.reason;
+    log.info(`downloaded ${ref.folder}${MODEL_FILE}: sha256 matches the manifest`);
+    if (extracted.status === 'rejected') {
+      const err: unknown = extracted.reason;
       if (!(err instanceof UnsafeArchiveError)) throw err;
       throw new PipelineError(
-        `${store.uri(ref.folder + MODEL_FILE)} is not safe to unpack, nothing was written to ${dest}: ${err.message}`,
+        `${store.uri(modelKey)} is not safe to unpack, nothing was written to ${dest}: ${err.message}`,
       );
     }
+    const entries = extracted.value;
     if (entries.length === 0) throw new PipelineError(`${store.uri(ref.folder + MODEL_FILE)} holds no files`);
 
     // only names created here, each new: nothing is written through a name the archive made

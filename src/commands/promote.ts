@@ -42,6 +42,8 @@ import { ENVIRONMENT_OPTION, REPO_OPTIONS, STORE_OPTIONS } from './common-option
 import type { CommandContext, CommandDef, CommandResult } from './types';
 import { outputsOf } from './output-specs';
 import { whileClaimed } from './retiring';
+import { REGISTRY_MIRROR_OPTIONS } from './sagemaker-options';
+import { registryMirror } from './registry-mirror';
 
 export const OPTIONS = defineOptions([
   // shared options this command reads (help, the orb and the action warnings follow this list)
@@ -56,6 +58,7 @@ export const OPTIONS = defineOptions([
   ALLOW_FAILED_BENCHMARK_OPTION,
   DEEP_VERIFY_OPTION,
   MODEL_SOURCES_OPTION,
+  ...REGISTRY_MIRROR_OPTIONS,
 ]);
 
 export const PROMOTE_OUTPUTS: readonly OutputSpec[] = outputsOf(
@@ -271,6 +274,7 @@ export function moveOutputs(r: MoveResult, uri: string): Record<string, string> 
 async function run(ctx: CommandContext): Promise<CommandResult> {
   const env = parseEnvironment(ctx.options.string('environment'));
   const reason = requireReasonForOverride(ctx);
+  const mirror = registryMirror(ctx);
   const store = ctx.deps.store();
   const ref = await modelRefFrom(ctx, { config: 'always' });
   const current = await readPointer(store, ref.scope, env);
@@ -305,12 +309,13 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
     reason,
     override: override.length > 0 ? override : undefined,
   }));
+  const mirrored = mirror && (await mirror(ref, env));
   const text = result.changed
     ? `promoted ${ref.folder} to ${env} (record #${result.record.seq}; previous ${result.previous ?? 'none'})`
     : `${ref.folder} is already the ${env} model (record #${result.record.seq}); nothing to do`;
   return {
     outputs: moveOutputs(result, uri),
-    summary: moveSummary(`promote to ${env}`, result, uri, comparison),
+    summary: moveSummary(`promote to ${env}`, result, uri, comparison) + (mirrored ? `\n${mirrored}\n` : ''),
     text,
   };
 }

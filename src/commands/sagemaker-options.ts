@@ -35,6 +35,35 @@ export const SAGEMAKER_POLL_OPTION = defineOption({
   env: ['MODEL_PIPELINE_SAGEMAKER_POLL'],
 });
 
+export const SERVING_IMAGE_OPTION = defineOption({
+  name: 'serving-image',
+  description:
+    'deploy: serving image in ECR; the container finds the model folder in `MODEL_PIPELINE_MODEL_URI` (and model.zip in `MODEL_PIPELINE_MODEL_ZIP`). promote with sagemaker-registry: the image of the package’s inference specification (optional).',
+  type: 'string',
+  env: ['MODEL_PIPELINE_SERVING_IMAGE'],
+});
+
+/** promote's registry mirror: the promoted version in a SageMaker model package group. */
+export const REGISTRY_MIRROR_OPTIONS = defineOptions([
+  {
+    name: 'sagemaker-registry',
+    description:
+      'promote: also register the promoted model folder in a SageMaker model package group (one package version per folder; the environment in its metadata, Approved once in production). The store stays the source of truth: a failed mirror warns and promote still exits 0.',
+    type: 'boolean',
+    default: 'false',
+    env: ['MODEL_PIPELINE_SAGEMAKER_REGISTRY'],
+  },
+  {
+    name: 'model-package-group',
+    description:
+      'promote with sagemaker-registry: the model package group. Default: the model name (`model` for a repository with one unnamed model).',
+    type: 'string',
+    env: ['MODEL_PIPELINE_MODEL_PACKAGE_GROUP'],
+  },
+  SERVING_IMAGE_OPTION,
+  SAGEMAKER_ENDPOINT_URL_OPTION,
+]);
+
 export const SAGEMAKER_TRAIN_OPTIONS = defineOptions([
   TRAIN_ENGINE_OPTION,
   {
@@ -82,19 +111,27 @@ export const SAGEMAKER_TRAIN_OPTIONS = defineOptions([
   },
   SAGEMAKER_ENDPOINT_URL_OPTION,
   SAGEMAKER_POLL_OPTION,
+  {
+    name: 'sagemaker-logs',
+    description:
+      "Stream the training job's log (CloudWatch Logs, `/aws/sagemaker/TrainingJobs`) into the CI log while it runs; needs `logs:DescribeLogStreams` and `logs:GetLogEvents`.",
+    type: 'boolean',
+    default: 'true',
+    env: ['MODEL_PIPELINE_SAGEMAKER_LOGS'],
+  },
+  {
+    name: 'logs-endpoint-url',
+    description: 'Custom CloudWatch Logs API endpoint URL (tests).',
+    type: 'string',
+    env: ['MODEL_PIPELINE_LOGS_ENDPOINT_URL', 'AWS_ENDPOINT_URL_CLOUDWATCH_LOGS'],
+  },
 ]);
 
 export const DEPLOY_OPTIONS = defineOptions([
   SAGEMAKER_ROLE_OPTION,
   SAGEMAKER_ENDPOINT_URL_OPTION,
   SAGEMAKER_POLL_OPTION,
-  {
-    name: 'serving-image',
-    description:
-      'deploy: serving image in ECR; the container finds the model folder in `MODEL_PIPELINE_MODEL_URI` (and model.zip in `MODEL_PIPELINE_MODEL_ZIP`).',
-    type: 'string',
-    env: ['MODEL_PIPELINE_SERVING_IMAGE'],
-  },
+  SERVING_IMAGE_OPTION,
   {
     name: 'endpoint-name',
     description: 'SageMaker endpoint name. Default: `<model name>-<environment>`.',

@@ -19,11 +19,16 @@ import { EC2_ENDPOINT_OPTION } from './build-ami-options';
 const GONE = new Set(['shutting-down', 'terminated']);
 import type { CommandContext, CommandDef, CommandResult } from './types';
 import { outputsOf } from './output-specs';
-import { BACKEND_OPTION } from './common-options';
+import { STORE_OPTIONS } from './common-options';
+import { SAGEMAKER_ENDPOINT_URL_OPTION, TRAIN_ENGINE_OPTION } from './sagemaker-options';
+import { sweepTrainingJobs } from './sweep-sagemaker';
+import { usesSageMaker } from './train-sagemaker-wiring';
+import { createSageMaker } from '../wiring-sagemaker';
 
 export const OPTIONS = defineOptions([
-  // shared options this command reads (help, the orb and the action warnings follow this list)
-  BACKEND_OPTION,
+  // shared options this command reads (help, the orb and the action warnings follow this list): the backend,
+  // and the store and bucket when it sweeps SageMaker training jobs (the local run keeps them in the store)
+  ...STORE_OPTIONS,
   {
     // not rotate's `dry-run`: that one defaults to true, a safety net must act by default
     name: 'sweep-dry-run',
@@ -85,15 +90,17 @@ export const OPTIONS = defineOptions([
     env: ['MODEL_PIPELINE_CIRCLECI_API_URL'],
   },
   EC2_ENDPOINT_OPTION,
+  TRAIN_ENGINE_OPTION,
+  SAGEMAKER_ENDPOINT_URL_OPTION,
 ]);
 
 /**
  * Why an instance that is not past its deadline goes anyway: it belongs to the run named by run-id, or
  * the CI says its run has finished (a job killed hard leaves no one else to end it).
  */
-async function ownerVerdict(
+export async function ownerVerdict(
   ctx: CommandContext,
-  instance: InstanceInfo,
+  instance: Pick<InstanceInfo, 'tags'>,
   runId: string | undefined,
   asked: Map<string, Promise<CiRunStatus | undefined>>,
 ): Promise<SweepVerdict | undefined> {
@@ -196,15 +203,27 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
       r.action,
     ]),
   );
-  const summary = `### sweep\n\n${headline}\n\n${rows.length > 0 ? table + '\n' : ''}`;
+  // train-engine sagemaker (or backend sagemaker): the tool's training jobs too
+  const jobs = usesSageMaker(ctx)
+    ? await sweepTrainingJobs(ctx, createSageMaker(ctx), {
+        dryRun,
+        runId,
+        maxAgeSeconds: maxAge,
+        ownerVerdict: (tags) => ownerVerdict(ctx, { tags }, runId, asked),
+      })
+    : undefined;
+  failures.push(...(jobs?.failures ?? []));
+  const summary =
+    `### sweep\n\n${headline}\n\n${rows.length > 0 ? table + '\n' : ''}` + (jobs ? `\n${jobs.summary}` : '');
   const text = [
     headline,
     ...rows.map((r) => `${r.instance.id} ${r.instance.state}: ${r.action}: ${r.verdict.reason}`),
+    ...(jobs?.text ?? []),
   ].join('\n');
 
   if (failures.length > 0) {
     throw new PipelineError(
-      `sweep could not terminate ${failures.length} instance(s): ${failures.join('; ')}` +
+      `sweep could not ${jobs?.failures.length ? 'terminate or stop' : 'terminate'} ${failures.length} ${jobs?.failures.length ? 'resource(s)' : 'instance(s)'}: ${failures.join('; ')}` +
         (terminated.length > 0 ? ` (terminated: ${terminated.join(', ')})` : ''),
     );
   }
@@ -221,7 +240,7 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
 export const sweepCommand: CommandDef = {
   name: 'sweep',
   summary:
-    'Terminate instances launched by this tool that outlived their max runtime, whose CI run has finished, or of one run (run-id): the safety net for killed CI jobs.',
+    "Terminate instances launched by this tool that outlived their max runtime, whose CI run has finished, or of one run (run-id): the safety net for killed CI jobs. With train-engine sagemaker, also stop the tool's SageMaker training jobs of such runs.",
   options: OPTIONS,
   outputs: outputsOf('terminated', 'expired'),
   run,

@@ -1,4 +1,4 @@
-import { createSageMaker } from '../wiring-sagemaker';
+import { createSageMaker, createTrainingLogs } from '../wiring-sagemaker';
 import { STATE_TRAINING_JOB, stopLeftoverJob, trainOnSageMaker } from './train-sagemaker';
 import type { CommandContext, CommandResult } from './types';
 
@@ -10,7 +10,7 @@ export function usesSageMaker(ctx: CommandContext): boolean {
 /** The SageMaker engine of `train` when the options ask for it; undefined for the instance engine. */
 export function sagemakerEngine(ctx: CommandContext): (() => Promise<CommandResult>) | undefined {
   if (!usesSageMaker(ctx)) return undefined;
-  return () => trainOnSageMaker(ctx, createSageMaker(ctx));
+  return () => trainOnSageMaker(ctx, createSageMaker(ctx), createTrainingLogs(ctx));
 }
 
 /** train's post step: stop the training job a cancelled run left behind. */

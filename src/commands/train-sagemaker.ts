@@ -20,9 +20,14 @@ import {
   type TrainingJobRequest,
 } from '../core/sagemaker';
 import { buildTrainManifest, checkRelativePath, durationSeconds, trainArtifacts } from '../core/train';
+import { LogFollower, type TrainingLogs } from '../core/training-logs';
+import { ciRunOf } from '../core/ci-env';
+import { formatCiRun, PIPELINE_TAG, TAG_CI_ATTEMPT, TAG_CI_JOB, TAG_CI_RUN } from '../core/instance-tags';
 import { loadTargets, resolveSha, type ModelTarget } from './model-context';
 import { storeRoot } from './registry-context';
 import { uploadManifestFile } from './manifest-upload';
+import { trainBenchmarkReport } from './benchmark-report';
+import { BENCHMARK_XML } from '../core/benchmark';
 import { checkTrainTarget, clearFolderHoldingLease } from './train-guards';
 import { parseSteps } from '../core/steps';
 import { acquireFolderLease, runLabel } from './folder-lease';
@@ -48,6 +53,18 @@ function tar(args: string[], cwd?: string): Promise<void> {
       code === 0 ? resolve() : reject(new PipelineError(`tar ${args[0]} failed (${code}): ${err.trim()}`)),
     );
   });
+}
+
+/** The marker and CI run tags `sweep` finds a run's training jobs by (the same keys as on instances). */
+export function jobOwnerTags(ctx: CommandContext): Record<string, string> {
+  const ci = ctx.deps.ci;
+  const run = ciRunOf(ci);
+  return {
+    [PIPELINE_TAG]: 'true',
+    ...(run ? { [TAG_CI_RUN]: formatCiRun(run) } : {}),
+    ...(ci.runAttempt ? { [TAG_CI_ATTEMPT]: ci.runAttempt } : {}),
+    ...(ci.job ? { [TAG_CI_JOB]: ci.job } : {}),
+  };
 }
 
 /** The request, validated, before anything is created: a typo must cost nothing. */
@@ -82,21 +99,37 @@ export function trainingJobRequest(
       MODEL_PIPELINE_MODEL_SHA: target.id.sha7,
       MODEL_PIPELINE_MODEL_PREFIX: target.prefix,
     },
-    tags: runTags({ modelPrefix: target.prefix, repo: ctx.deps.ci.repository, runUrl: ctx.deps.ci.runUrl }),
+    tags: runTags({
+      modelPrefix: target.prefix,
+      repo: ctx.deps.ci.repository,
+      runUrl: ctx.deps.ci.runUrl,
+      extra: jobOwnerTags(ctx),
+    }),
   });
 }
 
 /**
- * Polls the job until it ends, logging each status transition; an aborted run stops the job.
- * Resolves with the final state; Completed is the only success.
+ * Polls the job until it ends, logging each status transition and the training log's new lines (when
+ * `logs` is given); an aborted run stops the job. Resolves with the final state; Completed is the only
+ * success.
  */
 export async function waitForTrainingJob(
   ctx: CommandContext,
   sm: SageMaker,
   name: string,
   pollMs: number,
+  logs?: TrainingLogs,
 ): Promise<TrainingJobInfo> {
   let previous: TrainingJobInfo | undefined;
+  // a read cut by the run's own abort is no news: the job is being stopped
+  const follower =
+    logs &&
+    new LogFollower(logs, name, (line) => {
+      if (!ctx.signal.aborted) ctx.deps.logger.warn(line);
+    });
+  const follow = async (): Promise<void> => {
+    for (const line of (await follower?.poll()) ?? []) ctx.deps.logger.info(line);
+  };
   for (;;) {
     if (ctx.signal.aborted) {
       ctx.deps.logger.warn(`stopping training job ${name}`);
@@ -111,13 +144,19 @@ export async function waitForTrainingJob(
     const line = statusTransition(previous, now);
     if (line) ctx.deps.logger.info(line);
     previous = now;
+    // after the status, so the last lines of a finished job come before the run goes on
+    await follow();
     if (isTerminal(now.status)) return now;
     await ctx.deps.clock.sleep(pollMs, ctx.signal).catch(() => undefined);
   }
 }
 
 /** `train` on a SageMaker training job (or the local run of its contract). */
-export async function trainOnSageMaker(ctx: CommandContext, sm: SageMaker): Promise<CommandResult> {
+export async function trainOnSageMaker(
+  ctx: CommandContext,
+  sm: SageMaker,
+  logs?: TrainingLogs,
+): Promise<CommandResult> {
   const log = ctx.deps.logger;
   const startedAt = ctx.deps.clock.now();
   const { targets } = await loadTargets(ctx);
@@ -176,9 +215,17 @@ export async function trainOnSageMaker(ctx: CommandContext, sm: SageMaker): Prom
         `training job ${jobName}: ${req.ResourceConfig.InstanceCount} x ${req.ResourceConfig.InstanceType}` +
           `${req.EnableManagedSpotTraining ? ' (managed spot)' : ''}, at most ${formatDuration(req.StoppingCondition.MaxRuntimeInSeconds)}`,
       );
-      await sm.createTrainingJob(req);
+      // saved before the request: a run killed while it is in flight leaves the post step its name
       ctx.deps.state.save(STATE_TRAINING_JOB, jobName);
-      const final = await waitForTrainingJob(ctx, sm, jobName, pollMs);
+      await sm.createTrainingJob(req);
+      const final = await waitForTrainingJob(ctx, sm, jobName, pollMs, logs).catch(async (err: unknown) => {
+        // a run that gives up on its job (SageMaker unreachable, throttled past retries) stops it first
+        if (!ctx.signal.aborted)
+          await sm.stopTrainingJob(jobName).catch((e: unknown) => {
+            log.warn(`could not stop training job ${jobName}: ${messageOf(e)}; sweep or max-runtime ends it`);
+          });
+        throw err;
+      });
       if (final.status !== 'Completed')
         throw new PipelineError(
           `training job ${jobName} ended ${final.status}${final.failureReason ? `: ${final.failureReason}` : ''}; no model was written`,
@@ -196,6 +243,7 @@ export async function trainOnSageMaker(ctx: CommandContext, sm: SageMaker): Prom
       await tar(['-xzf', tarball, '-C', out]);
 
       let metricsText: string | undefined;
+      let metricsLocal: string | undefined;
       for (const a of trainArtifacts({
         outputDir: '.',
         metricsFile: metricsFile && path.posix.basename(metricsFile),
@@ -216,9 +264,19 @@ export async function trainOnSageMaker(ctx: CommandContext, sm: SageMaker): Prom
         const up = await uploadManifestFile(store, key, local, a.name);
         uploaded.push(up);
         log.info(`uploaded ${a.name} (${up.entry.size} bytes) to ${store.uri(key)}`);
-        if (metricsFile && a.name === path.posix.basename(metricsFile))
+        if (metricsFile && a.name === path.posix.basename(metricsFile)) {
           metricsText = await fs.readFile(local, 'utf8');
+          metricsLocal = local;
+        }
       }
+      // the JUnit benchmark report, as the instance engine writes it
+      const benchmark = metricsLocal
+        ? await trainBenchmarkReport(ctx, target.prefix, metricsLocal, work)
+        : undefined;
+      if (benchmark?.xmlFile)
+        uploaded.push(
+          await uploadManifestFile(store, target.prefix + BENCHMARK_XML, benchmark.xmlFile, BENCHMARK_XML),
+        );
       const configName = path.basename(target.config.path);
       if (!uploaded.some((u) => u.entry.name === configName)) {
         const configFile = path.resolve(ctx.deps.cwd, target.config.path);
@@ -248,6 +306,10 @@ export async function trainOnSageMaker(ctx: CommandContext, sm: SageMaker): Prom
           metricsText !== undefined
             ? { file: path.posix.basename(metricsFile!), text: metricsText }
             : undefined,
+        benchmark: benchmark && {
+          passed: benchmark.passed,
+          report: benchmark.xmlFile ? BENCHMARK_XML : undefined,
+        },
       });
       // proof, right before the model becomes complete, that the folder is still this run's
       await lease.confirm();
@@ -278,7 +340,8 @@ export async function trainOnSageMaker(ctx: CommandContext, sm: SageMaker): Prom
         summary:
           `### train: ${target.prefix}\n\n| | |\n| --- | --- |\n| model | \`${uri}\` |\n` +
           `| training job | ${jobName} (${req.ResourceConfig.InstanceCount} x ${req.ResourceConfig.InstanceType}) |\n` +
-          `| files | ${uploaded.map((u) => u.entry.name).join(', ')} |\n| duration | ${formatDuration(seconds)} |\n`,
+          `| files | ${uploaded.map((u) => u.entry.name).join(', ')} |\n| duration | ${formatDuration(seconds)} |\n` +
+          (benchmark?.summary ? `\n${benchmark.summary}\n` : ''),
         text: `model ${target.prefix} trained by SageMaker job ${jobName} in ${formatDuration(seconds)}: ${uri}`,
       };
     } catch (err) {

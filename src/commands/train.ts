@@ -1,34 +1,30 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { DEFAULT_EXCLUDES } from '../adapters/ssh/argv';
-import { parseDuration, formatDuration } from '../core/duration';
+import { ciRunOf } from '../core/ci-env';
+import { formatDuration, parseDuration } from '../core/duration';
 import { messageOf, PipelineError, PreconditionFailedError, UserError } from '../core/errors';
 import { parseHostKeyOption } from '../core/host-keys';
-import { TAG_LAUNCH_TOKEN, trainInstanceTags } from '../core/instance-tags';
-import { ciRunOf } from '../core/ci-env';
-import { MANIFEST_FILE, storedRecord, type ManifestFile } from '../core/manifest';
-import type { Compute, HostKeys, InstanceInfo, LaunchRequest, RemoteShell } from '../core/ports';
+import { trainInstanceTags } from '../core/instance-tags';
+import { MANIFEST_FILE } from '../core/manifest';
+import type { HostSession, HostSpec, ObjectStore } from '../core/ports';
+import { parseEnvironment } from '../core/registry';
+import { parseSteps, type StepGraph } from '../core/steps';
 import {
   buildTrainManifest,
   checkRelativePath,
   durationSeconds,
-  ephemeralKeyName,
-  existingFilesCommand,
-  instanceFetchCommand,
-  instanceUploadCommand,
-  MISSING_EXIT,
-  parseExistingFiles,
-  parseFileReports,
   planTrainSteps,
   trainArtifacts,
   trainCommandLine,
   type TrainStepId,
-  type TransferMode,
 } from '../core/train';
-import { backendOf } from '../wiring';
+import { readAmiVersion } from './ami-version';
+import { benchmarkArtifacts, emitAnnotations } from './benchmark-report';
 import { acquireFolderLease, runLabel, type HeldLease } from './folder-lease';
+import { uploadManifestFile } from './manifest-upload';
 import {
   FORCE_OPTION,
   loadTargets,
@@ -36,18 +32,13 @@ import {
   resolveSha,
   type ModelTarget,
 } from './model-context';
+import { outputsOf } from './output-specs';
+import { THRESHOLDS_OPTION } from './registry-context';
+import { SAGEMAKER_TRAIN_OPTIONS } from './sagemaker-options';
+import { sagemakerCleanup, sagemakerEngine } from './train-sagemaker-wiring';
+import { checkTrainTarget, clearFolderHoldingLease } from './train-guards';
 import { TRAIN_OPTIONS } from './train-options';
 import { REPO_OPTIONS, STORE_OPTIONS } from './common-options';
-import { readAmiVersion } from './ami-version';
-import { benchmarkArtifacts, emitAnnotations } from './benchmark-report';
-import { THRESHOLDS_OPTION } from './registry-context';
-import { parseEnvironment } from '../core/registry';
-import { uploadManifestFile } from './manifest-upload';
-import { checkTrainTarget, clearFolderHoldingLease } from './train-guards';
-import type { CommandContext, CommandDef, CommandResult } from './types';
-import { formatBytes } from '../core/progress';
-import { outputsOf } from './output-specs';
-import { parseSteps, type StepGraph } from '../core/steps';
 import {
   checkStepInputs,
   mergedJunit,
@@ -56,8 +47,14 @@ import {
   stepsMarkdown,
   type StepsOutcome,
 } from './train-steps';
-import { SAGEMAKER_TRAIN_OPTIONS } from './sagemaker-options';
-import { sagemakerEngine, sagemakerCleanup } from './train-sagemaker-wiring';
+import {
+  artifactTransfer,
+  type ArtifactTransfer,
+  type InputRecord,
+  type TransferScope,
+  type Uploaded,
+} from './train-transfer';
+import type { CommandContext, CommandDef, CommandResult } from './types';
 
 const BENCHMARK_XML = 'benchmark_results.xml';
 
@@ -111,15 +108,7 @@ async function benchmarkReport(
   }
 }
 
-/** State names the action's post step reads to clean up after a cancelled or crashed run. */
-export const STATE_INSTANCE_ID = 'instance-id';
-export const STATE_KEY_NAME = 'ephemeral-key-name';
-export const STATE_LAUNCH_TOKEN = 'launch-token';
-
-const GONE = new Set(['terminated', 'shutting-down']);
-
 interface Settings {
-  backend: 'aws' | 'local';
   trainCommand: string;
   trainTimeout: number;
   bootTimeout: number;
@@ -129,28 +118,15 @@ interface Settings {
   metricsFile?: string;
   remoteDir: string;
   excludes: string[];
-  transfer: TransferMode;
-  awsCommand: string;
-  s3Endpoint?: string;
 }
 
 /** Every setting checked before anything is launched: a typo must cost nothing. */
 function readSettings(ctx: CommandContext): Settings {
   const o = ctx.options;
-  const backend = backendOf(o);
   const outputDir = checkRelativePath(o.string('output-dir'), 'output-dir');
   const metricsOption = optionalSetting(o.string('metrics-file'));
   const metricsFile = metricsOption ? checkRelativePath(metricsOption, 'metrics-file') : '';
-  const excludes = [...DEFAULT_EXCLUDES, ...o.list('sync-excludes')];
-  if (backend === 'local') {
-    // the local store usually lives in the repository: never copy models into the working copy
-    const store = path.resolve(ctx.deps.cwd, o.string('local-store'));
-    const rel = path.relative(ctx.deps.cwd, store);
-    if (rel && !rel.startsWith('..') && !path.isAbsolute(rel))
-      excludes.push('/' + rel.split(path.sep).join('/'));
-  }
   return {
-    backend,
     trainCommand: o.string('train-command'),
     trainTimeout: parseDuration(o.string('train-timeout'), 'train-timeout'),
     bootTimeout: parseDuration(o.string('boot-timeout'), 'boot-timeout'),
@@ -159,91 +135,35 @@ function readSettings(ctx: CommandContext): Settings {
     outputDir,
     metricsFile: metricsFile ? path.posix.join(outputDir, metricsFile) : undefined,
     remoteDir: checkRelativePath(o.string('remote-dir'), 'remote-dir', true),
-    excludes,
-    transfer: o.string('transfer'),
-    awsCommand: o.string('instance-aws-command'),
-    s3Endpoint: o.string('s3-endpoint') || undefined,
+    excludes: [...DEFAULT_EXCLUDES, ...o.list('sync-excludes')],
   };
 }
 
-async function hashFile(file: string): Promise<{ sha256: string; size: number }> {
-  const hash = createHash('sha256');
-  let size = 0;
-  for await (const chunk of createReadStream(file)) {
-    hash.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
-  }
-  return { sha256: hash.digest('hex'), size };
+/** A folder store inside the repository is never copied to the instance with the code. */
+function storeExcludes(store: ObjectStore, cwd: string): string[] {
+  const root = store.uri('');
+  if (!root.startsWith('file://')) return [];
+  const rel = path.relative(cwd, fileURLToPath(root));
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? ['/' + rel.split(path.sep).join('/')] : [];
 }
 
-async function launchRequest(
-  ctx: CommandContext,
-  compute: Compute,
-  target: ModelTarget,
-  s: Settings,
-  keyName: string | undefined,
-  launchToken: string,
-): Promise<LaunchRequest> {
-  const o = ctx.options;
-  const tags = trainInstanceTags({
-    modelPrefix: target.prefix,
-    repo: ctx.deps.ci.repository,
-    runUrl: ctx.deps.ci.runUrl,
-    ci: { run: ciRunOf(ctx.deps.ci), attempt: ctx.deps.ci.runAttempt, job: ctx.deps.ci.job },
-    launchToken,
-  });
-  const req: LaunchRequest = {
-    imageId: o.string('ami-id') ?? '',
-    instanceTypes: o.list('instance-types'),
-    subnetIds: o.list('subnet-id'),
-    securityGroupIds: o.list('security-group-id'),
-    keyName,
-    spot: o.bool('spot'),
-    rootVolumeGiB: o.int('root-volume-gib'),
-    maxRuntimeSeconds: s.maxRuntime,
-    tags,
-    instanceProfile: o.string('instance-profile') || undefined,
-    clientToken: launchToken,
-  };
-  if (compute.resolveLaunchTargets) {
-    const resolved = await compute.resolveLaunchTargets({
-      amiId: o.string('ami-id') || undefined,
-      amiVersion: (await readAmiVersion(ctx, 'optional'))?.version,
-      amiNamePattern: o.string('ami-name-pattern') || undefined,
-      subnetIds: o.list('subnet-id'),
-      subnetCidrs: o.list('subnet-cidr'),
-      securityGroupIds: o.list('security-group-id'),
-      securityGroupNames: o.list('security-group-name'),
-    });
-    ctx.deps.logger.info(`training AMI ${resolved.image.imageId} (${resolved.image.via})`);
-    req.imageId = resolved.image.imageId;
-    req.subnetIds = resolved.subnetIds;
-    req.securityGroupIds = resolved.securityGroupIds;
-  }
-  return req;
+/** What a run trains, and how, settled before the lease is taken. */
+interface TrainPlan {
+  s: Settings;
+  target: ModelTarget;
+  /** The config relative to the repository, as the training command sees it. */
+  configRel: string;
+  graph?: StepGraph;
+  sources?: Readonly<Record<string, string>>;
+  transfer: ArtifactTransfer;
+  startedAt: Date;
+  git: { sha: string; branch?: string };
+  /** Logs the numbered line of a step. */
+  step(id: TrainStepId): void;
 }
 
-/** Terminate whatever happened; a failure to terminate is itself a failure (a leaked instance costs money). */
-async function terminate(ctx: CommandContext, compute: Compute, id: string): Promise<void> {
-  const log = ctx.deps.logger;
-  try {
-    await compute.terminate(id);
-    log.info(`terminated ${id}`);
-  } catch (err) {
-    throw new PipelineError(
-      `could not terminate instance ${id}: ${messageOf(err)}; terminate it by hand (or run the sweep command)`,
-    );
-  }
-}
-
-interface Uploaded {
-  key: string;
-  entry: ManifestFile;
-}
-
-async function run(ctx: CommandContext): Promise<CommandResult> {
-  const engine = sagemakerEngine(ctx);
-  if (engine) return engine();
+/** The one model this run trains, its settings and checks: everything that can fail before a lease. */
+async function planTraining(ctx: CommandContext): Promise<TrainPlan> {
   const log = ctx.deps.logger;
   const startedAt = ctx.deps.clock.now();
   const s = readSettings(ctx);
@@ -260,7 +180,7 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
 
   // a pipeline of steps in the config: checked as a graph before anything launches
   const graph = parseSteps(target.config.values.steps, target.config.path);
-  const steps = planTrainSteps({ dataKey: s.dataKey, backend: s.backend });
+  const steps = planTrainSteps({ dataKey: s.dataKey, backend: ctx.deps.hosts().backend });
   const step = (id: TrainStepId): void => {
     const i = steps.findIndex((x) => x.id === id);
     if (i >= 0) log.info(`[${i + 1}/${steps.length}] ${steps[i].title}`);
@@ -268,18 +188,41 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
 
   step('check-store');
   const store = ctx.deps.store();
-  const uri = store.uri(target.prefix);
-  if (s.transfer === 'instance' && !uri.startsWith('s3://'))
-    throw new UserError(
-      `transfer instance needs an S3 store (the instance uploads with the aws CLI); this store is ${uri}`,
-    );
+  const transfer = artifactTransfer(ctx.options.string('transfer'), store, {
+    aws: ctx.options.string('instance-aws-command'),
+    s3Endpoint: ctx.options.string('s3-endpoint') || undefined,
+    timeoutSeconds: s.maxRuntime,
+  });
   const query = await checkTrainTarget(ctx, store, target, s.dataKey);
-  const sources = query.inputs.sources;
   if (graph) await checkStepInputs(graph, store, target.config.path);
+  s.excludes.push(...storeExcludes(store, ctx.deps.cwd));
+  const sha = await resolveSha(ctx);
+  const branch = ctx.deps.ci.branch ?? (await ctx.deps.git.currentBranch().catch(() => undefined));
+  const git = { sha, branch };
+  return { s, target, configRel, graph, sources: query.inputs.sources, transfer, startedAt, git, step };
+}
+
+async function run(ctx: CommandContext): Promise<CommandResult> {
+  const engine = sagemakerEngine(ctx);
+  if (engine) return engine();
+  const plan = await planTraining(ctx);
+  const store = ctx.deps.store();
+  const log = ctx.deps.logger;
   // the lease comes before anything in the folder is touched: a live run's uploads are not leftovers
-  const lease = await acquireFolderLease(store, ctx.deps.clock, log, target.prefix, runLabel(ctx.deps.ci));
+  const lease = await acquireFolderLease(
+    store,
+    ctx.deps.clock,
+    log,
+    plan.target.prefix,
+    runLabel(ctx.deps.ci),
+  );
   try {
-    return await trainHoldingLease(ctx, s, target, configRel, step, lease, startedAt, sources, graph);
+    // losing the lease stops the run like a cancellation does
+    return await trainHoldingLease(
+      { ...ctx, signal: AbortSignal.any([ctx.signal, lease.lost]) },
+      plan,
+      lease,
+    );
   } finally {
     await lease
       .release()
@@ -288,395 +231,329 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
 }
 
 async function trainHoldingLease(
-  parent: CommandContext,
-  s: Settings,
-  target: ModelTarget,
-  configRel: string,
-  step: (id: TrainStepId) => void,
+  ctx: CommandContext,
+  plan: TrainPlan,
   lease: HeldLease,
-  startedAt: Date,
-  sources: Readonly<Record<string, string>> | undefined,
-  graph: StepGraph | undefined,
 ): Promise<CommandResult> {
-  // losing the lease stops the run like a cancellation does
-  const ctx: CommandContext = { ...parent, signal: AbortSignal.any([parent.signal, lease.lost]) };
   const log = ctx.deps.logger;
-  const store = ctx.deps.store();
-  const uri = store.uri(target.prefix);
-  await clearFolderHoldingLease(store, target.prefix, log);
-
-  const sha = await resolveSha(ctx);
-  const branch = ctx.deps.ci.branch ?? (await ctx.deps.git.currentBranch().catch(() => undefined));
-  const compute = ctx.deps.compute();
+  await clearFolderHoldingLease(ctx.deps.store(), plan.target.prefix, log);
+  const uploads: Uploaded[] = [];
   const work = await fs.mkdtemp(path.join(tmpdir(), 'mp-train-'));
-  const uploaded: Uploaded[] = [];
-  let instanceId: string | undefined;
-  let launchToken: string | undefined;
-  let keyName = ctx.options.string('key-name') || undefined;
-  let privateKey = ctx.options.string('ssh-private-key') || undefined;
-  let ephemeralKey: string | undefined;
-  let shell: RemoteShell | undefined;
-  let failure: unknown;
-  let result: CommandResult | undefined;
-
+  let host: HostSession | undefined;
+  let result: CommandResult;
   try {
-    if (keyName && !privateKey && compute.createKeyPair)
-      throw new UserError(`key-name ${keyName} needs its private key in ssh-private-key`);
-    if (!privateKey && compute.createKeyPair) {
-      const name = ephemeralKeyName(target.id.name, randomBytes(4).toString('hex'));
-      ctx.deps.state.save(STATE_KEY_NAME, name);
-      const pair = await compute.createKeyPair(name, { 'model-pipeline:model-prefix': target.prefix });
-      log.mask(pair.privateKey);
-      ephemeralKey = pair.keyName;
-      keyName = pair.keyName;
-      privateKey = pair.privateKey;
-      log.info(`created ephemeral key pair ${pair.keyName}`);
-    }
-
-    step('launch');
-    launchToken = randomBytes(12).toString('hex');
-    const req = await launchRequest(ctx, compute, target, s, keyName, launchToken);
-    // saved before the request: if its answer never comes, the instance is still found by this token
-    ctx.deps.state.save(STATE_LAUNCH_TOKEN, launchToken);
-    const launched = await compute.launch(req, ctx.signal);
-    instanceId = launched.id;
-    // saved before anything else can fail, so the post step can terminate it whatever happens next
-    ctx.deps.state.save(STATE_INSTANCE_ID, instanceId);
-    log.info(`instance ${instanceId} launched`);
-
-    step('wait-running');
-    const instance: InstanceInfo = await compute.waitUntilRunning(instanceId, s.bootTimeout, ctx.signal);
-
-    step('wait-ssh');
-    const pinned = ctx.options.string('ssh-host-key');
-    let hostKeys: HostKeys | undefined;
-    if (pinned) hostKeys = parseHostKeyOption(pinned);
-    else if (compute.hostKeys) hostKeys = await compute.hostKeys(instanceId, s.bootTimeout, ctx.signal);
-    shell = ctx.deps.shell(instance, { privateKey, hostKeys });
-    await shell.waitReady(s.bootTimeout, ctx.signal);
-
-    step('push-code');
-    await shell.pushDir(ctx.deps.cwd, s.remoteDir, s.excludes, ctx.signal);
-
-    const inputs: { key: string; sha256?: string; size?: number }[] = [];
-    let dataName = '';
-    if (s.dataKey) {
-      step('push-data');
-      dataName = path.posix.basename(s.dataKey);
-      const dest = path.posix.join(s.remoteDir, dataName);
-      if (s.transfer === 'instance') {
-        const r = await onInstance(
-          ctx,
-          shell,
-          instanceFetchCommand({
-            aws: s.awsCommand,
-            uri: store.uri(s.dataKey),
-            dest,
-            endpoint: s.s3Endpoint,
-          }),
-          s.maxRuntime,
-        );
-        const h = parseFileReports(r.lines).get(dataName);
-        if (r.exitCode !== 0 || !h)
-          throw new PipelineError(
-            `the instance could not download ${store.uri(s.dataKey)} (exit ${r.exitCode}): it needs the aws CLI and an instance profile allowed s3:GetObject`,
-          );
-        inputs.push({ key: s.dataKey, sha256: h.sha256, size: h.size });
-        log.info(`${s.dataKey} (${formatBytes(h.size)}) downloaded by the instance`);
-      } else {
-        const local = path.join(work, 'input', dataName);
-        await store.downloadFile(s.dataKey, local);
-        const h = await hashFile(local);
-        inputs.push({ key: s.dataKey, sha256: h.sha256, size: h.size });
-        await shell.pushFile(local, dest, ctx.signal);
-        log.info(`${s.dataKey} (${formatBytes(h.size)}) copied to the instance`);
-      }
-    }
-
-    step('train');
-    const trainEnv = {
-      MODEL_PIPELINE_CONFIG: configRel.split(path.sep).join('/'),
-      MODEL_PIPELINE_DATA: dataName,
-      MODEL_PIPELINE_OUTPUT_DIR: s.outputDir,
-      MODEL_PIPELINE_MODEL_VERSION: target.id.version,
-      MODEL_PIPELINE_MODEL_SHA: target.id.sha7,
-      MODEL_PIPELINE_MODEL_PREFIX: target.prefix,
-    };
-    let stepsOutcome: StepsOutcome | undefined;
-    if (graph) {
-      stepsOutcome = await runTrainSteps(ctx, {
-        graph,
-        shell,
-        repoDir: s.remoteDir,
-        env: trainEnv,
-        work,
-        timeoutSeconds: s.trainTimeout,
-      });
-    } else {
-      log.info(`$ ${s.trainCommand}`);
-      const command = trainCommandLine({ repoDir: s.remoteDir, command: s.trainCommand, env: trainEnv });
-      const trainStart = Date.now();
-      const exec = await shell.exec(command, {
-        timeoutSeconds: s.trainTimeout,
-        signal: ctx.signal,
-        onOutput: (line) => log.info(line),
-      });
-      if (exec.exitCode !== 0) {
-        throw new PipelineError(
-          `training command "${s.trainCommand}" failed with exit code ${exec.exitCode} on ${instanceId} after ${formatDuration((Date.now() - trainStart) / 1000)}; see its output above. No model was written.`,
-        );
-      }
-    }
-
-    step('collect');
-    const artifacts = trainArtifacts({ outputDir: s.outputDir, metricsFile: s.metricsFile });
-    let metricsText: string | undefined;
-    let metricsLocal: string | undefined;
-    // one round trip says which of the files the runner copies back exist, instead of one per file
-    const viaRunner = artifacts
-      .filter((a) => s.transfer !== 'instance' || a.remotePath === s.metricsFile)
-      .map((a) => path.posix.join(s.remoteDir, a.remotePath));
-    const existing =
-      viaRunner.length > 0 ? await existingRemoteFiles(ctx, shell, viaRunner) : new Map<string, number>();
-    for (const a of artifacts) {
-      const remote = path.posix.join(s.remoteDir, a.remotePath);
-      const key = target.prefix + a.name;
-      if (s.transfer === 'instance' && a.remotePath !== s.metricsFile) {
-        // recorded before the upload starts, so a failure part-way still removes it
-        uploaded.push({ key, entry: { name: a.name, size: 0, sha256: '' } });
-        const r = await onInstance(
-          ctx,
-          shell,
-          instanceUploadCommand({
-            aws: s.awsCommand,
-            file: remote,
-            name: a.name,
-            uri: store.uri(key),
-            endpoint: s.s3Endpoint,
-          }),
-          s.maxRuntime,
-        );
-        const h = parseFileReports(r.lines).get(a.name);
-        if (r.exitCode === MISSING_EXIT) {
-          uploaded.pop();
-          if (a.required)
-            throw new PipelineError(
-              `the training command succeeded but left no ${a.remotePath} (in ${s.remoteDir} on ${instanceId}); it must write ${a.name}`,
-            );
-          log.info(`no ${a.remotePath}: skipped`);
-          continue;
-        }
-        if (r.exitCode !== 0 || !h)
-          throw new PipelineError(
-            `the instance could not upload ${a.name} to ${store.uri(key)} (exit ${r.exitCode}): it needs the aws CLI and an instance profile allowed s3:PutObject`,
-          );
-        const stored = await store.stat(key);
-        if (stored?.size !== h.size)
-          throw new PipelineError(
-            `${store.uri(key)} is ${stored?.size ?? 'missing'} bytes after the upload, the instance sent ${h.size}`,
-          );
-        // what the store reports right after the instance's upload (its responses stay on the instance)
-        uploaded[uploaded.length - 1].entry = {
-          name: a.name,
-          size: h.size,
-          sha256: h.sha256,
-          stored: storedRecord(stored),
-        };
-        log.info(`the instance uploaded ${a.name} (${formatBytes(h.size)}) to ${store.uri(key)}`);
-        continue;
-      }
-      const expectedSize = existing.get(remote);
-      if (expectedSize === undefined) {
-        if (a.required)
-          throw new PipelineError(
-            `the training command succeeded but left no ${a.remotePath} (in ${s.remoteDir} on ${instanceId}); it must write ${a.name}`,
-          );
-        log.info(`no ${a.remotePath}: skipped`);
-        continue;
-      }
-      const local = path.join(work, 'out', a.name);
-      await shell.pullFile(remote, local, ctx.signal);
-      const pulledSize = (await fs.stat(local)).size;
-      if (pulledSize !== expectedSize)
-        throw new PipelineError(
-          `${a.remotePath} on ${instanceId} was ${expectedSize} bytes but ${pulledSize} came back: does something still write it after the training command ended?`,
-        );
-      // one read of the file feeds the upload and its sha256 (hashed on a worker thread)
-      const up = await uploadManifestFile(store, key, local, a.name);
-      uploaded.push(up);
-      log.info(`uploaded ${a.name} (${formatBytes(up.entry.size)}) to ${store.uri(key)}`);
-      if (a.remotePath === s.metricsFile) {
-        metricsText = await fs.readFile(local, 'utf8');
-        metricsLocal = local;
-      }
-    }
-    let benchmark = metricsLocal ? await benchmarkReport(ctx, target, metricsLocal, work) : undefined;
-    if (stepsOutcome && stepsOutcome.junit.length > 0) {
-      // the validate steps' JUnit joins the benchmark report (or is the report when there are no metrics)
-      const xmlFile = path.join(work, 'out', BENCHMARK_XML);
-      const base = benchmark?.xmlFile ? await fs.readFile(benchmark.xmlFile, 'utf8') : undefined;
-      await fs.mkdir(path.dirname(xmlFile), { recursive: true });
-      await fs.writeFile(xmlFile, await mergedJunit(base, stepsOutcome));
-      const reportDir = ctx.options.string('report-dir');
-      if (reportDir) {
-        const dir = path.resolve(ctx.deps.cwd, reportDir);
-        await fs.mkdir(dir, { recursive: true });
-        await fs.copyFile(xmlFile, path.join(dir, BENCHMARK_XML));
-      }
-      benchmark = { passed: benchmark?.passed ?? true, xmlFile, summary: benchmark?.summary };
-    }
-    if (benchmark?.xmlFile) {
-      const key = target.prefix + BENCHMARK_XML;
-      uploaded.push(await uploadManifestFile(store, key, benchmark.xmlFile, BENCHMARK_XML));
-    }
-    const configName = path.basename(target.config.path);
-    if (!uploaded.some((u) => u.entry.name === configName)) {
-      const configFile = path.resolve(ctx.deps.cwd, target.config.path);
-      const key = target.prefix + configName;
-      uploaded.push(await uploadManifestFile(store, key, configFile, configName));
-    }
-
-    step('manifest');
-    // proof, right before the model becomes complete, that the folder is still this run's
-    await lease.confirm();
-    const finishedAt = ctx.deps.clock.now();
-    const manifest = buildTrainManifest({
-      model: { name: target.modelName ?? target.id.name, version: target.id.version, sha },
-      files: uploaded.map((u) => u.entry),
-      config: { path: target.config.path, sha256: target.config.hash },
-      inputs,
-      git: { sha, branch, repository: ctx.deps.ci.repository },
-      build: {
-        backend: s.backend,
-        ami: instance.imageId,
-        instanceType: instance.instanceType,
-        instanceId,
-        startedAt,
-        finishedAt,
-        runUrl: ctx.deps.ci.runUrl,
-        actor: ctx.deps.ci.actor,
-      },
-      metrics:
-        metricsText !== undefined
-          ? { file: path.posix.basename(s.metricsFile!), text: metricsText }
-          : undefined,
-      benchmark: benchmark && {
-        passed: benchmark.passed,
-        report: benchmark.xmlFile ? BENCHMARK_XML : undefined,
-      },
-      sources,
-      steps: stepsOutcome?.records,
-    });
-    try {
-      await store.put(target.prefix + MANIFEST_FILE, JSON.stringify(manifest, null, 2) + '\n', {
-        ifNoneMatch: true,
-        contentType: 'application/json',
-      });
-    } catch (err) {
-      if (err instanceof PreconditionFailedError) {
-        uploaded.length = 0; // the folder belongs to the run that won: leave it alone
-        throw new PipelineError(`another run completed ${target.prefix} at the same time; its model stands`);
-      }
-      throw err;
-    }
-    log.info(`model complete: ${uri}`);
-    const seconds = durationSeconds(startedAt, finishedAt);
-    result = {
-      outputs: {
-        'instance-id': instanceId,
-        'model-prefix': target.prefix,
-        'model-uri': uri,
-        'duration-seconds': String(seconds),
-        'benchmark-passed': benchmark ? String(benchmark.passed) : '',
-      },
-      summary:
-        `### train: ${target.prefix}\n\n` +
-        `| | |\n| --- | --- |\n| model | \`${uri}\` |\n| instance | ${instanceId} (${instance.instanceType ?? s.backend}) |\n` +
-        `| files | ${uploaded.map((u) => u.entry.name).join(', ')} |\n| duration | ${formatDuration(seconds)} |\n` +
-        (stepsOutcome ? `\n#### steps\n\n${stepsMarkdown(stepsOutcome.rows)}\n` : '') +
-        (benchmark?.summary ? `\n${benchmark.summary}\n` : ''),
-      text: `model ${target.prefix} trained in ${formatDuration(seconds)}: ${uri}`,
-    };
+    host = await ctx.deps.hosts().acquire(hostSpec(ctx, plan), ctx.signal);
+    result = await trainOnHost(ctx, plan, lease, host, work, uploads);
   } catch (err) {
-    failure = err;
+    await discardUploads(ctx, plan.target.prefix, lease, uploads);
+    await host?.release().catch((problem: unknown) => log.error(messageOf(problem)));
+    throw explain(ctx, lease, err, host?.instance.id);
   } finally {
-    await shell?.close?.().catch(() => undefined);
-    const problems: string[] = [];
-    if (failure !== undefined && uploaded.length > 0 && lease.lost.aborted) {
-      log.warn(
-        `the lease on ${target.prefix} was lost: its files now belong to the run holding it; left alone`,
-      );
-    } else if (failure !== undefined && uploaded.length > 0) {
-      try {
-        await ctx.deps.store().deleteMany(uploaded.map((u) => u.key));
-        log.info(`removed the ${uploaded.length} file(s) this failed run had uploaded`);
-      } catch (err) {
-        log.warn(
-          `could not remove partial uploads under ${uri} (no manifest, so not a model): ${messageOf(err)}`,
-        );
-      }
-    }
-    if (instanceId || launchToken) {
-      step('terminate');
-      try {
-        if (instanceId) await terminate(ctx, compute, instanceId);
-        // a launch whose answer never came: whatever carries this run's token
-        if (launchToken && !instanceId) await terminateByToken(ctx, compute, launchToken);
-      } catch (err) {
-        problems.push(messageOf(err));
-      }
-    }
-    if (ephemeralKey && compute.deleteKeyPair) {
-      try {
-        await compute.deleteKeyPair(ephemeralKey);
-      } catch (err) {
-        problems.push(`could not delete key pair ${ephemeralKey}: ${messageOf(err)}`);
-      }
-    }
     await fs.rm(work, { recursive: true, force: true });
-    if (failure === undefined && problems.length > 0) failure = new PipelineError(problems.join('; '));
-    else for (const p of problems) log.error(p);
   }
-  if (failure !== undefined) throw explain(ctx, lease, failure, instanceId);
-  return result!;
+  // the model stands, but an instance that could not be terminated fails the step
+  await host.release();
+  return result;
 }
 
-/** Which of the given remote files exist, with their sizes, in one command. */
-async function existingRemoteFiles(
-  ctx: CommandContext,
-  shell: RemoteShell,
-  remotePaths: string[],
-): Promise<Map<string, number>> {
-  const lines: string[] = [];
-  const r = await shell.exec(existingFilesCommand(remotePaths), {
-    timeoutSeconds: 120,
-    signal: ctx.signal,
-    onOutput: (line) => lines.push(line),
-  });
-  if (r.exitCode !== 0)
-    throw new PipelineError(
-      `could not list the training outputs on the instance (exit ${r.exitCode}): ${lines.slice(-5).join(' ')}`,
-    );
-  return parseExistingFiles(lines);
-}
-
-/** A transfer command on the instance: report lines kept, anything else (aws CLI errors) logged. */
-async function onInstance(
-  ctx: CommandContext,
-  shell: RemoteShell,
-  command: string,
-  timeoutSeconds: number,
-): Promise<{ exitCode: number; lines: string[] }> {
-  const lines: string[] = [];
-  const r = await shell.exec(command, {
-    timeoutSeconds,
-    signal: ctx.signal,
-    onOutput: (line) => {
-      lines.push(line);
-      if (!line.startsWith('MP-FILE ')) ctx.deps.logger.info(line);
+/** The host this run asks for: the launch as the options give it, and how to reach the instance. */
+function hostSpec(ctx: CommandContext, plan: TrainPlan): HostSpec {
+  const o = ctx.options;
+  const { target, s } = plan;
+  const pinned = o.string('ssh-host-key');
+  return {
+    launch: {
+      imageId: o.string('ami-id') ?? '',
+      instanceTypes: o.list('instance-types'),
+      subnetIds: o.list('subnet-id'),
+      securityGroupIds: o.list('security-group-id'),
+      spot: o.bool('spot'),
+      rootVolumeGiB: o.int('root-volume-gib'),
+      maxRuntimeSeconds: s.maxRuntime,
+      tags: trainInstanceTags({
+        modelPrefix: target.prefix,
+        repo: ctx.deps.ci.repository,
+        runUrl: ctx.deps.ci.runUrl,
+        ci: { run: ciRunOf(ctx.deps.ci), attempt: ctx.deps.ci.runAttempt, job: ctx.deps.ci.job },
+      }),
+      instanceProfile: o.string('instance-profile') || undefined,
     },
+    targets: async () => ({
+      amiId: o.string('ami-id') || undefined,
+      amiVersion: (await readAmiVersion(ctx, 'optional'))?.version,
+      amiNamePattern: o.string('ami-name-pattern') || undefined,
+      subnetIds: o.list('subnet-id'),
+      subnetCidrs: o.list('subnet-cidr'),
+      securityGroupIds: o.list('security-group-id'),
+      securityGroupNames: o.list('security-group-name'),
+    }),
+    modelName: target.id.name,
+    modelPrefix: target.prefix,
+    keyName: o.string('key-name') || undefined,
+    privateKey: o.string('ssh-private-key') || undefined,
+    pinnedHostKeys: pinned ? parseHostKeyOption(pinned) : undefined,
+    bootTimeoutSeconds: s.bootTimeout,
+    onStep: plan.step,
+  };
+}
+
+/** Code and data onto the host, the training, the outputs into the store, the manifest last. */
+async function trainOnHost(
+  ctx: CommandContext,
+  plan: TrainPlan,
+  lease: HeldLease,
+  host: HostSession,
+  work: string,
+  uploads: Uploaded[],
+): Promise<CommandResult> {
+  const { s, step } = plan;
+  const scope: TransferScope = {
+    store: ctx.deps.store(),
+    shell: host.shell,
+    instanceId: host.instance.id,
+    remoteDir: s.remoteDir,
+    work,
+    signal: ctx.signal,
+    log: ctx.deps.logger,
+  };
+  step('push-code');
+  await host.shell.pushDir(ctx.deps.cwd, s.remoteDir, s.excludes, ctx.signal);
+  const input = await pushData(plan, scope);
+  step('train');
+  const stepsOutcome = await runTraining(ctx, plan, host, work, input?.name ?? '');
+  step('collect');
+  const artifacts = trainArtifacts({ outputDir: s.outputDir, metricsFile: s.metricsFile });
+  const plannedArtifacts = { artifacts, metricsPath: s.metricsFile, prefix: plan.target.prefix };
+  const { metricsLocal } = await plan.transfer.collect(scope, plannedArtifacts, uploads);
+  const benchmark = await reportBenchmark(ctx, plan, metricsLocal, stepsOutcome, work, uploads);
+  await uploadConfig(ctx, plan.target, uploads);
+  const metricsText = metricsLocal ? await fs.readFile(metricsLocal, 'utf8') : undefined;
+  step('manifest');
+  // proof, right before the model becomes complete, that the folder is still this run's
+  await lease.confirm();
+  const finishedAt = await writeManifest(ctx, plan, host, uploads, {
+    inputs: input ? [input.record] : [],
+    metricsText,
+    benchmark,
+    stepsOutcome,
   });
-  return { exitCode: r.exitCode, lines };
+  return trainResult(ctx, plan, host, uploads, finishedAt, benchmark, stepsOutcome);
+}
+
+/** The data object onto the host, when the run has one. */
+async function pushData(
+  plan: TrainPlan,
+  scope: TransferScope,
+): Promise<{ name: string; record: InputRecord } | undefined> {
+  const key = plan.s.dataKey;
+  if (!key) return undefined;
+  plan.step('push-data');
+  const name = path.posix.basename(key);
+  const record = await plan.transfer.pushInput(scope, key, path.posix.join(plan.s.remoteDir, name));
+  return { name, record };
+}
+
+/** The config's steps, or its one training command; a failed command fails the run. */
+async function runTraining(
+  ctx: CommandContext,
+  plan: TrainPlan,
+  host: HostSession,
+  work: string,
+  dataName: string,
+): Promise<StepsOutcome | undefined> {
+  const { s, target } = plan;
+  const log = ctx.deps.logger;
+  const env = {
+    MODEL_PIPELINE_CONFIG: plan.configRel.split(path.sep).join('/'),
+    MODEL_PIPELINE_DATA: dataName,
+    MODEL_PIPELINE_OUTPUT_DIR: s.outputDir,
+    MODEL_PIPELINE_MODEL_VERSION: target.id.version,
+    MODEL_PIPELINE_MODEL_SHA: target.id.sha7,
+    MODEL_PIPELINE_MODEL_PREFIX: target.prefix,
+  };
+  if (plan.graph)
+    return runTrainSteps(ctx, {
+      graph: plan.graph,
+      shell: host.shell,
+      repoDir: s.remoteDir,
+      env,
+      work,
+      timeoutSeconds: s.trainTimeout,
+    });
+  log.info(`$ ${s.trainCommand}`);
+  const command = trainCommandLine({ repoDir: s.remoteDir, command: s.trainCommand, env });
+  const trainStart = Date.now();
+  const exec = await host.shell.exec(command, {
+    timeoutSeconds: s.trainTimeout,
+    signal: ctx.signal,
+    onOutput: (line) => log.info(line),
+  });
+  if (exec.exitCode !== 0)
+    throw new PipelineError(
+      `training command "${s.trainCommand}" failed with exit code ${exec.exitCode} on ${host.instance.id} after ${formatDuration((Date.now() - trainStart) / 1000)}; see its output above. No model was written.`,
+    );
+  return undefined;
+}
+
+interface Benchmark {
+  passed: boolean;
+  xmlFile?: string;
+  summary?: string;
+}
+
+/** The benchmark report (metrics against thresholds) joined by the validate steps' JUnit, stored with the model. */
+async function reportBenchmark(
+  ctx: CommandContext,
+  plan: TrainPlan,
+  metricsLocal: string | undefined,
+  stepsOutcome: StepsOutcome | undefined,
+  work: string,
+  uploads: Uploaded[],
+): Promise<Benchmark | undefined> {
+  let benchmark = metricsLocal ? await benchmarkReport(ctx, plan.target, metricsLocal, work) : undefined;
+  if (stepsOutcome && stepsOutcome.junit.length > 0) {
+    // the validate steps' JUnit joins the benchmark report (or is the report when there are no metrics)
+    const xmlFile = path.join(work, 'out', BENCHMARK_XML);
+    const base = benchmark?.xmlFile ? await fs.readFile(benchmark.xmlFile, 'utf8') : undefined;
+    await fs.mkdir(path.dirname(xmlFile), { recursive: true });
+    await fs.writeFile(xmlFile, await mergedJunit(base, stepsOutcome));
+    const reportDir = ctx.options.string('report-dir');
+    if (reportDir) {
+      const dir = path.resolve(ctx.deps.cwd, reportDir);
+      await fs.mkdir(dir, { recursive: true });
+      await fs.copyFile(xmlFile, path.join(dir, BENCHMARK_XML));
+    }
+    benchmark = { passed: benchmark?.passed ?? true, xmlFile, summary: benchmark?.summary };
+  }
+  if (benchmark?.xmlFile) {
+    const key = plan.target.prefix + BENCHMARK_XML;
+    uploads.push(await uploadManifestFile(ctx.deps.store(), key, benchmark.xmlFile, BENCHMARK_XML));
+  }
+  return benchmark;
+}
+
+/** The config file goes with the model, unless the training already stored one of that name. */
+async function uploadConfig(ctx: CommandContext, target: ModelTarget, uploads: Uploaded[]): Promise<void> {
+  const configName = path.basename(target.config.path);
+  if (uploads.some((u) => u.entry.name === configName)) return;
+  const configFile = path.resolve(ctx.deps.cwd, target.config.path);
+  uploads.push(
+    await uploadManifestFile(ctx.deps.store(), target.prefix + configName, configFile, configName),
+  );
+}
+
+/** The create-only manifest that makes the folder a model; resolves with the finishing time it records. */
+async function writeManifest(
+  ctx: CommandContext,
+  plan: TrainPlan,
+  host: HostSession,
+  uploads: Uploaded[],
+  o: {
+    inputs: InputRecord[];
+    metricsText?: string;
+    benchmark?: Benchmark;
+    stepsOutcome?: StepsOutcome;
+  },
+): Promise<Date> {
+  const { target, s } = plan;
+  const { sha, branch } = plan.git;
+  const finishedAt = ctx.deps.clock.now();
+  const manifest = buildTrainManifest({
+    model: { name: target.modelName ?? target.id.name, version: target.id.version, sha },
+    files: uploads.map((u) => u.entry),
+    config: { path: target.config.path, sha256: target.config.hash },
+    inputs: o.inputs,
+    git: { sha, branch, repository: ctx.deps.ci.repository },
+    build: {
+      backend: ctx.deps.hosts().backend,
+      ami: host.instance.imageId,
+      instanceType: host.instance.instanceType,
+      instanceId: host.instance.id,
+      startedAt: plan.startedAt,
+      finishedAt,
+      runUrl: ctx.deps.ci.runUrl,
+      actor: ctx.deps.ci.actor,
+    },
+    metrics:
+      o.metricsText !== undefined
+        ? { file: path.posix.basename(s.metricsFile!), text: o.metricsText }
+        : undefined,
+    benchmark: o.benchmark && {
+      passed: o.benchmark.passed,
+      report: o.benchmark.xmlFile ? BENCHMARK_XML : undefined,
+    },
+    sources: plan.sources,
+    steps: o.stepsOutcome?.records,
+  });
+  try {
+    await ctx.deps.store().put(target.prefix + MANIFEST_FILE, JSON.stringify(manifest, null, 2) + '\n', {
+      ifNoneMatch: true,
+      contentType: 'application/json',
+    });
+  } catch (err) {
+    if (err instanceof PreconditionFailedError) {
+      uploads.length = 0; // the folder belongs to the run that won: leave it alone
+      throw new PipelineError(`another run completed ${target.prefix} at the same time; its model stands`);
+    }
+    throw err;
+  }
+  return finishedAt;
+}
+
+function trainResult(
+  ctx: CommandContext,
+  plan: TrainPlan,
+  host: HostSession,
+  uploads: Uploaded[],
+  finishedAt: Date,
+  benchmark: Benchmark | undefined,
+  stepsOutcome: StepsOutcome | undefined,
+): CommandResult {
+  const { target } = plan;
+  const uri = ctx.deps.store().uri(target.prefix);
+  const { id, instanceType } = host.instance;
+  ctx.deps.logger.info(`model complete: ${uri}`);
+  const seconds = durationSeconds(plan.startedAt, finishedAt);
+  return {
+    outputs: {
+      'instance-id': id,
+      'model-prefix': target.prefix,
+      'model-uri': uri,
+      'duration-seconds': String(seconds),
+      'benchmark-passed': benchmark ? String(benchmark.passed) : '',
+    },
+    summary:
+      `### train: ${target.prefix}\n\n` +
+      `| | |\n| --- | --- |\n| model | \`${uri}\` |\n| instance | ${id} (${instanceType ?? ctx.deps.hosts().backend}) |\n` +
+      `| files | ${uploads.map((u) => u.entry.name).join(', ')} |\n| duration | ${formatDuration(seconds)} |\n` +
+      (stepsOutcome ? `\n#### steps\n\n${stepsMarkdown(stepsOutcome.rows)}\n` : '') +
+      (benchmark?.summary ? `\n${benchmark.summary}\n` : ''),
+    text: `model ${target.prefix} trained in ${formatDuration(seconds)}: ${uri}`,
+  };
+}
+
+/** A failed run removes what it uploaded, unless it lost the lease: then the files are the new holder's. */
+async function discardUploads(
+  ctx: CommandContext,
+  prefix: string,
+  lease: HeldLease,
+  uploads: Uploaded[],
+): Promise<void> {
+  const log = ctx.deps.logger;
+  if (uploads.length === 0) return;
+  if (lease.lost.aborted) {
+    log.warn(`the lease on ${prefix} was lost: its files now belong to the run holding it; left alone`);
+    return;
+  }
+  const store = ctx.deps.store();
+  try {
+    await store.deleteMany(uploads.map((u) => u.key));
+    log.info(`removed the ${uploads.length} file(s) this failed run had uploaded`);
+  } catch (err) {
+    log.warn(
+      `could not remove partial uploads under ${store.uri(prefix)} (no manifest, so not a model): ${messageOf(err)}`,
+    );
+  }
 }
 
 /** An interrupted run says so, and what it left behind; other failures pass through unchanged. */
@@ -694,47 +571,10 @@ function explain(
   );
 }
 
-/** Terminates every live instance tagged with the launch token (but `except`, already handled). */
-async function terminateByToken(
-  ctx: CommandContext,
-  compute: Compute,
-  token: string,
-  except?: string,
-): Promise<void> {
-  const found = await compute.findByTags({ [TAG_LAUNCH_TOKEN]: token });
-  for (const i of found) {
-    if (i.id === except || GONE.has(i.state)) continue;
-    ctx.deps.logger.warn(
-      `instance ${i.id} carries this run's launch token and is ${i.state}: terminating it`,
-    );
-    await terminate(ctx, compute, i.id);
-  }
-}
-
 /** The post step: the instance and key pair of a run that could not clean up itself (cancelled, crashed). */
 async function cleanup(ctx: CommandContext): Promise<void> {
   await sagemakerCleanup(ctx);
-  const id = ctx.deps.state.get(STATE_INSTANCE_ID);
-  const keyName = ctx.deps.state.get(STATE_KEY_NAME);
-  const token = ctx.deps.state.get(STATE_LAUNCH_TOKEN);
-  if (!id && !keyName && !token) return;
-  const compute = ctx.deps.compute();
-  const log = ctx.deps.logger;
-  // killed between the launch request and its answer: only the token knows the instance
-  if (token) await terminateByToken(ctx, compute, token, id || undefined);
-  if (id) {
-    const info = await compute.describe(id);
-    if (info && !GONE.has(info.state)) {
-      log.warn(`instance ${id} of this job is still ${info.state}: terminating it`);
-      await terminate(ctx, compute, id);
-    } else {
-      log.info(`instance ${id} is already ${info?.state ?? 'gone'}`);
-    }
-  }
-  if (keyName && compute.deleteKeyPair) {
-    await compute.deleteKeyPair(keyName);
-    log.info(`key pair ${keyName} deleted`);
-  }
+  await ctx.deps.hosts().releaseFromState();
 }
 
 export const trainCommand: CommandDef = {

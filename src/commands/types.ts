@@ -7,23 +7,13 @@ import type {
   Clock,
   Compute,
   Git,
-  HostKeys,
+  HostSessions,
   ImageBuilder,
   ImageRegistry,
-  InstanceInfo,
   Logger,
   ObjectStore,
-  RemoteShell,
   StateStore,
 } from '../core/ports';
-
-/** What a run learned about reaching its instance, on top of the ssh-* options. */
-export interface ShellAccess {
-  /** Private key of the run's key pair (ephemeral or given); never logged. */
-  privateKey?: string;
-  /** Host keys to verify the instance by (pinned option or the instance's console output). */
-  hostKeys?: HostKeys;
-}
 
 /** Adapters a command may use, built from the resolved options (src/wiring.ts). */
 export interface Deps {
@@ -34,8 +24,8 @@ export interface Deps {
    * `aws` asks for EC2 whatever the store backend (sweep: instances are on EC2 unless told `--local`).
    */
   compute(kind?: 'aws'): Compute;
-  /** Shell on a launched instance (SSH for EC2, a local folder for the local backend). */
-  shell(instance: InstanceInfo, access?: ShellAccess): RemoteShell;
+  /** Where train gets its host (EC2 over SSH, a local work folder), and the post step's cleanup of one. */
+  hosts(): HostSessions;
   /** AMIs of the region (EC2); built on first use. */
   images(): ImageRegistry;
   /** Packer (on PATH, else the pinned release installed into the tool cache); built on first use. */

@@ -54,6 +54,18 @@ export interface UploadOptions {
   onProgress?: TransferProgress;
 }
 
+export interface DownloadOptions {
+  /** Also hash the bytes written (hex sha256 in the result), as they arrive (off the event loop where it can). */
+  sha256?: boolean;
+  /** Called as bytes arrive (at least once, at the end). */
+  onProgress?: TransferProgress;
+  /**
+   * Called when bytes [start, end) of the file are written (ranges may come out of order), so a reader can
+   * start on them before the download ends. A store may report the whole file once, at the end.
+   */
+  onWritten?: (start: number, end: number) => void;
+}
+
 export interface ObjectStore {
   /** Human and tool readable location of a key: s3://bucket/key or file:///path. */
   uri(key: string): string;
@@ -73,8 +85,12 @@ export interface ObjectStore {
   uploadFile(key: string, path: string, options?: UploadOptions): Promise<StoredObject & { sha256?: string }>;
   /** What the store reports about an object now, without reading its bytes; undefined when absent. */
   stat(key: string): Promise<StoredObject | undefined>;
-  /** Stream an object into a file; throws when absent. */
-  downloadFile(key: string, path: string, onProgress?: TransferProgress): Promise<{ size: number }>;
+  /** Stream an object into a file; throws when absent. With `sha256`, the hash of the bytes written. */
+  downloadFile(
+    key: string,
+    path: string,
+    options?: DownloadOptions,
+  ): Promise<{ size: number; sha256?: string }>;
   /** Delete keys, batched by the adapter; missing keys are not an error. */
   deleteMany(keys: string[]): Promise<{ deleted: number; requests: number }>;
 }
@@ -92,6 +108,19 @@ export interface Logger {
   group<T>(title: string, fn: () => Promise<T>): Promise<T>;
 }
 
+export interface ExtractOptions {
+  limits?: Partial<ArchiveLimits>;
+  signal?: AbortSignal;
+  /**
+   * The zip file is still being written (a download in progress): it will be `size` bytes, and `ready`
+   * resolves once bytes [start, end) are in it (rejects when they never come). Entries are unpacked as
+   * their bytes arrive.
+   */
+  arriving?: { size: number; ready(start: number, end: number): Promise<void> };
+  /** Files unpacked at once (default 4): inflating one entry at a time leaves the other cores idle. */
+  concurrency?: number;
+}
+
 /** Reads and unpacks zip archives; every rule of what is refused lives in core/archive.ts. */
 export interface Archives {
   /**
@@ -104,11 +133,7 @@ export interface Archives {
    * caller): folders and files are created new (never through an existing name or a link), with mode 0644,
    * or 0755 for folders and executables.
    */
-  extract(
-    zipFile: string,
-    destDir: string,
-    options?: { limits?: Partial<ArchiveLimits>; signal?: AbortSignal },
-  ): Promise<PlannedEntry[]>;
+  extract(zipFile: string, destDir: string, options?: ExtractOptions): Promise<PlannedEntry[]>;
 }
 
 export interface Clock {
@@ -189,20 +214,67 @@ export interface Compute {
   terminate(id: string): Promise<void>;
   /** Instances carrying every given tag, in any state but terminated. */
   findByTags(tags: Record<string, string>): Promise<InstanceInfo[]>;
-  /** A key pair for one run (EC2 CreateKeyPair). Absent where the backend needs no SSH key (local). */
-  createKeyPair?(
-    name: string,
-    tags: Record<string, string>,
-  ): Promise<{ keyName: string; privateKey: string }>;
+}
+
+/**
+ * A cloud compute whose machines are reached over SSH (EC2): key pairs for one run, host keys reported
+ * out of band, and launch targets named by version, name or CIDR.
+ */
+export interface CloudCompute extends Compute {
+  /** A key pair for one run (EC2 CreateKeyPair). */
+  createKeyPair(name: string, tags: Record<string, string>): Promise<{ keyName: string; privateKey: string }>;
   /** Idempotent: deleting a missing key pair is not an error. */
-  deleteKeyPair?(keyName: string): Promise<void>;
+  deleteKeyPair(keyName: string): Promise<void>;
   /**
    * Host keys the instance reported out of band (EC2: its console output), so SSH can verify the host
    * without trusting the first key it sees. Waits until they appear or the timeout passes.
    */
-  hostKeys?(id: string, timeoutSeconds: number, signal?: AbortSignal): Promise<HostKeys>;
+  hostKeys(id: string, timeoutSeconds: number, signal?: AbortSignal): Promise<HostKeys>;
   /** AMI (id, version tag or name), subnets (id or CIDR), security groups (id or name) to ids, in parallel. */
-  resolveLaunchTargets?(spec: LaunchTargetSpec): Promise<ResolvedLaunchTargets>;
+  resolveLaunchTargets(spec: LaunchTargetSpec): Promise<ResolvedLaunchTargets>;
+}
+
+/** The stages of acquiring and releasing a host, for the command's numbered step lines. */
+export type HostStep = 'launch' | 'wait-running' | 'wait-ssh' | 'terminate';
+
+/** What a training run asks of its host; a plain object, so new launch settings pass straight through. */
+export interface HostSpec {
+  /** The launch as the options give it; the session adds the key pair, the launch token and resolved targets. */
+  launch: LaunchRequest;
+  /** How the image, subnets and security groups are named; read only by backends that resolve them (EC2). */
+  targets(): Promise<LaunchTargetSpec>;
+  /** Names the run's ephemeral key pair. */
+  modelName: string;
+  modelPrefix: string;
+  /** A key pair of the user's (with its private key); both unset means an ephemeral key pair. */
+  keyName?: string;
+  privateKey?: string;
+  /** Host keys pinned by the user; otherwise the instance's own report is waited for. */
+  pinnedHostKeys?: HostKeys;
+  bootTimeoutSeconds: number;
+  /** Told as each stage starts. */
+  onStep?(step: HostStep): void;
+}
+
+/** A launched, reachable host; release terminates it and removes what was made for it. */
+export interface HostSession {
+  readonly instance: InstanceInfo;
+  readonly shell: RemoteShell;
+  /** Idempotent; throws (after trying everything) when something could not be removed. */
+  release(): Promise<void>;
+}
+
+/**
+ * Where a training run gets its host (EC2 over SSH, or a local folder). Owns key pairs, host keys, the
+ * saved state the action's post step reads, and termination.
+ */
+export interface HostSessions {
+  /** Recorded in the manifest (`aws`, `local`) and used in the step titles. */
+  readonly backend: 'aws' | 'local';
+  /** A host ready for commands; a failed acquire removes whatever it had made before it throws. */
+  acquire(spec: HostSpec, signal: AbortSignal): Promise<HostSession>;
+  /** The post step: terminates the instance and deletes the key pair a crashed or cancelled run saved. */
+  releaseFromState(): Promise<void>;
 }
 
 /** What the CI says about a run: finished (any conclusion) or not. */

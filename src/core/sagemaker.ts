@@ -44,6 +44,7 @@ export interface TrainingJobInfo {
   /** S3 URI of model.tar.gz (the job's /opt/ml/model), once it completed. */
   modelArtifacts?: string;
   tags?: Record<string, string>;
+  createdAt?: Date;
 }
 
 export interface EndpointInfo {
@@ -73,10 +74,11 @@ export interface EndpointConfigRequest {
 
 export interface ModelPackageRequest {
   ModelPackageGroupName: string;
+  /** `model-pipeline <prefix>`: how the mirror finds the package of a model folder again. */
   ModelPackageDescription: string;
-  ModelApprovalStatus: 'Approved' | 'PendingManualApproval';
+  ModelApprovalStatus: ModelApprovalStatus;
   CustomerMetadataProperties: Record<string, string>;
-  InferenceSpecification: {
+  InferenceSpecification?: {
     Containers: { Image: string; ModelDataUrl?: string; Environment?: Record<string, string> }[];
     SupportedContentTypes: string[];
     SupportedResponseMIMETypes: string[];
@@ -92,8 +94,14 @@ export interface SageMaker {
   describeTrainingJob(name: string): Promise<TrainingJobInfo | undefined>;
   /** Idempotent: stopping a finished or unknown job is not an error. */
   stopTrainingJob(name: string): Promise<void>;
-  /** Jobs still running (InProgress or Stopping) whose name starts with the prefix, across all pages. */
-  runningTrainingJobs(namePrefix: string): Promise<TrainingJobInfo[]>;
+  /**
+   * Jobs whose name starts with the prefix, with their tags and creation time, across all pages: only the
+   * running ones (InProgress or Stopping) when `activeOnly`, else those created after `createdAfter`.
+   */
+  listTrainingJobs(
+    namePrefix: string,
+    o: { activeOnly: boolean; createdAfter?: Date },
+  ): Promise<TrainingJobInfo[]>;
   createModel(req: ModelRequest): Promise<void>;
   deleteModel(name: string): Promise<void>;
   createEndpointConfig(req: EndpointConfigRequest): Promise<void>;
@@ -106,8 +114,11 @@ export interface SageMaker {
   deleteEndpoint(name: string): Promise<void>;
   /** Resolves once the endpoint is gone (an SDK waiter on AWS). */
   waitEndpointDeleted(name: string, timeoutSeconds: number): Promise<void>;
-  /** Creates the group when missing, then a package version; resolves with its ARN. */
-  registerModelPackage(req: ModelPackageRequest): Promise<string>;
+  /**
+   * The registry mirror: creates the group when missing; the package version of the request's model
+   * folder (found by its description) is created, or updated as `modelPackageUpdate` says, or left alone.
+   */
+  mirrorModelPackage(req: ModelPackageRequest): Promise<{ arn: string; action: MirrorAction }>;
 }
 
 const ECR_IMAGE =
@@ -153,9 +164,12 @@ export function sagemakerName(parts: string[], suffix = ''): string {
   return (base || 'model') + suffix;
 }
 
+/** Every training job this tool creates is named `mp-…` (sweep lists them, the IAM policy scopes them so). */
+export const TRAINING_JOB_PREFIX = 'mp-';
+
 /** One job per model folder and attempt: `mp-<model>-<version>-<sha7>-<random>`. */
 export function trainingJobName(modelFolder: string, random: string): string {
-  return sagemakerName(['mp', modelFolder], `-${random}`);
+  return sagemakerName([TRAINING_JOB_PREFIX.slice(0, -1), modelFolder], `-${random}`);
 }
 
 /** The endpoint an environment's model is served from: `<model>-<environment>` (or the given name). */
@@ -448,10 +462,26 @@ export function endpointSettled(status: string): boolean {
   return !['Creating', 'Updating', 'SystemUpdating', 'RollingBack', 'Deleting'].includes(status);
 }
 
-/** A model package mirroring a promotion: the store stays the source of truth, SageMaker tooling sees it. */
+export type ModelApprovalStatus = 'Approved' | 'PendingManualApproval' | 'Rejected';
+export type MirrorAction = 'created' | 'updated' | 'unchanged';
+
+const META_ENV = 'model-pipeline:environment';
+const META_ENVS = 'model-pipeline:environments';
+
+/** The description a model folder's package carries: the mirror finds it by this on every promotion. */
+export function modelPackageDescription(prefix: string): string {
+  return `model-pipeline ${prefix}`.slice(0, 1024);
+}
+
+/**
+ * A model package mirroring a promotion: one package version per model folder, whose metadata says the
+ * environment it was last promoted to and every environment it reached; Approved once it reached
+ * production. The store stays the source of truth: SageMaker tooling sees the same story.
+ */
 export function buildModelPackageRequest(o: {
   group: string;
-  image: string;
+  /** Serving image for the package's inference specification; none: a package without containers. */
+  image?: string;
   modelUri: string;
   environment: string;
   version: string;
@@ -461,20 +491,59 @@ export function buildModelPackageRequest(o: {
   const folder = o.modelUri.endsWith('/') ? o.modelUri : o.modelUri + '/';
   return {
     ModelPackageGroupName: sagemakerName([o.group]),
-    ModelPackageDescription: `${o.prefix} promoted to ${o.environment}`.slice(0, 1024),
+    ModelPackageDescription: modelPackageDescription(o.prefix),
     ModelApprovalStatus: o.environment === 'production' ? 'Approved' : 'PendingManualApproval',
     CustomerMetadataProperties: {
-      'model-pipeline:environment': o.environment,
+      [META_ENV]: o.environment,
+      [META_ENVS]: o.environment,
       'model-pipeline:version': o.version,
       'model-pipeline:prefix': o.prefix,
+      'model-pipeline:model-uri': folder,
       'model-pipeline:model-sha256': o.modelSha256,
     },
-    InferenceSpecification: {
-      Containers: [
-        { Image: checkEcrImage(o.image, 'serving-image'), Environment: { MODEL_PIPELINE_MODEL_URI: folder } },
-      ],
-      SupportedContentTypes: ['application/json'],
-      SupportedResponseMIMETypes: ['application/json'],
-    },
+    ...(o.image
+      ? {
+          InferenceSpecification: {
+            Containers: [
+              {
+                Image: checkEcrImage(o.image, 'serving-image'),
+                Environment: { MODEL_PIPELINE_MODEL_URI: folder },
+              },
+            ],
+            SupportedContentTypes: ['application/json'],
+            SupportedResponseMIMETypes: ['application/json'],
+          },
+        }
+      : {}),
   };
+}
+
+/**
+ * What an existing package of the same model folder needs after this promotion: the new environment
+ * added to its list and made the current one, Approved once production was reached (never taken back);
+ * undefined when it already says all that (a re-promotion changes nothing).
+ */
+export function modelPackageUpdate(
+  existing: { approval?: string; metadata: Record<string, string> },
+  req: ModelPackageRequest,
+):
+  | { ModelApprovalStatus: ModelApprovalStatus; CustomerMetadataProperties: Record<string, string> }
+  | undefined {
+  const env = req.CustomerMetadataProperties[META_ENV];
+  const envs = (existing.metadata[META_ENVS] ?? '').split(',').filter(Boolean);
+  if (!envs.includes(env)) envs.push(env);
+  const approval: ModelApprovalStatus =
+    existing.approval === 'Approved' || req.ModelApprovalStatus === 'Approved'
+      ? 'Approved'
+      : req.ModelApprovalStatus;
+  const metadata = {
+    ...existing.metadata,
+    ...req.CustomerMetadataProperties,
+    [META_ENVS]: envs.join(','),
+  };
+  const same =
+    existing.approval === approval &&
+    Object.keys(metadata).length === Object.keys(existing.metadata).length &&
+    Object.entries(metadata).every(([k, v]) => existing.metadata[k] === v);
+  return same ? undefined : { ModelApprovalStatus: approval, CustomerMetadataProperties: metadata };
 }

@@ -446,7 +446,7 @@ function examples(available: Set<string>, cliVersion: string): Record<string, un
     };
     out.sagemaker = {
       description:
-        'Train on a SageMaker training job (4 nodes, managed spot with checkpoints), promote to staging and serve it from a SageMaker endpoint (created or updated, rolled back when the update fails). AWS credentials come from the `model-pipeline` context; the IAM policies are in docs/sagemaker.md.',
+        "Train on a SageMaker training job (4 nodes, managed spot with checkpoints; its log streams into the step), stop this job's training jobs whatever happened (sweep own_job), promote to staging (mirrored into a SageMaker model package group) and serve it from a SageMaker endpoint (created or updated, rolled back when the update fails). AWS credentials come from the `model-pipeline` context; the IAM policies are in docs/sagemaker.md.",
       usage: {
         version: 2.1,
         orbs: { 'model-pipeline': orb },
@@ -467,6 +467,16 @@ function examples(available: Set<string>, cliVersion: string): Record<string, un
                   max_wait: '8h',
                 },
               },
+              // CircleCI runs no post step: this job's training jobs are stopped if train failed midway
+              {
+                'model-pipeline/sweep': {
+                  bucket: sm.bucket,
+                  region: sm.region,
+                  train_engine: 'sagemaker',
+                  own_job: true,
+                  when: 'always',
+                },
+              },
               {
                 'model-pipeline/promote': {
                   bucket: sm.bucket,
@@ -474,7 +484,14 @@ function examples(available: Set<string>, cliVersion: string): Record<string, un
                   environment: 'development',
                 },
               },
-              { 'model-pipeline/promote': { bucket: sm.bucket, region: sm.region, environment: 'staging' } },
+              {
+                'model-pipeline/promote': {
+                  bucket: sm.bucket,
+                  region: sm.region,
+                  environment: 'staging',
+                  sagemaker_registry: true,
+                },
+              },
               {
                 'model-pipeline/deploy': {
                   ...sm,

@@ -118,7 +118,7 @@ describe("a user's first hour with the bundled CLI", () => {
     it.each([
       ['alias', ['--config-path', '--sha'], ['--alias <value>', '--bucket <value>']],
       ['find', ['--config-path', '--sha'], ['--bucket <value>']],
-      ['sweep', ['--config-path', '--sha', '--bucket', '--store-prefix', '--local-store'], ['--backend <']],
+      ['sweep', ['--config-path', '--sha'], ['--backend <', '--bucket <value>']],
       ['demote', ['--sha'], ['--config-path, --config <value>', '--bucket <value>']],
       ['rotate', ['--sha'], ['--config-path, --config <value>']],
       ['build-ami', ['--config-path', '--bucket'], ['--sha <value>']],
@@ -148,9 +148,9 @@ describe("a user's first hour with the bundled CLI", () => {
       expect(r.stderr.trim().split('\n')).toEqual([
         'error: alias does not read --config-path (needs-model, train, promote, demote, ... do); remove it',
       ]);
-      const sweep = cli(repo.dir, ['sweep', '--local', '--no-s3-checksums']);
-      expect(sweep.code).toBe(2);
-      expect(sweep.stderr).toMatch(/^error: sweep does not read --s3-checksums \(/);
+      const find = cli(repo.dir, ['find', '--local', '--sha', 'abc1234']);
+      expect(find.code).toBe(2);
+      expect(find.stderr).toMatch(/^error: find does not read --sha \(/);
     });
 
     it('help for an unknown command lists the commands', () => {

@@ -13,12 +13,21 @@ export interface DropProxy {
   drop: (action: string) => boolean;
   /** Milliseconds to hold each answer of this action (EC2 Action, else the HTTP method) before sending it. */
   delay: (action: string) => number;
+  /** An answer of the proxy's own instead of moto's (the request never reaches moto), e.g. an EC2 error. */
+  answer: (action: string, body: string) => { status: number; body: string } | undefined;
   close(): Promise<void>;
 }
 
 export async function startDropProxy(target: string, drop: (action: string) => boolean): Promise<DropProxy> {
   const upstream = new URL(target);
-  const proxy: DropProxy = { url: '', actions: [], drop, delay: () => 0, close: async () => undefined };
+  const proxy: DropProxy = {
+    url: '',
+    actions: [],
+    drop,
+    delay: () => 0,
+    answer: () => undefined,
+    close: async () => undefined,
+  };
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -26,6 +35,12 @@ export async function startDropProxy(target: string, drop: (action: string) => b
       const body = Buffer.concat(chunks);
       const action = /(?:^|&)Action=([A-Za-z]+)/.exec(body.toString('utf8'))?.[1] ?? req.method ?? '?';
       proxy.actions.push(action);
+      const own = proxy.answer(action, body.toString('utf8'));
+      if (own) {
+        res.writeHead(own.status, { 'content-type': 'text/xml' });
+        res.end(own.body);
+        return;
+      }
       const forward = http.request(
         {
           host: upstream.hostname,

@@ -1,12 +1,14 @@
-import type {
-  EndpointConfigRequest,
-  EndpointInfo,
-  ModelPackageRequest,
-  ModelRequest,
-  SageMaker,
-  Tag,
-  TrainingJobInfo,
-  TrainingJobRequest,
+import {
+  modelPackageUpdate,
+  type MirrorAction,
+  type EndpointConfigRequest,
+  type EndpointInfo,
+  type ModelPackageRequest,
+  type ModelRequest,
+  type SageMaker,
+  type Tag,
+  type TrainingJobInfo,
+  type TrainingJobRequest,
 } from '../../src/core/sagemaker';
 
 /**
@@ -16,7 +18,10 @@ import type {
  */
 export class FakeSageMaker implements SageMaker {
   readonly calls: string[] = [];
-  readonly jobs = new Map<string, { req: TrainingJobRequest; step: number; stopped: boolean }>();
+  readonly jobs = new Map<
+    string,
+    { req: TrainingJobRequest; step: number; stopped: boolean; createdAt: Date }
+  >();
   readonly models = new Map<string, ModelRequest>();
   readonly endpointTags = new Map<string, Tag[]>();
   readonly configs = new Map<string, EndpointConfigRequest>();
@@ -32,7 +37,7 @@ export class FakeSageMaker implements SageMaker {
 
   async createTrainingJob(req: TrainingJobRequest): Promise<void> {
     this.calls.push(`createTrainingJob ${req.TrainingJobName}`);
-    this.jobs.set(req.TrainingJobName, { req, step: 0, stopped: false });
+    this.jobs.set(req.TrainingJobName, { req, step: 0, stopped: false, createdAt: new Date() });
   }
   async describeTrainingJob(name: string): Promise<TrainingJobInfo | undefined> {
     const j = this.jobs.get(name);
@@ -46,12 +51,16 @@ export class FakeSageMaker implements SageMaker {
     const j = this.jobs.get(name);
     if (j) j.stopped = true;
   }
-  async runningTrainingJobs(prefix: string): Promise<TrainingJobInfo[]> {
+  async listTrainingJobs(prefix: string, o: { activeOnly: boolean }): Promise<TrainingJobInfo[]> {
     const out: TrainingJobInfo[] = [];
-    for (const name of this.jobs.keys()) {
-      const info = await this.describeTrainingJob(name);
-      if (name.startsWith(prefix) && info && (info.status === 'InProgress' || info.status === 'Stopping'))
-        out.push(info);
+    for (const [name, j] of this.jobs) {
+      if (!name.startsWith(prefix)) continue;
+      // the status the last describe reported, without moving the script on
+      const now = this.jobScript[Math.min(Math.max(j.step - 1, 0), this.jobScript.length - 1)];
+      const status = j.stopped ? 'Stopped' : (now.status ?? 'InProgress');
+      if (o.activeOnly && status !== 'InProgress') continue;
+      const tags = Object.fromEntries((j.req.Tags ?? []).map((t) => [t.Key, t.Value]));
+      out.push({ name, status, tags, createdAt: j.createdAt });
     }
     return out;
   }
@@ -108,8 +117,27 @@ export class FakeSageMaker implements SageMaker {
     this.endpoints.delete(name);
   }
   async waitEndpointDeleted(): Promise<void> {}
-  async registerModelPackage(req: ModelPackageRequest): Promise<string> {
-    this.calls.push(`registerModelPackage ${req.ModelPackageGroupName}`);
-    return `arn:aws:sagemaker:us-east-1:123456789012:model-package/${req.ModelPackageGroupName}/1`;
+  /** The mirror's packages by ARN; `failMirror` makes the next call fail as an AWS error would. */
+  readonly packages = new Map<string, ModelPackageRequest>();
+  failMirror?: Error;
+  async mirrorModelPackage(req: ModelPackageRequest): Promise<{ arn: string; action: MirrorAction }> {
+    this.calls.push(`mirrorModelPackage ${req.ModelPackageGroupName}`);
+    if (this.failMirror) throw this.failMirror;
+    for (const [arn, p] of this.packages)
+      if (
+        p.ModelPackageGroupName === req.ModelPackageGroupName &&
+        p.ModelPackageDescription === req.ModelPackageDescription
+      ) {
+        const update = modelPackageUpdate(
+          { approval: p.ModelApprovalStatus, metadata: p.CustomerMetadataProperties },
+          req,
+        );
+        if (!update) return { arn, action: 'unchanged' };
+        this.packages.set(arn, { ...p, ...update });
+        return { arn, action: 'updated' };
+      }
+    const arn = `arn:aws:sagemaker:us-east-1:123456789012:model-package/${req.ModelPackageGroupName}/${this.packages.size + 1}`;
+    this.packages.set(arn, req);
+    return { arn, action: 'created' };
   }
 }

@@ -6,16 +6,20 @@ import { MemoryState } from '../../src/adapters/system/console-logger';
 import type { CommandContext } from '../../src/commands/types';
 import { trainCommand } from '../../src/commands/train';
 import type { CommandResult } from '../../src/commands/types';
-import type { Compute, InstanceInfo, LaunchRequest, ObjectStore } from '../../src/core/ports';
+import type { LaunchTargetSpec, ResolvedLaunchTargets } from '../../src/core/launch-targets';
+import type { CloudCompute, HostKeys, InstanceInfo, LaunchRequest, ObjectStore } from '../../src/core/ports';
 import { resolveFor } from '../../src/runner';
-import { createDeps, createShell } from '../../src/wiring';
+import { createDeps, sshHostSessions } from '../../src/wiring';
 import { configToml, TempRepo } from './git-repo';
 import { MemoryLogger } from './memory-logger';
 
 export { MemoryLogger };
 
-/** A hand-written Compute: every "instance" is the test's sshd on 127.0.0.1; calls are recorded. */
-export class FakeCompute implements Compute {
+/**
+ * A hand-written cloud compute: every "instance" is the test's sshd on 127.0.0.1; calls are recorded. Key
+ * pairs are not made (tests pass ssh-private-key); launch targets are taken as given.
+ */
+export class FakeCompute implements CloudCompute {
   readonly launched: LaunchRequest[] = [];
   readonly terminated: string[] = [];
   private readonly instances = new Map<string, InstanceInfo>();
@@ -57,6 +61,20 @@ export class FakeCompute implements Compute {
     return [...this.instances.values()].filter(
       (i) => i.state !== 'terminated' && Object.entries(tags).every(([k, v]) => i.tags[k] === v),
     );
+  }
+  async createKeyPair(): Promise<{ keyName: string; privateKey: string }> {
+    throw new Error('FakeCompute makes no key pairs: pass ssh-private-key');
+  }
+  async deleteKeyPair(): Promise<void> {}
+  async hostKeys(): Promise<HostKeys> {
+    return { keys: [], fingerprints: [] };
+  }
+  async resolveLaunchTargets(spec: LaunchTargetSpec): Promise<ResolvedLaunchTargets> {
+    return {
+      image: { imageId: spec.amiId ?? '', via: 'given' },
+      subnetIds: spec.subnetIds ?? [],
+      securityGroupIds: spec.securityGroupIds ?? [],
+    };
   }
   live(): string[] {
     return [...this.instances.values()].filter((i) => i.state !== 'terminated').map((i) => i.id);
@@ -136,7 +154,7 @@ export interface TrainRun {
 
 /** Runs train with the real wiring except Compute (the fake), so SSH goes to the test's sshd. */
 export async function trainWithCompute(
-  compute: Compute,
+  compute: CloudCompute,
   inputs: Record<string, string>,
   cwd: string,
   opts: { signal?: AbortSignal; logger?: MemoryLogger; cleanup?: boolean } = {},
@@ -151,7 +169,7 @@ export async function trainWithCompute(
     deps: {
       ...base,
       compute: () => compute,
-      shell: (i, a = {}) => createShell(options, compute, i, a, logger),
+      hosts: () => sshHostSessions(options, () => compute, { logger, state }),
     },
     signal: opts.signal ?? new AbortController().signal,
   };

@@ -6,8 +6,9 @@ import { trainCommand } from '../../src/commands/train';
 import { pruneAmisCommand } from '../../src/commands/prune-amis';
 import { readAmiVersion } from '../../src/commands/ami-version';
 import { UserError } from '../../src/core/errors';
-import type { LaunchTargetSpec } from '../../src/core/launch-targets';
-import type { Compute } from '../../src/core/ports';
+import type { LaunchTargetSpec, ResolvedLaunchTargets } from '../../src/core/launch-targets';
+import { sshHostSessions } from '../../src/wiring';
+import { FakeCompute } from '../helpers/train-fixture';
 import { buildContext } from '../../src/runner';
 import { configToml, TempRepo } from '../helpers/git-repo';
 import { MemoryLogger } from '../helpers/memory-logger';
@@ -37,24 +38,17 @@ const context = (command: typeof trainCommand, cwd: string, inputs: Record<strin
 describe('one reader of the AMI version file (defect 7)', () => {
   it('train looks for the AMI of the version line, skipping the comment lines build-ami skips', async () => {
     const repo = repoWithExampleVersionFile();
-    const ctx = await context(trainCommand, repo.dir, { 'data-key': 'none' });
+    const ctx = await context(trainCommand, repo.dir, { 'data-key': 'none', 'ssh-private-key': 'unused' });
     let asked: LaunchTargetSpec | undefined;
-    const compute: Compute = {
-      launch: async () => {
-        throw new Error('not reached');
-      },
-      describe: async () => undefined,
-      waitUntilRunning: async () => {
-        throw new Error('not reached');
-      },
-      terminate: async () => undefined,
-      findByTags: async () => [],
-      resolveLaunchTargets: async (spec) => {
+    class AskedCompute extends FakeCompute {
+      override async resolveLaunchTargets(spec: LaunchTargetSpec): Promise<ResolvedLaunchTargets> {
         asked = spec;
         throw new UserError('stop here: the AMI lookup is what this test looks at');
-      },
-    };
-    ctx.deps.compute = () => compute;
+      }
+    }
+    const compute = new AskedCompute();
+    ctx.deps.hosts = () =>
+      sshHostSessions(ctx.options, () => compute, { logger: ctx.deps.logger, state: ctx.deps.state });
     await expect(trainCommand.run(ctx)).rejects.toThrow(/stop here/);
     expect(asked?.amiVersion).toBe('1.0.0');
   });

@@ -3,7 +3,13 @@ import * as path from 'node:path';
 import { FsObjectStore } from '../../src/adapters/local/fs-store';
 import { MemoryState } from '../../src/adapters/system/console-logger';
 import { deploy, endpointStatus, undeploy } from '../../src/commands/deploy';
-import { STATE_TRAINING_JOB, stopLeftoverJob, waitForTrainingJob } from '../../src/commands/train-sagemaker';
+import {
+  STATE_TRAINING_JOB,
+  stopLeftoverJob,
+  trainOnSageMaker,
+  waitForTrainingJob,
+} from '../../src/commands/train-sagemaker';
+import { leaseKey } from '../../src/core/lease';
 import type { CommandContext } from '../../src/commands/types';
 import { buildContext, findCommand, runCommand } from '../../src/runner';
 import { FakeSageMaker } from '../helpers/fake-sagemaker';
@@ -188,5 +194,71 @@ describe('training job polling and stopping (moto has no StopTrainingJob)', () =
     expect(await stopLeftoverJob(ctx, sm)).toBe('job-2');
     expect(await stopLeftoverJob(ctx, sm)).toBeUndefined(); // Stopped now
     expect(sm.calls.filter((c) => c.startsWith('stop'))).toEqual(['stopTrainingJob job-2']);
+  });
+
+  it('SIGTERM while the job trains: train stops the job, writes no model, releases the lease', async () => {
+    const repo = new TempRepo('mp-sm-term-');
+    cpSync(DEMO, repo.dir, { recursive: true });
+    repo.commit('demo');
+    const sm = new FakeSageMaker();
+    const controller = new AbortController();
+    const { ctx, state, logger } = await ctxFor(
+      repo.dir,
+      'train',
+      {
+        'train-engine': 'sagemaker',
+        'sagemaker-image': DEPLOY['serving-image'],
+        'sagemaker-role': DEPLOY['sagemaker-role'],
+        'data-key': 'none',
+      },
+      controller.signal,
+    );
+    let polls = 0;
+    const term: CommandContext = {
+      ...ctx,
+      deps: {
+        ...ctx.deps,
+        clock: {
+          now: () => new Date(),
+          sleep: async () => {
+            if (++polls === 2) controller.abort(new Error('SIGTERM'));
+          },
+        },
+      },
+    };
+    await expect(trainOnSageMaker(term, sm)).rejects.toThrow(
+      /^train interrupted \(SIGTERM\): training job mp-\S+ stopped/,
+    );
+    const job = [...sm.jobs.keys()][0];
+    expect(sm.calls).toEqual([`createTrainingJob ${job}`, `stopTrainingJob ${job}`]);
+    // the post step would find the job by this name (saved before the request)
+    expect(state.get(STATE_TRAINING_JOB)).toBe(job);
+    expect(logger.lines).toContain(`warning: stopping training job ${job}`);
+    const store = new FsObjectStore(path.join(repo.dir, '.model-store'));
+    const prefix = `1.0.0-${repo.head().slice(0, 7)}/`;
+    expect(await store.head(`${prefix}manifest.json`)).toBeUndefined();
+    expect(await store.head(leaseKey(prefix))).toBeUndefined();
+  });
+
+  it('a run that loses sight of its job (describe fails) stops it before failing', async () => {
+    const repo = new TempRepo('mp-sm-lost-');
+    cpSync(DEMO, repo.dir, { recursive: true });
+    repo.commit('demo');
+    const sm = new FakeSageMaker();
+    let describes = 0;
+    const describe = sm.describeTrainingJob.bind(sm);
+    sm.describeTrainingJob = async (name) => {
+      if (++describes === 2) throw new Error('DescribeTrainingJob: ThrottlingException: Rate exceeded');
+      return describe(name);
+    };
+    const { ctx } = await ctxFor(repo.dir, 'train', {
+      'train-engine': 'sagemaker',
+      'sagemaker-image': DEPLOY['serving-image'],
+      'sagemaker-role': DEPLOY['sagemaker-role'],
+      'data-key': 'none',
+    });
+    await expect(trainOnSageMaker(ctx, sm)).rejects.toThrow('ThrottlingException: Rate exceeded');
+    const job = [...sm.jobs.keys()][0];
+    expect(sm.calls).toEqual([`createTrainingJob ${job}`, `stopTrainingJob ${job}`]);
   });
 });

@@ -132,7 +132,9 @@ describe.each(backends)('ObjectStore contract: %s', (_name, make) => {
     expect(seen[seen.length - 1]).toEqual([size, size]);
     for (let i = 1; i < seen.length; i++) expect(seen[i][0]).toBeGreaterThanOrEqual(seen[i - 1][0]);
     const down: [number, number][] = [];
-    await store.downloadFile('progress/model.zip', path.join(dir, 'back.zip'), (d, t) => down.push([d, t]));
+    await store.downloadFile('progress/model.zip', path.join(dir, 'back.zip'), {
+      onProgress: (d, t) => down.push([d, t]),
+    });
     expect(down[down.length - 1]).toEqual([size, size]);
 
     const lines: string[] = [];

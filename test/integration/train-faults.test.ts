@@ -1,6 +1,8 @@
 import {
   CreateTagsCommand,
   DescribeInstancesCommand,
+  DescribeKeyPairsCommand,
+  DescribeSubnetsCommand,
   EC2Client,
   ImportKeyPairCommand,
   RegisterImageCommand,
@@ -8,7 +10,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -95,68 +97,81 @@ const STAGES: [string, RegExp | 'RunInstances sent'][] = [
   ['before the manifest', /\] write the manifest$/],
 ];
 
+/** A model to train on moto: an AMI with a version tag, a key pair for the sshd, data in a new bucket. */
+async function faultSetup() {
+  const runId = String(100000 + Math.floor(Math.random() * 900000));
+  const run = randomBytes(4).toString('hex');
+  const amiVersion = `7.${parseInt(run.slice(0, 4), 16)}.0`;
+  const image = await ec2().send(
+    new RegisterImageCommand({ Name: `mp-fault-${run}`, RootDeviceName: '/dev/sda1' }),
+  );
+  await ec2().send(
+    new CreateTagsCommand({
+      Resources: [image.ImageId!],
+      Tags: [{ Key: AMI_VERSION_TAG, Value: amiVersion }],
+    }),
+  );
+  const keyName = `mp-fault-${run}`;
+  await ec2().send(
+    new ImportKeyPairCommand({ KeyName: keyName, PublicKeyMaterial: Buffer.from(sshd.clientPublicKey) }),
+  );
+  const repo = trainingRepo('5.0.0');
+  repo.write('Makefile', 'train:\n\tsleep 1; bash scripts/train.sh\n');
+  repo.commit('slower training');
+  const bucket = await newBucket('faults');
+  const store = new S3ObjectStore({ bucket, region: 'us-east-1', endpoint: motoEndpoint() });
+  await store.uploadFile('raw_source_data.zip', dataZip(3));
+  const prefix = `search/5.0.0-${repo.head().slice(0, 7)}/`;
+  const options: Record<string, string> = {
+    backend: 'aws',
+    region: 'us-east-1',
+    bucket,
+    's3-endpoint': s3Proxy.url,
+    'ec2-endpoint': ec2Proxy.url,
+    'ami-version': amiVersion,
+    'instance-types': 't3.micro',
+    'ssh-host': '127.0.0.1',
+    'ssh-port': String(sshd.port),
+    'ssh-user': sshd.user,
+    'ssh-host-key': sshd.hostPublicKey,
+    'remote-dir': path.join(mkdtempSync(path.join(tmpdir(), 'mp-remote-')), 'repo'),
+    'key-name': keyName,
+    'ssh-private-key': sshd.clientPrivateKey,
+    'config-path': 'search-config.toml',
+  };
+  return { runId, runTag: `github:acme/search:${runId}`, repo, bucket, store, prefix, options };
+}
+
+/** train through the bundled CLI, as a GitHub job of run `runId` would start it. */
+function spawnTrain(options: Record<string, string | undefined>, runId: string, cwd: string) {
+  const args = Object.entries(options)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `--${k}=${v}`);
+  return spawn(path.join(bin, 'model-pipeline'), ['train', ...args], {
+    cwd,
+    env: {
+      ...process.env,
+      ...TEST_AWS_ENV,
+      CIRCLECI: '',
+      GITHUB_ACTIONS: 'true',
+      GITHUB_REPOSITORY: 'acme/search',
+      GITHUB_RUN_ID: runId,
+      GITHUB_RUN_ATTEMPT: '1',
+      GITHUB_JOB: 'train',
+      GITHUB_SHA: '',
+      GITHUB_REF_NAME: '',
+      GITHUB_HEAD_REF: '',
+      GITHUB_BASE_REF: '',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+}
+
 describe('SIGKILL at every stage of train: no instance left running, no mixed model folder', () => {
   it.each(STAGES)('killed %s', async (_stage, killAt) => {
-    const runId = String(100000 + Math.floor(Math.random() * 900000));
-    const run = randomBytes(4).toString('hex');
-    const amiVersion = `7.${parseInt(run.slice(0, 4), 16)}.0`;
-    const image = await ec2().send(
-      new RegisterImageCommand({ Name: `mp-fault-${run}`, RootDeviceName: '/dev/sda1' }),
-    );
-    await ec2().send(
-      new CreateTagsCommand({
-        Resources: [image.ImageId!],
-        Tags: [{ Key: AMI_VERSION_TAG, Value: amiVersion }],
-      }),
-    );
-    const keyName = `mp-fault-${run}`;
-    await ec2().send(
-      new ImportKeyPairCommand({ KeyName: keyName, PublicKeyMaterial: Buffer.from(sshd.clientPublicKey) }),
-    );
-    const repo = trainingRepo('5.0.0');
-    repo.write('Makefile', 'train:\n\tsleep 1; bash scripts/train.sh\n');
-    repo.commit('slower training');
-    const bucket = await newBucket('faults');
-    const store = new S3ObjectStore({ bucket, region: 'us-east-1', endpoint: motoEndpoint() });
-    await store.uploadFile('raw_source_data.zip', dataZip(3));
-    const prefix = `search/5.0.0-${repo.head().slice(0, 7)}/`;
-
-    const args = Object.entries({
-      backend: 'aws',
-      region: 'us-east-1',
-      bucket,
-      's3-endpoint': s3Proxy.url,
-      'ec2-endpoint': ec2Proxy.url,
-      'ami-version': amiVersion,
-      'instance-types': 't3.micro',
-      'ssh-host': '127.0.0.1',
-      'ssh-port': String(sshd.port),
-      'ssh-user': sshd.user,
-      'ssh-host-key': sshd.hostPublicKey,
-      'remote-dir': path.join(mkdtempSync(path.join(tmpdir(), 'mp-remote-')), 'repo'),
-      'key-name': keyName,
-      'ssh-private-key': sshd.clientPrivateKey,
-      'config-path': 'search-config.toml',
-    }).map(([k, v]) => `--${k}=${v}`);
-    const child = spawn(path.join(bin, 'model-pipeline'), ['train', ...args], {
-      cwd: repo.dir,
-      env: {
-        ...process.env,
-        ...TEST_AWS_ENV,
-        CIRCLECI: '',
-        GITHUB_ACTIONS: 'true',
-        GITHUB_REPOSITORY: 'acme/search',
-        GITHUB_RUN_ID: runId,
-        GITHUB_RUN_ATTEMPT: '1',
-        GITHUB_JOB: 'train',
-        GITHUB_SHA: '',
-        GITHUB_REF_NAME: '',
-        GITHUB_HEAD_REF: '',
-        GITHUB_BASE_REF: '',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
+    const { runId, repo, bucket, store, prefix, options } = await faultSetup();
+    const child = spawnTrain(options, runId, repo.dir);
     const lines: string[] = [];
     let killed = false;
     const done = new Promise<void>((resolve) => child.on('exit', () => resolve()));
@@ -257,6 +272,149 @@ describe('SIGKILL at every stage of train: no instance left running, no mixed mo
           signal: new AbortController().signal,
         }),
       ).rejects.toThrow(/has no manifest\.json|does not exist/);
+    }
+    // fetch-model unpacks the whole model or refuses; it never takes files from a folder without a manifest
+    const dest = path.join(mkdtempSync(path.join(tmpdir(), 'mp-fault-fetch-')), 'model');
+    const fetched = runCommand({
+      command: 'fetch-model',
+      inputs: { ...common, environment: 'development', dest },
+      env: TEST_AWS_ENV,
+      cwd: repo.dir,
+      logger: new MemoryLogger(),
+      state: new MemoryState(),
+      signal: new AbortController().signal,
+    });
+    if (names.includes('manifest.json')) {
+      await expect(fetched).resolves.toMatchObject({ outputs: { 'model-prefix': prefix } });
+      expect(readFileSync(path.join(dest, 'weights.txt'), 'utf8')).toMatch(/^weights v5\.0\.0/);
+    } else {
+      await expect(fetched).rejects.toThrow(/no model for development/);
+      expect(existsSync(dest)).toBe(false);
+    }
+  });
+});
+
+/** train through the bundled CLI until it exits on its own. */
+async function runTrain(
+  options: Record<string, string | undefined>,
+  runId: string,
+  cwd: string,
+): Promise<{ code: number | null; lines: string[]; errors: string[] }> {
+  const child = spawnTrain(options, runId, cwd);
+  const lines: string[] = [];
+  const errors: string[] = [];
+  createInterface({ input: child.stdout! }).on('line', (line) => lines.push(line));
+  createInterface({ input: child.stderr! }).on('line', (line) => {
+    lines.push(line);
+    if (/^(::error|error:)/.test(line)) errors.push(line);
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  return { code, lines, errors };
+}
+
+/** Every instance this run launched, in any state. */
+async function allOfRun(runTag: string): Promise<Instance[]> {
+  const out = await ec2().send(
+    new DescribeInstancesCommand({ Filters: [{ Name: `tag:${TAG_CI_RUN}`, Values: [runTag] }] }),
+  );
+  return (out.Reservations ?? []).flatMap((r) => r.Instances ?? []);
+}
+
+/** The ephemeral key pair a run said it created, if EC2 still has it. */
+async function ephemeralKeyLeft(lines: string[]): Promise<string[]> {
+  const name = lines.map((l) => /created ephemeral key pair (\S+)/.exec(l)?.[1]).find(Boolean);
+  expect(name).toBeDefined();
+  const out = await ec2().send(new DescribeKeyPairsCommand({}));
+  return (out.KeyPairs ?? []).map((k) => k.KeyName!).filter((k) => k === name);
+}
+
+/** A port on 127.0.0.1 where nothing listens. */
+async function closedPort(): Promise<number> {
+  const server = http.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+const CAPACITY_ERROR = (type: string) =>
+  '<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>InsufficientInstanceCapacity</Code>' +
+  `<Message>We currently do not have sufficient ${type} capacity in the Availability Zone you requested.</Message>` +
+  '</Error></Errors><RequestID>00000000-0000-0000-0000-000000000000</RequestID></Response>';
+
+describe('train fails on its own and leaves nothing behind (moto + sshd, bundled CLI)', () => {
+  it('SSH down once the instance runs: one clear line, the instance terminated, the key pair deleted', async () => {
+    const f = await faultSetup();
+    const port = await closedPort();
+    const r = await runTrain(
+      {
+        ...f.options,
+        'ssh-port': String(port),
+        'boot-timeout': '8s',
+        // an ephemeral key pair: made for this run, so it must go with it
+        'key-name': undefined,
+        'ssh-private-key': undefined,
+      },
+      f.runId,
+      f.repo.dir,
+    );
+    expect(r.code).toBe(1);
+    expect(r.errors).toHaveLength(1);
+    expect(r.errors[0]).toMatch(new RegExp(`SSH on \\S*127\\.0\\.0\\.1:${port} not ready after 8s`));
+    // the instance was running (SSH is what failed), and the run itself terminated it
+    const instances = await allOfRun(f.runTag);
+    expect(instances).toHaveLength(1);
+    expect(r.lines.join('\n')).toContain(`terminated ${instances[0].InstanceId}`);
+    expect(await liveOfRun(f.runTag)).toEqual([]);
+    expect(await ephemeralKeyLeft(r.lines)).toEqual([]);
+    // nothing in the folder: no upload, and the lease released
+    expect(await listAll(f.store, f.prefix)).toEqual([]);
+  });
+
+  it('no capacity anywhere: tries every type in every subnet, then one clear line; 0 instances, folder untouched', async () => {
+    const proxy = await startDropProxy(motoEndpoint(), () => false);
+    const tokens = new Set<string>();
+    proxy.answer = (action, body) => {
+      if (action !== 'RunInstances') return undefined;
+      tokens.add(decodeURIComponent(/(?:^|&)ClientToken=([^&]*)/.exec(body)?.[1] ?? ''));
+      const type = decodeURIComponent(/(?:^|&)InstanceType=([^&]*)/.exec(body)?.[1] ?? '');
+      return { status: 500, body: CAPACITY_ERROR(type) };
+    };
+    try {
+      const f = await faultSetup();
+      const subnets = await ec2().send(
+        new DescribeSubnetsCommand({ Filters: [{ Name: 'default-for-az', Values: ['true'] }] }),
+      );
+      const [a, b] = (subnets.Subnets ?? []).map((s) => s.SubnetId!);
+      expect(b).toBeDefined();
+      const r = await runTrain(
+        {
+          ...f.options,
+          'ec2-endpoint': proxy.url,
+          'instance-types': 't3.micro,t3.small',
+          'subnet-id': `${a},${b}`,
+          'key-name': undefined,
+          'ssh-private-key': undefined,
+        },
+        f.runId,
+        f.repo.dir,
+      );
+      expect(r.code).toBe(1);
+      expect(r.errors).toHaveLength(1);
+      expect(r.errors[0]).toMatch(
+        new RegExp(
+          `no EC2 capacity for any instance type \\(t3\\.micro on-demand in ${a}: InsufficientInstanceCapacity; ` +
+            `t3\\.micro on-demand in ${b}: InsufficientInstanceCapacity; t3\\.small on-demand in ${a}: ` +
+            `InsufficientInstanceCapacity; t3\\.small on-demand in ${b}: InsufficientInstanceCapacity\\)`,
+        ),
+      );
+      // four attempts (two types in two subnets), each its own launch token
+      expect(tokens.size).toBe(4);
+      expect(await allOfRun(f.runTag)).toEqual([]);
+      expect(await ephemeralKeyLeft(r.lines)).toEqual([]);
+      expect(await listAll(f.store, f.prefix)).toEqual([]);
+    } finally {
+      await proxy.close();
     }
   });
 });

@@ -13,7 +13,8 @@ import { leaseKey } from '../../src/core/lease';
 import type { ObjectStore } from '../../src/core/ports';
 import { resolveModelRef } from '../../src/core/registry';
 import { resolveFor } from '../../src/runner';
-import { createDeps, createShell } from '../../src/wiring';
+import { createDeps } from '../../src/wiring';
+import { LocalHostSessions } from '../../src/adapters/local/local-host-session';
 import { storeBackends } from '../helpers/backends';
 import { dataZip, keysUnder, MemoryLogger, trainingRepo } from '../helpers/train-fixture';
 
@@ -44,7 +45,7 @@ async function runOn(
       ...base,
       store: () => store,
       compute: () => compute,
-      shell: (i, a = {}) => createShell(options, compute, i, a, logger),
+      hosts: () => new LocalHostSessions({ compute: () => compute, state: base.state, logger }),
     },
     signal: new AbortController().signal,
   };

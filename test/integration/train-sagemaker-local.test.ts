@@ -60,10 +60,13 @@ describe('the local run of the SageMaker training contract', () => {
     await store.uploadFile('data/raw_source_data.zip', dataZip(9));
     const prefix = `1.0.0-${repo.head().slice(0, 7)}/`;
 
+    repo.write('thresholds.json', JSON.stringify({ metrics: { top1: { better: 'higher', min: 80 } } }));
     const { result, logger } = await run(repo.dir, 'train', {
       ...SM,
       'data-key': 'data/raw_source_data.zip',
       'metrics-file': 'metrics.json',
+      'thresholds-file': 'thresholds.json',
+      'report-dir': 'test-results/mp',
       // the entry runs the command in <root>/code with SageMaker's variables: prove they are there
       'train-command':
         'test -f "$SM_CHANNEL_TRAINING/raw_source_data.zip" && test "$SM_HP_EPOCHS" = 3 && test "$MODEL_PIPELINE_OUTPUT_DIR" = "$SM_MODEL_DIR" && test -d "$SM_CHECKPOINT_DIR" && test ! -e .git && test ! -e .model-store && make train',
@@ -78,7 +81,13 @@ describe('the local run of the SageMaker training contract', () => {
     );
     // same layout as EC2 training: model.zip, metrics, config, manifest with every file's sha256
     const names = readdirSync(path.join(repo.dir, '.model-store', prefix)).sort();
-    expect(names).toEqual(['manifest.json', 'metrics.json', 'model.zip', 'search-config.toml']);
+    expect(names).toEqual([
+      'benchmark_results.xml',
+      'manifest.json',
+      'metrics.json',
+      'model.zip',
+      'search-config.toml',
+    ]);
     const manifest = parseManifest(
       readFileSync(path.join(repo.dir, '.model-store', prefix, 'manifest.json'), 'utf8'),
       'manifest',
@@ -91,6 +100,17 @@ describe('the local run of the SageMaker training contract', () => {
       expect(f.stored?.versionId).toMatch(/^\d+\.\d+$/);
     }
     expect(manifest.build).toMatchObject({ backend: 'sagemaker', instanceType: '1xml.m5.large' });
+    // the JUnit benchmark report, as EC2 training writes it: in the folder, the manifest and report-dir
+    expect(manifest.benchmark).toEqual({
+      passed: true,
+      file: 'metrics.json',
+      report: 'benchmark_results.xml',
+    });
+    expect(result.outputs['benchmark-passed']).toBe('true');
+    const xml = readFileSync(path.join(repo.dir, '.model-store', prefix, 'benchmark_results.xml'), 'utf8');
+    expect(xml).toMatch(/<testcase[^>]*name="top1"/);
+    expect(xml).not.toMatch(/<failure/);
+    expect(readFileSync(path.join(repo.dir, 'test-results/mp/benchmark_results.xml'), 'utf8')).toBe(xml);
     expect(manifest.inputs).toEqual([{ key: 'data/raw_source_data.zip', size: expect.any(Number) }]);
 
     const promoted = await run(repo.dir, 'promote', { 'model-prefix': prefix, environment: 'development' });

@@ -11,9 +11,8 @@ import { exitCodeOf } from '../../src/core/errors';
 import { fingerprintOf } from '../../src/core/host-keys';
 import { compareStored } from '../../src/core/gates';
 import { parseManifest } from '../../src/core/manifest';
-import type { Compute } from '../../src/core/ports';
 import { resolveFor } from '../../src/runner';
-import { createDeps } from '../../src/wiring';
+import { createDeps, sshHostSessions } from '../../src/wiring';
 import { motoEndpoint, newBucket } from '../helpers/aws';
 import { freePort } from '../helpers/moto';
 import { otherHostKey, startSshd, type Sshd } from '../helpers/sshd';
@@ -317,7 +316,7 @@ describe('train over SSH (real sshd on 127.0.0.1, S3 on moto, fake Compute)', ()
     const deps = createDeps(options, { logger, state, env: {}, cwd: repo.dir });
     await trainCommand.cleanup!({
       options,
-      deps: { ...deps, compute: (): Compute => compute },
+      deps: { ...deps, hosts: () => sshHostSessions(options, () => compute, { logger, state }) },
       signal: new AbortController().signal,
     });
     expect(compute.live()).toEqual([]);

@@ -10,7 +10,10 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { openSync, closeSync, writeSync } from 'node:fs';
 import { ZipArchives } from '../../src/adapters/system/zip';
+import { ArrivingBytes } from '../../src/core/byte-ranges';
 import { planExtraction, UnsafeArchiveError, unsafeName, type RawArchiveEntry } from '../../src/core/archive';
 import { buildZip, maliciousZips } from '../helpers/zip';
 
@@ -203,4 +206,118 @@ describe('ZipArchives (yauzl)', () => {
     );
     expect(readdirSync(outside)).toEqual([]);
   });
+});
+
+describe('ZipArchives on a file still arriving (fetch-model unpacks while it downloads)', () => {
+  const archives = new ZipArchives();
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'mp-zip-arriving-'));
+  });
+
+  /** Writes `bytes` into `file` in chunks, in the given order of chunk indexes, announcing each. */
+  function feeder(file: string, bytes: Buffer, chunk: number) {
+    const fd = openSync(file, 'w');
+    const arriving = new ArrivingBytes();
+    const chunks = Math.ceil(bytes.length / chunk);
+    const write = (i: number) => {
+      const start = i * chunk;
+      const end = Math.min(bytes.length, start + chunk);
+      writeSync(fd, bytes, start, end - start, start);
+      arriving.add(start, end);
+    };
+    const tick = () => new Promise((r) => setImmediate(r));
+    return {
+      arriving,
+      chunks,
+      write,
+      async writeAll(order: number[]) {
+        for (const i of order) {
+          write(i);
+          await tick();
+        }
+      },
+      done(err?: Error) {
+        closeSync(fd);
+        arriving.close(err);
+      },
+    };
+  }
+
+  const files = [
+    { name: 'weights.bin', data: randomBytes(300_000) },
+    { name: 'tokenizer/', mode: 0o040755 },
+    { name: 'tokenizer/vocab.txt', data: 'a\nb\n'.repeat(5000), method: 0 as const },
+    { name: 'late.bin', data: randomBytes(200_000) },
+  ];
+
+  it('unpacks entries as their bytes arrive, tail first, and starts before the file is complete', async () => {
+    const zip = buildZip(files);
+    const file = path.join(dir, 'model.zip');
+    const out = path.join(dir, 'out');
+    mkdirSync(out);
+    const f = feeder(file, zip, 4096);
+    const lateAt = zip.indexOf(Buffer.from('late.bin')); // inside the last entry's local header
+    const withheld = Math.floor((lateAt + 8192) / 4096); // in the data of the last entry
+    const extraction = archives.extract(file, out, {
+      arriving: { size: zip.length, ready: (s, e) => f.arriving.ready(s, e) },
+    });
+    // the tail (central directory) first, then everything but one chunk of the last entry
+    const order = [f.chunks - 1, ...Array.from({ length: f.chunks - 1 }, (_, i) => i)].filter(
+      (i) => i !== withheld,
+    );
+    await f.writeAll(order);
+    // the first entries are unpacked while a chunk of the file is still missing
+    for (let i = 0; i < 200 && !existsSync(path.join(out, 'tokenizer/vocab.txt')); i++)
+      await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(readFileSync(path.join(out, 'weights.bin'))).toEqual(files[0].data);
+    expect(readFileSync(path.join(out, 'tokenizer/vocab.txt'), 'utf8')).toBe('a\nb\n'.repeat(5000));
+    f.write(withheld);
+    f.done();
+    const plan = await extraction;
+    expect(plan.map((p) => p.path)).toEqual(['weights.bin', 'tokenizer', 'tokenizer/vocab.txt', 'late.bin']);
+    expect(readFileSync(path.join(out, 'late.bin'))).toEqual(files[3].data);
+  });
+
+  it('a download that ends early fails the unpacking with its error instead of waiting for ever', async () => {
+    const zip = buildZip(files);
+    const file = path.join(dir, 'model.zip');
+    const out = path.join(dir, 'out');
+    mkdirSync(out);
+    const f = feeder(file, zip, 4096);
+    const extraction = archives.extract(file, out, {
+      arriving: { size: zip.length, ready: (s, e) => f.arriving.ready(s, e) },
+    });
+    const settled = extraction.then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    await f.writeAll([f.chunks - 1, 0, 1]);
+    f.done(new Error('connection reset by peer'));
+    expect(String(await settled)).toMatch(/connection reset by peer/);
+  });
+
+  it.each(maliciousZips().map((m) => [m.label, m] as const))(
+    'refuses %s while it arrives, before writing anything',
+    async (_label, m) => {
+      const file = path.join(dir, 'model.zip');
+      const out = path.join(dir, 'out');
+      mkdirSync(out);
+      const f = feeder(file, m.zip, 512);
+      const extraction = archives.extract(file, out, {
+        limits: { reserved: ['.model-pipeline'] },
+        arriving: { size: m.zip.length, ready: (s, e) => f.arriving.ready(s, e) },
+      });
+      const settled = extraction.then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      await f.writeAll([...Array.from({ length: f.chunks }, (_, i) => f.chunks - 1 - i)]);
+      f.done();
+      expect(await settled).toBeInstanceOf(UnsafeArchiveError);
+      expect(String(await settled)).toMatch(m.reason);
+      expect(readdirSync(out)).toEqual([]);
+    },
+  );
 });

@@ -53,9 +53,11 @@ describe('FsObjectStore', () => {
     const up: number[] = [];
     await store.uploadFile('m/big.bin', file, { onProgress: (done) => up.push(done) });
     const down: number[] = [];
-    const r = await store.downloadFile('m/big.bin', path.join(dir, 'back.bin'), (done, total) => {
-      expect(total).toBe(5 * 1024 * 1024 + 7);
-      down.push(done);
+    const r = await store.downloadFile('m/big.bin', path.join(dir, 'back.bin'), {
+      onProgress: (done, total) => {
+        expect(total).toBe(5 * 1024 * 1024 + 7);
+        down.push(done);
+      },
     });
     expect(r.size).toBe(5 * 1024 * 1024 + 7);
     for (const seen of [up, down]) {

@@ -19,6 +19,7 @@ describe('the npm package', () => {
       'dist/cli/index.js',
       'dist/lib/index.js',
       'dist/lib/vendor/client-ec2.js',
+      'dist/lib/vendor/client-sagemaker.js',
       'dist/lib/vendor/http-client.js',
       'dist/lib/vendor/tool-cache.js',
       'package.json',

@@ -12,6 +12,8 @@ import {
   statusTransition,
   trainingJobName,
   type TrainingJobSpec,
+  buildModelPackageRequest as mirrorRequest,
+  modelPackageUpdate,
 } from '../../src/core/sagemaker';
 
 const IMAGE = '123456789012.dkr.ecr.us-east-1.amazonaws.com/train:1.2';
@@ -242,5 +244,43 @@ describe('smEnvironment', () => {
       SM_OUTPUT_DATA_DIR: '/tmp/r/output/data',
       SM_CHECKPOINT_DIR: '/tmp/r/checkpoints',
     });
+  });
+});
+
+describe('the registry mirror', () => {
+  const req = (environment: string) =>
+    mirrorRequest({
+      group: 'ranker',
+      modelUri: 's3://b/ranker/1.0.0-abc1234',
+      environment,
+      version: '1.0.0',
+      prefix: 'ranker/1.0.0-abc1234/',
+      modelSha256: 'f'.repeat(64),
+    });
+  const apply = (
+    p: { approval: string; metadata: Record<string, string> },
+    u: ReturnType<typeof modelPackageUpdate>,
+  ) => (u ? { approval: u.ModelApprovalStatus, metadata: u.CustomerMetadataProperties } : p);
+
+  it('adds each environment once, approves at production and never takes the approval back', () => {
+    const dev = req('development');
+    expect(dev.InferenceSpecification).toBeUndefined(); // no serving-image: a package without containers
+    expect(dev.ModelApprovalStatus).toBe('PendingManualApproval');
+    let p = { approval: dev.ModelApprovalStatus as string, metadata: dev.CustomerMetadataProperties };
+    expect(modelPackageUpdate(p, req('development'))).toBeUndefined();
+    p = apply(p, modelPackageUpdate(p, req('staging')));
+    p = apply(p, modelPackageUpdate(p, req('production')));
+    expect(p.approval).toBe('Approved');
+    expect(p.metadata['model-pipeline:environments']).toBe('development,staging,production');
+    // promoted to staging again later (a rollback of staging): current environment moves, approval stays
+    p = apply(p, modelPackageUpdate(p, req('staging')));
+    expect(p).toMatchObject({
+      approval: 'Approved',
+      metadata: {
+        'model-pipeline:environment': 'staging',
+        'model-pipeline:environments': 'development,staging,production',
+      },
+    });
+    expect(modelPackageUpdate(p, req('staging'))).toBeUndefined();
   });
 });

@@ -27,7 +27,7 @@ import {
 import { parseConsoleHostKeys } from '../../core/console-host-keys';
 import { markerTags, normalizeTags, PIPELINE_TAG, TAG_LAUNCH_TOKEN } from '../../core/instance-tags';
 import type { LaunchTargetSpec, ResolvedLaunchTargets } from '../../core/launch-targets';
-import type { Clock, Compute, HostKeys, InstanceInfo, LaunchRequest } from '../../core/ports';
+import type { Clock, CloudCompute, HostKeys, InstanceInfo, LaunchRequest } from '../../core/ports';
 import { systemClock } from '../system/clock';
 import { bindAbortSignal, boundedClientConfig, registerCleanupCommand } from './client-config';
 import { describeAwsError } from './errors';
@@ -106,7 +106,7 @@ const AUTH_CODES =
   /^(AuthFailure|UnauthorizedOperation|AccessDenied|InvalidClientTokenId|SignatureDoesNotMatch|CredentialsProviderError)/;
 
 /** The Compute port on EC2: launch with fallback, wait, terminate, find by tags, SSH key pairs, host keys. */
-export class Ec2Compute implements Compute {
+export class Ec2Compute implements CloudCompute {
   readonly client: EC2Client;
   private readonly clock: Clock;
   private readonly log: (message: string) => void;

@@ -8,23 +8,22 @@ import {
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import { createWriteStream, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { Transform, type Readable } from 'node:stream';
 import { PreconditionFailedError } from '../../core/errors';
 import type {
+  DownloadOptions,
   ObjectInfo,
   ObjectStore,
   PutOptions,
   StoredChecksum,
   StoredObject,
-  TransferProgress,
   UploadOptions,
 } from '../../core/ports';
 import { bindAbortSignal, boundedClientConfig, type AwsTimeouts } from './client-config';
 import { describeAwsError } from './errors';
 import { DEFAULT_UPLOAD_SETTINGS, uploadFileToS3, type FileUploadSettings } from './file-upload';
+import { DEFAULT_DOWNLOAD_SETTINGS, downloadFileFromS3, type FileDownloadSettings } from './file-download';
 
 export interface S3StoreOptions {
   bucket: string;
@@ -33,6 +32,8 @@ export interface S3StoreOptions {
   forcePathStyle?: boolean;
   /** How large model files go up: part size, parts in flight, checksums (see file-upload.ts). */
   upload?: Partial<FileUploadSettings>;
+  /** How large files come down: range size, ranges in flight (see file-download.ts). */
+  download?: Partial<FileDownloadSettings>;
   /** Connection and response timeouts and tries per call (defaults: client-config.ts). */
   timeouts?: Partial<AwsTimeouts>;
   /** The command's abort signal: every call but cleanup ends when it fires. */
@@ -112,6 +113,8 @@ export class S3ObjectStore implements ObjectStore {
   readonly client: S3Client;
   readonly bucket: string;
   private readonly upload: FileUploadSettings;
+  private readonly download: FileDownloadSettings;
+  private readonly signal: AbortSignal | undefined;
 
   constructor(o: S3StoreOptions, client?: S3Client) {
     this.bucket = o.bucket;
@@ -119,6 +122,9 @@ export class S3ObjectStore implements ObjectStore {
     // a setting left undefined keeps its default (a plain spread would overwrite it with undefined)
     const given = Object.entries(o.upload ?? {}).filter(([, v]) => v !== undefined);
     this.upload = { ...DEFAULT_UPLOAD_SETTINGS, ...Object.fromEntries(given) };
+    const down = Object.entries(o.download ?? {}).filter(([, v]) => v !== undefined);
+    this.download = { ...DEFAULT_DOWNLOAD_SETTINGS, ...Object.fromEntries(down) };
+    this.signal = o.signal;
   }
 
   uri(key: string): string {
@@ -240,28 +246,21 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async downloadFile(key: string, dest: string, onProgress?: TransferProgress): Promise<{ size: number }> {
+  async downloadFile(
+    key: string,
+    dest: string,
+    options: DownloadOptions = {},
+  ): Promise<{ size: number; sha256?: string }> {
     await fs.mkdir(path.dirname(path.resolve(dest)), { recursive: true });
-    let body: Readable;
-    let total = 0;
     try {
-      const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-      body = r.Body as Readable;
-      total = r.ContentLength ?? 0;
+      return await downloadFileFromS3(this.client, this.bucket, key, dest, this.download, {
+        ...options,
+        signal: this.signal,
+      });
     } catch (err) {
       if (isMissing(err)) throw new Error(`object ${this.uri(key)} does not exist`, { cause: err });
       throw describeAwsError(err, `downloading ${this.uri(key)}`);
     }
-    let received = 0;
-    const count = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        received += chunk.length;
-        onProgress?.(received, Math.max(total, received));
-        callback(null, chunk);
-      },
-    });
-    await pipeline(body, count, createWriteStream(dest));
-    return { size: (await fs.stat(dest)).size };
   }
 
   async deleteMany(keys: string[]): Promise<{ deleted: number; requests: number }> {

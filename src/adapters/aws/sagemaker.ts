@@ -10,27 +10,34 @@ import {
   DeleteModelCommand,
   DescribeEndpointCommand,
   DescribeEndpointConfigCommand,
+  DescribeModelPackageCommand,
   DescribeModelPackageGroupCommand,
   DescribeTrainingJobCommand,
+  paginateListModelPackages,
+  paginateListTags,
   paginateListTrainingJobs,
   SageMakerClient,
   StopTrainingJobCommand,
   UpdateEndpointCommand,
+  UpdateModelPackageCommand,
   waitUntilEndpointDeleted,
   type CreateEndpointConfigCommandInput,
   type CreateModelPackageCommandInput,
   type CreateTrainingJobCommandInput,
   type TrainingJobStatus as SdkTrainingJobStatus,
 } from '@aws-sdk/client-sagemaker';
-import type {
-  EndpointConfigRequest,
+import { createHash } from 'node:crypto';
+import {
+  modelPackageUpdate,
+  type EndpointConfigRequest,
+  type MirrorAction,
   EndpointInfo,
-  ModelPackageRequest,
-  ModelRequest,
-  SageMaker,
-  Tag,
-  TrainingJobInfo,
-  TrainingJobRequest,
+  type ModelPackageRequest,
+  type ModelRequest,
+  type SageMaker,
+  type Tag,
+  type TrainingJobInfo,
+  type TrainingJobRequest,
 } from '../../core/sagemaker';
 import { bindAbortSignal, boundedClientConfig, registerCleanupCommand } from './client-config';
 import { describeAwsError } from './errors';
@@ -123,23 +130,43 @@ export class AwsSageMaker implements SageMaker {
     }
   }
 
-  async runningTrainingJobs(namePrefix: string): Promise<TrainingJobInfo[]> {
+  async listTrainingJobs(
+    namePrefix: string,
+    o: { activeOnly: boolean; createdAfter?: Date },
+  ): Promise<TrainingJobInfo[]> {
     const out: TrainingJobInfo[] = [];
-    for (const status of ['InProgress', 'Stopping'] as SdkTrainingJobStatus[]) {
+    const statuses: (SdkTrainingJobStatus | undefined)[] = o.activeOnly
+      ? ['InProgress', 'Stopping']
+      : [undefined];
+    for (const status of statuses) {
       const pages = paginateListTrainingJobs(
         { client: this.client },
-        { NameContains: namePrefix, StatusEquals: status },
+        { NameContains: namePrefix, StatusEquals: status, CreationTimeAfter: o.createdAfter },
       );
       for await (const page of pages)
         for (const j of page.TrainingJobSummaries ?? [])
           if (j.TrainingJobName?.startsWith(namePrefix))
             out.push({
               name: j.TrainingJobName,
-              status: j.TrainingJobStatus ?? status,
+              status: j.TrainingJobStatus ?? status ?? 'InProgress',
               secondaryStatus: j.SecondaryStatus,
+              createdAt: j.CreationTime,
+              tags: j.TrainingJobArn ? await this.tagsOf(j.TrainingJobArn) : {},
             });
     }
     return out;
+  }
+
+  private async tagsOf(arn: string): Promise<Record<string, string>> {
+    const tags: Record<string, string> = {};
+    try {
+      for await (const page of paginateListTags({ client: this.client }, { ResourceArn: arn }))
+        for (const t of page.Tags ?? []) if (t.Key) tags[t.Key] = t.Value ?? '';
+    } catch (err) {
+      if (notFound(err)) return tags;
+      throw describeAwsError(err, `ListTags ${arn}`);
+    }
+    return tags;
   }
 
   async createModel(req: ModelRequest): Promise<void> {
@@ -222,7 +249,7 @@ export class AwsSageMaker implements SageMaker {
     );
   }
 
-  async registerModelPackage(req: ModelPackageRequest): Promise<string> {
+  async mirrorModelPackage(req: ModelPackageRequest): Promise<{ arn: string; action: MirrorAction }> {
     const group = req.ModelPackageGroupName;
     try {
       await this.client.send(new DescribeModelPackageGroupCommand({ ModelPackageGroupName: group }));
@@ -238,9 +265,41 @@ export class AwsSageMaker implements SageMaker {
         ),
       );
     }
-    const r = await this.call(`CreateModelPackage in ${group}`, () =>
-      this.client.send(new CreateModelPackageCommand(req as CreateModelPackageCommandInput)),
+    const found = await this.call(`ListModelPackages ${group}`, async () => {
+      const pages = paginateListModelPackages(
+        { client: this.client },
+        { ModelPackageGroupName: group, SortBy: 'CreationTime', SortOrder: 'Descending' },
+      );
+      for await (const page of pages)
+        for (const p of page.ModelPackageSummaryList ?? [])
+          if (p.ModelPackageDescription === req.ModelPackageDescription && p.ModelPackageArn)
+            return p.ModelPackageArn;
+      return undefined;
+    });
+    if (!found) {
+      // the same token for the same folder: two promotions racing to create its package make one
+      const token = createHash('sha256').update(`${group}\n${req.ModelPackageDescription}`).digest('hex');
+      const r = await this.call(`CreateModelPackage in ${group}`, () =>
+        this.client.send(
+          new CreateModelPackageCommand({
+            ...(req as CreateModelPackageCommandInput),
+            ClientToken: token.slice(0, 36),
+          }),
+        ),
+      );
+      return { arn: r.ModelPackageArn ?? '', action: 'created' };
+    }
+    const d = await this.call(`DescribeModelPackage ${found}`, () =>
+      this.client.send(new DescribeModelPackageCommand({ ModelPackageName: found })),
     );
-    return r.ModelPackageArn ?? '';
+    const update = modelPackageUpdate(
+      { approval: d.ModelApprovalStatus, metadata: d.CustomerMetadataProperties ?? {} },
+      req,
+    );
+    if (!update) return { arn: found, action: 'unchanged' };
+    await this.call(`UpdateModelPackage ${found}`, () =>
+      this.client.send(new UpdateModelPackageCommand({ ModelPackageArn: found, ...update })),
+    );
+    return { arn: found, action: 'updated' };
   }
 }

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PreconditionFailedError, UserError } from '../../core/errors';
 import type {
+  DownloadOptions,
   ObjectInfo,
   ObjectStore,
   PutOptions,
@@ -272,19 +273,26 @@ export class FsObjectStore implements ObjectStore {
     return { ...stored, ...hashes };
   }
 
-  async downloadFile(key: string, dest: string, onProgress?: TransferProgress): Promise<{ size: number }> {
+  async downloadFile(
+    key: string,
+    dest: string,
+    options: DownloadOptions = {},
+  ): Promise<{ size: number; sha256?: string }> {
     const source = this.pathOf(key);
     await fs.mkdir(path.dirname(path.resolve(dest)), { recursive: true });
     try {
-      await copyFileReporting(source, dest, onProgress);
+      await copyFileReporting(source, dest, options.onProgress);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT')
         throw new Error(`object ${key} does not exist`, { cause: err });
       throw err;
     }
     const size = (await fs.stat(dest)).size;
-    onProgress?.(size, size);
-    return { size };
+    options.onWritten?.(0, size);
+    // hashed from the copy: what the caller gets is what it has
+    const sha256 = options.sha256 ? (await hashesOfFile(dest, true)).sha256 : undefined;
+    options.onProgress?.(size, size);
+    return { size, sha256 };
   }
 
   async deleteMany(keys: string[]): Promise<{ deleted: number; requests: number }> {

@@ -9,6 +9,7 @@ import {
   localLayout,
   smEnvironment,
   type EndpointInfo,
+  type MirrorAction,
   type SageMaker,
   type TrainingJobInfo,
   type TrainingJobRequest,
@@ -194,10 +195,14 @@ export class LocalSageMaker implements SageMaker {
     await job.done;
   }
 
-  async runningTrainingJobs(namePrefix: string): Promise<TrainingJobInfo[]> {
+  async listTrainingJobs(namePrefix: string, o: { activeOnly: boolean }): Promise<TrainingJobInfo[]> {
     return [...this.jobs.values()]
       .map((j) => j.info)
-      .filter((i) => i.name.startsWith(namePrefix) && (i.status === 'InProgress' || i.status === 'Stopping'));
+      .filter(
+        (i) =>
+          i.name.startsWith(namePrefix) &&
+          (!o.activeOnly || i.status === 'InProgress' || i.status === 'Stopping'),
+      );
   }
 
   private hosting(): never {
@@ -233,7 +238,7 @@ export class LocalSageMaker implements SageMaker {
   waitEndpointDeleted(): Promise<void> {
     return this.hosting();
   }
-  registerModelPackage(): Promise<string> {
+  mirrorModelPackage(): Promise<{ arn: string; action: MirrorAction }> {
     return this.hosting();
   }
 }

@@ -3,13 +3,16 @@ import { Worker } from 'node:worker_threads';
 /*
  * The worker's code, evaluated as a string so the bundle needs no second file. It hashes the bytes it is
  * given (views of SharedArrayBuffers the uploader reads parts into, so nothing is copied) in the order they
- * arrive, or a whole file it reads itself, and answers each message with its id.
+ * arrive, a range of a file it reads itself (a download hashes each stretch as soon as it is written, from
+ * the page cache), or a whole file, and answers each message with its id.
  */
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
-const { createReadStream } = require('node:fs');
+const { createReadStream, openSync, readSync, closeSync } = require('node:fs');
 let hash = createHash('sha256');
+const fds = new Map();
+let chunk;
 parentPort.on('message', async (m) => {
   try {
     if (m.type === 'update') {
@@ -18,9 +21,22 @@ parentPort.on('message', async (m) => {
     } else if (m.type === 'file') {
       for await (const chunk of createReadStream(m.path, { highWaterMark: 1024 * 1024 })) hash.update(chunk);
       parentPort.postMessage({ id: m.id });
+    } else if (m.type === 'range') {
+      let fd = fds.get(m.path);
+      if (fd === undefined) fds.set(m.path, (fd = openSync(m.path, 'r')));
+      chunk ??= Buffer.allocUnsafe(4 * 1024 * 1024);
+      for (let pos = m.start; pos < m.end;) {
+        const n = readSync(fd, chunk, 0, Math.min(chunk.length, m.end - pos), pos);
+        if (n === 0) throw new Error('the file is shorter than the bytes to hash');
+        hash.update(chunk.subarray(0, n));
+        pos += n;
+      }
+      parentPort.postMessage({ id: m.id });
     } else if (m.type === 'digest') {
       const digest = hash.digest('hex');
       hash = createHash('sha256');
+      for (const fd of fds.values()) closeSync(fd);
+      fds.clear();
       parentPort.postMessage({ id: m.id, digest });
     }
   } catch (err) {
@@ -81,6 +97,11 @@ export class Sha256Worker {
   /** Hashes a whole file, read by the worker. */
   async file(path: string): Promise<void> {
     await this.send({ type: 'file', path });
+  }
+
+  /** Hashes bytes [start, end) of a file, read by the worker (the file stays open until the digest). */
+  async range(path: string, start: number, end: number): Promise<void> {
+    if (end > start) await this.send({ type: 'range', path, start, end });
   }
 
   /** The hex digest of everything hashed so far; the worker starts over. */

@@ -37,9 +37,9 @@ export function withTransferProgress(
     t.end();
     return r;
   };
-  const downloadFile: ObjectStore['downloadFile'] = async (key, file, onProgress) => {
-    const t = tracker(progress, `download ${path.posix.basename(key)}`, minBytes, onProgress);
-    const r = await store.downloadFile(key, file, t.onProgress);
+  const downloadFile: ObjectStore['downloadFile'] = async (key, file, options = {}) => {
+    const t = tracker(progress, `download ${path.posix.basename(key)}`, minBytes, options.onProgress);
+    const r = await store.downloadFile(key, file, { ...options, onProgress: t.onProgress });
     t.end();
     return r;
   };
