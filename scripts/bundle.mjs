@@ -33,6 +33,7 @@ const common = {
 const vendor = {
   '@aws-sdk/client-ec2': 'client-ec2.js',
   '@aws-sdk/client-sagemaker': 'client-sagemaker.js',
+  '@aws-sdk/client-cloudwatch-logs': 'client-cloudwatch-logs.js',
   '@actions/tool-cache': 'tool-cache.js',
 };
 
@@ -50,7 +51,8 @@ const splitVendor = {
   name: 'split-vendor',
   setup(b) {
     b.onResolve({ filter: /^\.\/vendor\// }, (a) => ({ path: a.path, external: true }));
-    b.onResolve({ filter: /^(@aws-sdk\/client-ec2|@aws-sdk\/client-sagemaker|@actions\/tool-cache)$/ }, (a) => ({
+    const split = new RegExp(`^(${Object.keys(vendor).map((p) => p.replace(/[/.-]/g, '\\$&')).join('|')})$`);
+    b.onResolve({ filter: split }, (a) => ({
       path: `./vendor/${vendor[a.path]}`,
       external: true,
     }));
@@ -80,6 +82,7 @@ await build({
 const vendorEntries = {
   'client-ec2.js': "module.exports = require('@aws-sdk/client-ec2');",
   'client-sagemaker.js': "module.exports = require('@aws-sdk/client-sagemaker');",
+  'client-cloudwatch-logs.js': "module.exports = require('@aws-sdk/client-cloudwatch-logs');",
   'tool-cache.js': "module.exports = require('@actions/tool-cache');",
   'http-client.js':
     "module.exports = { httpClient: require('@actions/http-client'), auth: require('@actions/http-client/lib/auth') };",

@@ -18,6 +18,7 @@ describe('the npm package', () => {
       'README.md',
       'dist/cli/index.js',
       'dist/lib/index.js',
+      'dist/lib/vendor/client-cloudwatch-logs.js',
       'dist/lib/vendor/client-ec2.js',
       'dist/lib/vendor/client-sagemaker.js',
       'dist/lib/vendor/http-client.js',
