@@ -240,7 +240,8 @@ async function uploaders(ctx: BenchContext, endpoint: string, child: string, tls
             ],
             {
               env: {
-                ...env,
+                // aws-sdk-go reads AWS_CA_BUNDLE too and fails on it with rclone's transport
+                ...Object.fromEntries(Object.entries(env).filter(([k]) => k !== 'AWS_CA_BUNDLE')),
                 RCLONE_CONFIG_BENCH_TYPE: 's3',
                 RCLONE_CONFIG_BENCH_PROVIDER: 'Other',
                 RCLONE_CONFIG_BENCH_ENDPOINT: endpoint,

@@ -4,7 +4,7 @@
 //
 // Compiling the bundle is most of a cold start, and the action's steps have no code cache. So what only a
 // few commands need is not in dist/lib/index.js: the EC2 client (train on EC2, build-ami, prune-amis), the
-// SageMaker client (train-engine sagemaker, deploy, endpoint-status, undeploy), the
+// SageMaker and CloudWatch Logs clients (train-engine sagemaker, deploy, endpoint-status, undeploy), the
 // tool cache (Packer download) and the HTTP client @actions/core loads for OIDC tokens (never used here)
 // each sit in a vendor file, required on first use (src/wiring*.ts load their adapters lazily already).
 // Only npm packages move: our own modules stay in one file, so `instanceof UserError` and friends hold.
