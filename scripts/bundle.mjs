@@ -14,7 +14,9 @@
 import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { build } from 'esbuild';
 
-const out = 'dist.new';
+// BUNDLE_OUT builds elsewhere (npm run gen runs the README's demo with a fresh bundle of src/ in a temp folder)
+const target = process.env.BUNDLE_OUT || 'dist';
+const out = `${target}.new`;
 rmSync(out, { recursive: true, force: true });
 
 const common = {
@@ -109,5 +111,5 @@ for (const [file, body] of Object.entries(entries)) {
 }
 chmodSync(`${out}/cli/index.js`, 0o755);
 
-rmSync('dist', { recursive: true, force: true });
-renameSync(out, 'dist');
+rmSync(target, { recursive: true, force: true });
+renameSync(out, target);

@@ -1,13 +1,21 @@
 // Writes every file generated from the option tables: action.yml, the README tables, the orb sources
-// (orb/src/commands, jobs, examples) and the packed orb/orb.yml. Run with `npm run gen`.
+// (orb/src/commands, jobs, examples) and the packed orb/orb.yml, and the README's transcript of the main
+// job. Run with `npm run gen`.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { generatedFiles, ORB_SRC } from '../src/meta/generated';
 import { isGeneratedOrbFile } from '../src/meta/orb';
+import { replaceSection } from '../src/meta/readme';
+import { freshBundleTranscript } from '../src/meta/transcript';
 
 const root = process.cwd();
 const files = generatedFiles(root);
+// the README's transcript: a real run of its quick-start command through a fresh bundle of src/;
+// test/e2e/readme-transcript.test.ts fails when the bundled CLI (dist/) prints something else
+if (!process.argv.includes('--no-transcript')) {
+  files.set('README.md', replaceSection(files.get('README.md')!, 'transcript', freshBundleTranscript(root)));
+}
 let changed = 0;
 for (const [rel, text] of files) {
   const full = path.join(root, rel);

@@ -106,7 +106,7 @@ export async function resolveFor(
     specs.filter((s) => s.name === 'settings-file' || s.name === 'working-directory'),
     { inputs: req.inputs, env: req.env, dialect },
   );
-  const wd = path.resolve(req.cwd, first.string('working-directory') ?? '.');
+  const wd = path.resolve(req.cwd, first.require('working-directory'));
   const settingsFileName = first.string('settings-file');
   const settingsFile = await readSettingsFile(settingsFileName, wd);
   for (const line of settingTypos(req.env, settingsFile, settingsFileName)) req.logger?.warn(line);

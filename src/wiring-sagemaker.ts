@@ -17,7 +17,7 @@ export function createSageMaker(ctx: CommandContext): SageMaker {
   if (backendOf(o) === 'local')
     return new LocalSageMaker(ctx.deps.store(), { onOutput: (line) => ctx.deps.logger.info(line) });
   return new (sagemakerModule().AwsSageMaker)({
-    region: o.string('region') ?? 'us-east-1',
+    region: o.string('region'),
     endpoint: o.string('sagemaker-endpoint-url') || undefined,
     signal: ctx.signal,
   });
@@ -28,7 +28,7 @@ export function createTrainingLogs(ctx: CommandContext): TrainingLogs | undefine
   const o = ctx.options;
   if (backendOf(o) === 'local' || !o.bool('sagemaker-logs')) return undefined;
   return new (logsModule().AwsTrainingLogs)({
-    region: o.string('region') ?? 'us-east-1',
+    region: o.string('region'),
     endpoint: o.string('logs-endpoint-url') || undefined,
     signal: ctx.signal,
   });

@@ -146,9 +146,9 @@ export function createDeps(options: PipelineOptions, io: DepsIo): Deps {
     ciRuns: () =>
       new FetchCiRuns({
         githubToken: options.string('github-token') || undefined,
-        githubApiUrl: io.env.GITHUB_API_URL || undefined,
+        githubApiUrl: options.string('github-api-url'),
         circleToken: options.string('circleci-token') || undefined,
-        circleApiUrl: io.env.MODEL_PIPELINE_CIRCLECI_API_URL || undefined,
+        circleApiUrl: options.string('circleci-api-url'),
         log: (m) => io.logger.warn(m),
       }),
     // MODEL_PIPELINE_CHECKIP_URL: another checkip service (a proxy's, or a local one in tests); README

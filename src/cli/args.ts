@@ -14,12 +14,14 @@ export interface CliArgs {
   local: boolean;
   /** --output-file: where to append the outputs as `MP_NAME='value'` lines. */
   outputFile?: string;
+  /** --summary-file: where to append the Markdown summary (CircleCI has no step summary). */
+  summaryFile?: string;
 }
 
 type ParseOptions = NonNullable<ParseArgsConfig['options']>;
 
 /** Flags of the CLI itself, not of the option table. */
-export const GLOBAL_FLAGS = ['json', 'help', 'version', 'local', 'output-file'] as const;
+export const GLOBAL_FLAGS = ['json', 'help', 'version', 'local', 'output-file', 'summary-file'] as const;
 
 const TRUE_WORDS = ['true', 'yes', 'on', '1'];
 const FALSE_WORDS = ['false', 'no', 'off', '0'];
@@ -67,13 +69,19 @@ export function normalizeBooleans(argv: string[], booleans: ReadonlySet<string>)
 }
 
 /** CLI flags come from the same option table as the action inputs; `--local` is `--backend local`. */
-export function parseCliArgs(argv: string[], specs: readonly OptionSpec[]): CliArgs {
+export function parseCliArgs(
+  argv: string[],
+  specs: readonly OptionSpec[],
+  /** Says why a flag of another command is refused here (`alias does not read --config-path ...`). */
+  notHere?: (flag: string) => string | undefined,
+): CliArgs {
   const options: ParseOptions = {
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
     version: { type: 'boolean' },
     local: { type: 'boolean' },
     'output-file': { type: 'string' },
+    'summary-file': { type: 'string' },
   };
   const GLOBAL: readonly string[] = GLOBAL_FLAGS;
   const aliasOf = new Map<string, string>();
@@ -106,6 +114,8 @@ export function parseCliArgs(argv: string[], specs: readonly OptionSpec[]): CliA
     const message = (err as Error).message.replace(/\. To specify a positional.*$/s, '');
     const unknown = /^Unknown option '--([^']+)'/.exec(message)?.[1];
     if (unknown) {
+      const elsewhere = notHere?.(unknown.replace(/^no-/, ''));
+      if (elsewhere) throw new UserError(elsewhere);
       const near = nearestName(unknown, Object.keys(options));
       throw new UserError(`unknown option --${unknown}${near ? `; did you mean --${near}?` : ''}`);
     }
@@ -142,5 +152,6 @@ export function parseCliArgs(argv: string[], specs: readonly OptionSpec[]): CliA
     version: Boolean(values.version),
     local,
     outputFile: typeof values['output-file'] === 'string' ? values['output-file'] : undefined,
+    summaryFile: typeof values['summary-file'] === 'string' ? values['summary-file'] : undefined,
   };
 }

@@ -1,5 +1,6 @@
 import type { OptionSpec } from '../core/options';
 import type { CommandDef } from '../commands/types';
+import { COMMON_OPTIONS } from '../commands/common-options';
 
 function flagLine(s: OptionSpec): string {
   const negatable = s.type === 'boolean';
@@ -11,7 +12,7 @@ function flagLine(s: OptionSpec): string {
   const value = s.type === 'boolean' ? '' : s.choices ? ` <${s.choices.join('|')}>` : ' <value>';
   const extra = [
     s.default !== undefined && s.default !== '' ? `default: ${s.default}` : '',
-    s.env?.[0] ? `env: ${s.env[0]}` : '',
+    s.env?.length ? `env: ${s.env.join(', ')}` : '',
   ]
     .filter(Boolean)
     .join('; ');
@@ -27,7 +28,8 @@ function globalFlagLines(everywhere: readonly OptionSpec[], hasBackend: boolean)
           '  --local\n      Use the local backend: the folder store (--local-store) and local processes (= --backend local).',
         ]
       : []),
-    "  --output-file <file>\n      Append the outputs as MP_NAME='value' lines (e.g. to $BASH_ENV in CircleCI).",
+    "  --output-file <file>\n      Append the outputs as MP_NAME='value' lines (e.g. a file a later job sources; in CircleCI $BASH_ENV gets export lines anyway).",
+    '  --summary-file <file>\n      Append the Markdown summary (the step summary in GitHub) to this file, e.g. for store_artifacts in CircleCI.',
     ...everywhere.map(flagLine),
     '  --help, -h / --version',
   ];
@@ -45,7 +47,8 @@ export function generalHelp(commands: readonly CommandDef[], version: string): s
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
     'Global flags: --json (print outputs as typed JSON), --local (use the local backend),',
-    "  --output-file FILE (append outputs as MP_NAME='value' lines, e.g. to $BASH_ENV),",
+    "  --output-file FILE (append outputs as MP_NAME='value' lines to a file),",
+    '  --summary-file FILE (append the Markdown summary),',
     '  --settings-file FILE (MODEL_PIPELINE_* settings), --help, --version',
     'Booleans: --flag, --no-flag, --flag=true|false or --flag true|false.',
     'Run "model-pipeline help <command>" for the options of a command.',
@@ -53,21 +56,21 @@ export function generalHelp(commands: readonly CommandDef[], version: string): s
   ].join('\n');
 }
 
-const EVERYWHERE = ['settings-file', 'working-directory'];
+const EVERYWHERE = new Set(['settings-file', 'working-directory']);
+const SHARED = new Set<string>(COMMON_OPTIONS.map((o) => o.name));
 
 /** Only the options this command reads (its own, then the shared ones), then the global flags and outputs. */
 export function commandHelp(cmd: CommandDef, specs: readonly OptionSpec[]): string {
-  const ownNames = new Set(cmd.options.map((o) => o.name));
-  const own = specs.filter((s) => ownNames.has(s.name));
-  const shared = specs.filter((s) => !ownNames.has(s.name) && !EVERYWHERE.includes(s.name));
-  const everywhere = specs.filter((s) => EVERYWHERE.includes(s.name));
+  const own = specs.filter((s) => !SHARED.has(s.name));
+  const shared = specs.filter((s) => SHARED.has(s.name) && !EVERYWHERE.has(s.name));
+  const everywhere = specs.filter((s) => EVERYWHERE.has(s.name));
   return [
     `Usage: model-pipeline ${cmd.name} [options]`,
     '',
     cmd.summary,
     '',
     ...(own.length > 0 ? ['Options:', ...own.map(flagLine), ''] : []),
-    ...(shared.length > 0 ? ['Store and repository options:', ...shared.map(flagLine), ''] : []),
+    ...(shared.length > 0 ? ['Shared options:', ...shared.map(flagLine), ''] : []),
     'Global flags:',
     ...globalFlagLines(
       everywhere,

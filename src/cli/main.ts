@@ -7,8 +7,9 @@ import { ConsoleLogger, MemoryState } from '../adapters/system/console-logger';
 import { findCommand, runCommand } from '../runner';
 import { parseCliArgs } from './args';
 import { annotation, writeGithubFiles } from './github';
+import { writeCircleciFiles } from './circleci';
 import { createProgress } from '../adapters/system/progress';
-import { appendOutputFile } from './output-file';
+import { appendOutputFile, appendSummaryFile } from './output-file';
 import { commandHelp, generalHelp } from './help';
 import { VERSION } from '../version';
 
@@ -43,6 +44,16 @@ function checkLocal(cmd: CommandDef, local: boolean): void {
     );
 }
 
+/** A flag some other command reads: say which, rather than "unknown option" or a silent ignore. */
+function notRead(cmd: CommandDef, flag: string): string | undefined {
+  const readers = Object.values(COMMANDS)
+    .filter((c) => optionsOf(c).some((o) => o.name === flag || o.cliAliases?.includes(flag)))
+    .map((c) => c.name);
+  if (readers.length === 0) return undefined;
+  const shown = readers.length > 4 ? `${readers.slice(0, 4).join(', ')}, ...` : readers.join(', ');
+  return `${cmd.name} does not read --${flag} (${shown} do); remove it`;
+}
+
 /** The orb's run.sh sets MODEL_PIPELINE_DIALECT=orb, so messages name its parameters (dry_run). */
 function dialectOf(env: Record<string, string | undefined>): Dialect {
   return env.MODEL_PIPELINE_DIALECT === 'orb' ? 'orb' : 'cli';
@@ -57,7 +68,7 @@ export async function cli(argv: string[], io: CliIo = defaultIo, signal?: AbortS
     const first = parseCliArgs(argv, allOptions());
     const commandName = first.command ?? first.helpFor;
     const cmd = commandName ? findCommand(commandName) : undefined;
-    const args = parseCliArgs(argv, cmd ? optionsOf(cmd) : []);
+    const args = parseCliArgs(argv, cmd ? optionsOf(cmd) : [], cmd && ((flag) => notRead(cmd, flag)));
     if (args.version) {
       io.stdout(VERSION);
       return 0;
@@ -90,7 +101,9 @@ export async function cli(argv: string[], io: CliIo = defaultIo, signal?: AbortS
       progress: createProgress({ line: (t) => logger.info(t), tty: io.tty }),
     });
     if (args.outputFile) await appendOutputFile(args.outputFile, io.cwd, result.outputs);
+    if (args.summaryFile && result.summary) await appendSummaryFile(args.summaryFile, io.cwd, result.summary);
     if (inGithub) await writeGithubFiles(io.env, result);
+    if (io.env.CIRCLECI === 'true') await writeCircleciFiles(io.env, result);
     if (args.json)
       io.stdout(
         JSON.stringify({ command: cmd.name, outputs: typedOutputs(cmd.outputs, result.outputs) }, null, 2),

@@ -38,3 +38,16 @@ export async function appendOutputFile(
     );
   }
 }
+
+/** --summary-file: the Markdown summary GitHub shows as the step summary, for CI without one (CircleCI). */
+export async function appendSummaryFile(file: string, cwd: string, summary: string): Promise<void> {
+  const full = path.resolve(cwd, file);
+  try {
+    await fs.mkdir(path.dirname(full), { recursive: true });
+    await fs.appendFile(full, summary.endsWith('\n') ? summary : summary + '\n');
+  } catch (err) {
+    throw new UserError(
+      `cannot write --summary-file ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): choose a writable path`,
+    );
+  }
+}

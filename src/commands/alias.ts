@@ -18,8 +18,16 @@ import {
 import type { CommandContext, CommandDef, CommandResult } from './types';
 import { outputsOf } from './output-specs';
 import { whileClaimed } from './retiring';
+import { STORE_OPTIONS } from './common-options';
 
-export const OPTIONS = defineOptions([ALIAS_OPTION, MODEL_PREFIX_OPTION, MODEL_NAME_OPTION, REASON_OPTION]);
+export const OPTIONS = defineOptions([
+  // shared options this command reads (help, the orb and the action warnings follow this list)
+  ...STORE_OPTIONS,
+  ALIAS_OPTION,
+  MODEL_PREFIX_OPTION,
+  MODEL_NAME_OPTION,
+  REASON_OPTION,
+]);
 
 /** alias + model-prefix: set; alias alone: show; neither: list. */
 async function run(ctx: CommandContext): Promise<CommandResult> {

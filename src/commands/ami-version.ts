@@ -25,7 +25,7 @@ export async function readAmiVersion(
   ctx: CommandContext,
   mode: 'required' | 'optional' = 'required',
 ): Promise<AmiVersionSource | undefined> {
-  const file = ctx.options.string('ami-version-file') || '.packer/ami-version.txt';
+  const file = ctx.options.require('ami-version-file');
   const given = ctx.options.string('ami-version');
   if (given) return { version: parseAmiVersion(given, 'ami-version'), file, from: 'input' };
   let text: string;

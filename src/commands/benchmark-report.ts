@@ -24,7 +24,7 @@ import {
   storedMetrics,
   THRESHOLDS_OPTION,
 } from './registry-context';
-import { ENVIRONMENT_OPTION } from './common-options';
+import { ENVIRONMENT_OPTION, REPO_OPTIONS, STORE_OPTIONS } from './common-options';
 import type { CommandContext, CommandDef, CommandResult } from './types';
 import { outputsOf } from './output-specs';
 
@@ -148,6 +148,9 @@ export async function trainBenchmarkReport(
 }
 
 export const OPTIONS = defineOptions([
+  // shared options this command reads (help, the orb and the action warnings follow this list)
+  ...STORE_OPTIONS,
+  ...REPO_OPTIONS,
   ENVIRONMENT_OPTION,
   MODEL_PREFIX_OPTION,
   MODEL_NAME_OPTION,

@@ -1,4 +1,4 @@
-import { AMI_VERSION_FILE_OPTION, AMI_VERSION_OPTION } from './common-options';
+import { AMI_VERSION_FILE_OPTION, AMI_VERSION_OPTION, SHA_OPTION } from './common-options';
 import { defineOption, defineOptions } from '../core/options';
 import { DEFAULT_PACKER_VERSION } from '../core/packer';
 import { BASE_REF_OPTION, DRY_RUN_OPTION, FORCE_OPTION } from './model-context';
@@ -26,6 +26,8 @@ export const PACKER_TEMPLATE_DIR_OPTION = defineOption({
 });
 
 export const BUILD_AMI_OPTIONS = defineOptions([
+  // the commit build-ami compares with its base (shared options it reads; no model store, no config)
+  SHA_OPTION,
   AMI_VERSION_OPTION,
   AMI_VERSION_FILE_OPTION,
   BASE_REF_OPTION,

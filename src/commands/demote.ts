@@ -31,10 +31,13 @@ import {
   configScope,
   storeRoot,
 } from './registry-context';
-import { ENVIRONMENT_OPTION } from './common-options';
+import { CONFIG_PATH_OPTION, ENVIRONMENT_OPTION, STORE_OPTIONS } from './common-options';
 import type { CommandContext, CommandDef, CommandResult } from './types';
 
 export const OPTIONS = defineOptions([
+  // shared options this command reads (help, the orb and the action warnings follow this list)
+  ...STORE_OPTIONS,
+  CONFIG_PATH_OPTION,
   ENVIRONMENT_OPTION,
   MODEL_PREFIX_OPTION,
   MODEL_NAME_OPTION,

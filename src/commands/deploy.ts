@@ -33,7 +33,7 @@ import {
   storeRoot,
 } from './registry-context';
 import { DEPLOY_OPTIONS } from './sagemaker-options';
-import { ENVIRONMENT_OPTION } from './common-options';
+import { ENVIRONMENT_OPTION, REPO_OPTIONS, STORE_OPTIONS } from './common-options';
 import { defineOptions } from '../core/options';
 import { outputsOf } from './output-specs';
 import type { CommandContext, CommandDef, CommandResult } from './types';
@@ -136,15 +136,15 @@ export async function deploy(ctx: CommandContext, sm: SageMaker): Promise<Comman
   const o = ctx.options;
   const log = ctx.deps.logger;
   const env = parseEnvironment(o.string('environment'));
-  const timeout = parseDuration(o.string('deploy-timeout') ?? '30m', 'deploy-timeout');
-  const pollMs = parseDuration(o.string('sagemaker-poll') ?? '15s', 'sagemaker-poll') * 1000;
+  const timeout = parseDuration(o.string('deploy-timeout'), 'deploy-timeout');
+  const pollMs = parseDuration(o.string('sagemaker-poll'), 'sagemaker-poll') * 1000;
   const endpoint = await endpointOf(ctx, env);
   const spec = {
     endpoint,
     image: o.string('serving-image') ?? '',
     role: o.string('sagemaker-role') ?? '',
-    instanceType: o.string('endpoint-instance-type') ?? 'ml.m5.large',
-    instanceCount: o.int('endpoint-instance-count') ?? 1,
+    instanceType: o.string('endpoint-instance-type'),
+    instanceCount: o.int('endpoint-instance-count'),
     environment: env,
   };
   // checked before the store or SageMaker is asked anything: bad input costs one line and nothing else
@@ -287,7 +287,7 @@ export async function endpointStatus(ctx: CommandContext, sm: SageMaker): Promis
 
 export async function undeploy(ctx: CommandContext, sm: SageMaker): Promise<CommandResult> {
   const e = await existingEndpoint(ctx, sm);
-  const timeout = parseDuration(ctx.options.string('deploy-timeout') ?? '30m', 'deploy-timeout');
+  const timeout = parseDuration(ctx.options.string('deploy-timeout'), 'deploy-timeout');
   await sm.deleteEndpoint(e.name);
   await sm.waitEndpointDeleted(e.name, timeout);
   ctx.deps.logger.info(`endpoint ${e.name} deleted`);
@@ -299,6 +299,9 @@ export async function undeploy(ctx: CommandContext, sm: SageMaker): Promise<Comm
 }
 
 export const OPTIONS = defineOptions([
+  // shared options this command reads (help, the orb and the action warnings follow this list)
+  ...STORE_OPTIONS,
+  ...REPO_OPTIONS,
   ENVIRONMENT_OPTION,
   MODEL_NAME_OPTION,
   MODEL_SOURCES_OPTION,

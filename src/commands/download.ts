@@ -14,7 +14,7 @@ import {
   readManifest,
   sha256File,
 } from './registry-context';
-import { ENVIRONMENT_OPTION } from './common-options';
+import { ENVIRONMENT_OPTION, REPO_OPTIONS, STORE_OPTIONS } from './common-options';
 import type { CommandContext, CommandDef, CommandResult } from './types';
 import { outputsOf } from './output-specs';
 
@@ -28,6 +28,9 @@ export const DEST_OPTION = defineOption({
 });
 
 export const OPTIONS = defineOptions([
+  // shared options this command reads (help, the orb and the action warnings follow this list)
+  ...STORE_OPTIONS,
+  ...REPO_OPTIONS,
   ENVIRONMENT_OPTION,
   MODEL_PREFIX_OPTION,
   ALIAS_OPTION,

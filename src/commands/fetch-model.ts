@@ -30,7 +30,7 @@ import {
   sha256File,
   storeRoot,
 } from './registry-context';
-import { ENVIRONMENT_OPTION } from './common-options';
+import { ENVIRONMENT_OPTION, REPO_OPTIONS, STORE_OPTIONS } from './common-options';
 import type { CommandContext, CommandDef, CommandResult } from './types';
 import { outputsOf } from './output-specs';
 
@@ -43,6 +43,9 @@ const MODEL_VERSION_OPTION = defineOption({
 });
 
 export const OPTIONS = defineOptions([
+  // shared options this command reads (help, the orb and the action warnings follow this list)
+  ...STORE_OPTIONS,
+  ...REPO_OPTIONS,
   ENVIRONMENT_OPTION,
   MODEL_NAME_OPTION,
   DEST_OPTION,

@@ -9,8 +9,11 @@ import { placeOf } from '../core/registry';
 import { listAll, mapLimit, MODEL_NAME_OPTION, scopeOf, storeRoot } from './registry-context';
 import type { CommandContext, CommandDef, CommandResult } from './types';
 import { outputsOf } from './output-specs';
+import { STORE_OPTIONS } from './common-options';
 
 export const OPTIONS = defineOptions([
+  // shared options this command reads (help, the orb and the action warnings follow this list)
+  ...STORE_OPTIONS,
   MODEL_NAME_OPTION,
   {
     name: 'same-config',

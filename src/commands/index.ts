@@ -1,5 +1,5 @@
 import { mergeOptionSpecs, type OptionSpec, type OutputSpec } from '../core/options';
-import { COMMON_GROUPS, COMMON_OPTIONS, type CommonGroup } from './common-options';
+import { COMMON_OPTIONS, EVERYWHERE_OPTIONS } from './common-options';
 import { needsModelCommand } from './needs-model';
 import { buildAmiCommand } from './build-ami';
 import { pruneAmisCommand } from './prune-amis';
@@ -51,43 +51,16 @@ export function allOptions(): OptionSpec[] {
   return mergeOptionSpecs([COMMON_OPTIONS, ...Object.values(COMMANDS).map((c) => c.options)]);
 }
 
-/** The shared option groups each command reads (see COMMON_GROUPS); help, inputs and the orb follow it. */
-export const COMMON_GROUPS_OF: Readonly<Record<string, readonly CommonGroup[]>> = {
-  'needs-model': ['store', 'repo'],
-  train: ['store', 'repo'],
-  'build-ami': ['repo'],
-  'prune-amis': [],
-  sweep: ['store'],
-  promote: ['store', 'repo'],
-  demote: ['store', 'repo'],
-  rotate: ['store', 'repo'],
-  status: ['store', 'repo'],
-  describe: ['store', 'repo'],
-  download: ['store', 'repo'],
-  find: ['store', 'repo'],
-  alias: ['store', 'repo'],
-  'fetch-model': ['store', 'repo'],
-  'benchmark-report': ['store', 'repo'],
-  deploy: ['store', 'repo'],
-  'endpoint-status': ['store', 'repo'],
-  undeploy: ['store', 'repo'],
-};
-
-/** Shared options this command reads (its groups, and those every command reads). */
-export function commonOptionsOf(command: CommandDef): OptionSpec[] {
-  const groups = COMMON_GROUPS_OF[command.name];
-  if (!groups) throw new Error(`command ${command.name} is missing from COMMON_GROUPS_OF`);
-  const grouped = new Map<string, CommonGroup>();
-  for (const [group, names] of Object.entries(COMMON_GROUPS))
-    for (const n of names) grouped.set(n, group as CommonGroup);
-  return COMMON_OPTIONS.filter((o) => {
-    const group = grouped.get(o.name);
-    return group === undefined || groups.includes(group);
-  });
-}
-
+/**
+ * What a command reads: the shared options every command reads (EVERYWHERE_OPTIONS), then its own list,
+ * which names the shared ones it reads too (the store, config-path, sha). Help, the orb's parameters and
+ * the action's "does not use" warning follow it; reading an undeclared option throws (core/options.ts).
+ */
 export function optionsOf(command: CommandDef): OptionSpec[] {
-  return mergeOptionSpecs([commonOptionsOf(command), command.options]);
+  const declared = new Set(command.options.map((o) => o.name));
+  const everywhere = new Set<string>(EVERYWHERE_OPTIONS.map((o) => o.name));
+  const shared = COMMON_OPTIONS.filter((o) => everywhere.has(o.name) || declared.has(o.name));
+  return mergeOptionSpecs([shared, command.options]);
 }
 
 export function allOutputs(): OutputSpec[] {

@@ -15,8 +15,16 @@ import {
 } from './model-context';
 import type { CommandContext, CommandDef, CommandResult } from './types';
 import { liveLease } from './folder-lease';
+import { REPO_OPTIONS, STORE_OPTIONS } from './common-options';
 
-export const OPTIONS = defineOptions([BASE_REF_OPTION, FORCE_OPTION, MODEL_SOURCES_OPTION]);
+export const OPTIONS = defineOptions([
+  // shared options this command reads (help, the orb and the action warnings follow this list)
+  ...STORE_OPTIONS,
+  ...REPO_OPTIONS,
+  BASE_REF_OPTION,
+  FORCE_OPTION,
+  MODEL_SOURCES_OPTION,
+]);
 
 interface Row extends NeedsModelDecision {
   target: ModelTarget;

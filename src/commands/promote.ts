@@ -38,7 +38,7 @@ import {
   THRESHOLDS_OPTION,
   verifyModelFiles,
 } from './registry-context';
-import { ENVIRONMENT_OPTION } from './common-options';
+import { ENVIRONMENT_OPTION, REPO_OPTIONS, STORE_OPTIONS } from './common-options';
 import type { CommandContext, CommandDef, CommandResult } from './types';
 import { outputsOf } from './output-specs';
 import { whileClaimed } from './retiring';
@@ -46,6 +46,9 @@ import { REGISTRY_MIRROR_OPTIONS } from './sagemaker-options';
 import { registryMirror } from './registry-mirror';
 
 export const OPTIONS = defineOptions([
+  // shared options this command reads (help, the orb and the action warnings follow this list)
+  ...STORE_OPTIONS,
+  ...REPO_OPTIONS,
   ENVIRONMENT_OPTION,
   MODEL_PREFIX_OPTION,
   MODEL_NAME_OPTION,

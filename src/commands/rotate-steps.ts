@@ -40,7 +40,7 @@ export async function rotateStepCaches(
     root,
     referenced,
     now: ctx.deps.clock.now(),
-    graceDays: ctx.options.int('grace-days') ?? 14,
+    graceDays: ctx.options.int('grace-days'),
   });
   const doomed = entries.filter((e) => e.action === 'delete');
   let deletedObjects = 0;

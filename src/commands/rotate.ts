@@ -26,8 +26,12 @@ import { DRY_RUN_OPTION, MODEL_SOURCES_OPTION, resolveTarget } from './model-con
 import type { CommandContext, CommandDef, CommandResult } from './types';
 import { outputsOf } from './output-specs';
 import { rotateStepCaches } from './rotate-steps';
+import { CONFIG_PATH_OPTION, STORE_OPTIONS } from './common-options';
 
 export const OPTIONS = defineOptions([
+  // shared options this command reads (help, the orb and the action warnings follow this list)
+  ...STORE_OPTIONS,
+  CONFIG_PATH_OPTION,
   {
     name: 'grace-days',
     description: 'Rotation never deletes a model folder younger than this many days.',

@@ -19,12 +19,19 @@ import {
   storedMetrics,
   storeRoot,
 } from './registry-context';
-import { ENVIRONMENT_OPTION } from './common-options';
+import { ENVIRONMENT_OPTION, REPO_OPTIONS, STORE_OPTIONS } from './common-options';
 import type { CommandContext, CommandDef, CommandResult } from './types';
 import { folderOfRegistryKey } from '../core/lease';
 import { liveLease } from './folder-lease';
 
-export const OPTIONS = defineOptions([ENVIRONMENT_OPTION, MODEL_NAME_OPTION, MODEL_SOURCES_OPTION]);
+export const OPTIONS = defineOptions([
+  // shared options this command reads (help, the orb and the action warnings follow this list)
+  ...STORE_OPTIONS,
+  ...REPO_OPTIONS,
+  ENVIRONMENT_OPTION,
+  MODEL_NAME_OPTION,
+  MODEL_SOURCES_OPTION,
+]);
 
 /** `status --environment E`: the one folder deploy jobs need, from the pointer (markers only as a fallback). */
 async function currentOf(ctx: CommandContext, env: Environment): Promise<CommandResult> {

@@ -19,12 +19,16 @@ import { EC2_ENDPOINT_OPTION } from './build-ami-options';
 const GONE = new Set(['shutting-down', 'terminated']);
 import type { CommandContext, CommandDef, CommandResult } from './types';
 import { outputsOf } from './output-specs';
+import { STORE_OPTIONS } from './common-options';
 import { SAGEMAKER_ENDPOINT_URL_OPTION, TRAIN_ENGINE_OPTION } from './sagemaker-options';
 import { sweepTrainingJobs } from './sweep-sagemaker';
 import { usesSageMaker } from './train-sagemaker-wiring';
 import { createSageMaker } from '../wiring-sagemaker';
 
 export const OPTIONS = defineOptions([
+  // shared options this command reads (help, the orb and the action warnings follow this list): the backend,
+  // and the store and bucket when it sweeps SageMaker training jobs (the local run keeps them in the store)
+  ...STORE_OPTIONS,
   {
     // not rotate's `dry-run`: that one defaults to true, a safety net must act by default
     name: 'sweep-dry-run',
@@ -70,6 +74,20 @@ export const OPTIONS = defineOptions([
     type: 'string',
     env: ['MODEL_PIPELINE_CIRCLECI_TOKEN', 'CIRCLE_TOKEN'],
     secret: true,
+  },
+  {
+    name: 'github-api-url',
+    description: 'sweep: GitHub API asked about workflow runs (GitHub Enterprise sets `GITHUB_API_URL`).',
+    type: 'string',
+    default: 'https://api.github.com',
+    env: ['MODEL_PIPELINE_GITHUB_API_URL', 'GITHUB_API_URL'],
+  },
+  {
+    name: 'circleci-api-url',
+    description: 'sweep: CircleCI API asked about workflows (a self-hosted CircleCI server has its own).',
+    type: 'string',
+    default: 'https://circleci.com',
+    env: ['MODEL_PIPELINE_CIRCLECI_API_URL'],
   },
   EC2_ENDPOINT_OPTION,
   TRAIN_ENGINE_OPTION,

@@ -81,22 +81,19 @@ export function trainingJobRequest(
     jobName: o.jobName,
     image: opt.string('sagemaker-image') ?? '',
     role: opt.string('sagemaker-role') ?? '',
-    instanceType: opt.string('sagemaker-instance-type') ?? 'ml.g5.xlarge',
-    instanceCount: opt.int('sagemaker-instance-count') ?? 1,
-    volumeGiB: opt.int('sagemaker-volume-gib') ?? 100,
+    instanceType: opt.string('sagemaker-instance-type'),
+    instanceCount: opt.int('sagemaker-instance-count'),
+    volumeGiB: opt.int('sagemaker-volume-gib'),
     spot: opt.bool('spot'),
     maxWaitSeconds: maxWait ? parseDuration(maxWait, 'max-wait') : undefined,
-    maxRuntimeSeconds: parseDuration(opt.string('max-runtime') ?? '6h', 'max-runtime'),
-    hyperparameters: hyperparametersFrom(
-      target.config.values,
-      opt.string('hyperparameters-table') || 'hyperparameters',
-    ),
+    maxRuntimeSeconds: parseDuration(opt.string('max-runtime'), 'max-runtime'),
+    hyperparameters: hyperparametersFrom(target.config.values, opt.require('hyperparameters-table')),
     dataUri: dataKey ? o.storeUri(dataKey) : undefined,
     sourceUri: o.storeUri(keys.source),
     checkpointUri: o.storeUri(keys.checkpoints),
     outputUri: o.storeUri(keys.output),
     environment: {
-      MODEL_PIPELINE_TRAIN_COMMAND: opt.string('train-command')?.trim() || 'make train',
+      MODEL_PIPELINE_TRAIN_COMMAND: opt.require('train-command'),
       MODEL_PIPELINE_CONFIG: o.configRel,
       MODEL_PIPELINE_MODEL_VERSION: target.id.version,
       MODEL_PIPELINE_MODEL_SHA: target.id.sha7,
@@ -177,7 +174,7 @@ export async function trainOnSageMaker(
     );
   const metricsOption = optionalSetting(ctx.options.string('metrics-file'));
   const metricsFile = metricsOption ? checkRelativePath(metricsOption, 'metrics-file') : undefined;
-  const pollMs = parseDuration(ctx.options.string('sagemaker-poll') ?? '15s', 'sagemaker-poll') * 1000;
+  const pollMs = parseDuration(ctx.options.string('sagemaker-poll'), 'sagemaker-poll') * 1000;
   const jobName = trainingJobName(target.prefix, randomBytes(3).toString('hex'));
   // checked before any client is built or anything is written: bad input costs one line and nothing else
   trainingJobRequest(ctx, target, { jobName, storeUri: (k) => `s3://check/${k}`, configRel });
@@ -203,7 +200,7 @@ export async function trainOnSageMaker(
     try {
       // the repository as a source archive under the store (never the store folder, .git or node_modules)
       const excludes = [...DEFAULT_EXCLUDES, ...ctx.options.list('sync-excludes')];
-      const localStore = path.resolve(ctx.deps.cwd, ctx.options.string('local-store') ?? '.model-store');
+      const localStore = path.resolve(ctx.deps.cwd, ctx.options.string('local-store'));
       const rel = path.relative(ctx.deps.cwd, localStore);
       if (rel && !rel.startsWith('..')) excludes.push(rel);
       const archive = path.join(work, 'source.tar.gz');

@@ -437,7 +437,7 @@ export async function runTrainSteps(
   },
 ): Promise<StepsOutcome> {
   const log = ctx.deps.logger;
-  const parallel = ctx.options.int('parallel-steps') ?? 1;
+  const parallel = ctx.options.int('parallel-steps');
   if (parallel < 1) throw new UserError(`parallel-steps must be 1 or more, got ${parallel}`);
   log.info(
     `running ${o.graph.steps.length} step(s) in ${o.graph.levels.length} level(s): ${o.graph.levels.map((l) => l.join(' + ')).join(' -> ')}`,

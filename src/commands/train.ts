@@ -40,6 +40,7 @@ import { checkTrainTarget, clearFolderHoldingLease } from './train-guards';
 import { readSshCidr, sshCidrsFor } from './ssh-ingress';
 import type { SshCidrSetting } from '../core/ssh-ingress';
 import { TRAIN_OPTIONS } from './train-options';
+import { REPO_OPTIONS, STORE_OPTIONS } from './common-options';
 import {
   checkStepInputs,
   mergedJunit,
@@ -589,6 +590,8 @@ export const trainCommand: CommandDef = {
   name: 'train',
   summary: 'Train one model on a temporary instance (EC2, or a local folder) and store it with its manifest.',
   options: [
+    ...STORE_OPTIONS,
+    ...REPO_OPTIONS,
     ...TRAIN_OPTIONS,
     THRESHOLDS_OPTION,
     MODEL_SOURCES_OPTION,

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { COMMANDS, allOptions, allOutputs, commandNames, optionsOf } from '../commands';
-import { COMMON_GROUPS, COMMON_OPTIONS } from '../commands/common-options';
+import { EVERYWHERE_OPTIONS } from '../commands/common-options';
 import type { CommandDef } from '../commands/types';
 import { VERSION } from '../version';
 import { renderActionYml } from './action-yml';
@@ -17,7 +17,6 @@ export const ORB_PACKED = 'orb/orb.yml';
  * between its markers, so it is read from `root` first. Built from the live dispatch table: a command
  * registered in src/commands/index.ts shows up everywhere on the next run.
  */
-const grouped = new Set<string>(Object.values(COMMON_GROUPS).flat());
 
 export function generatedFiles(root: string): Map<string, string> {
   const commands = Object.values(COMMANDS);
@@ -32,7 +31,7 @@ export function generatedFiles(root: string): Map<string, string> {
       commands.map((c) => ({ ...c, options: optionsOf(c) })),
       allOptions(),
       allOutputs(),
-      new Set(COMMON_OPTIONS.map((o) => o.name).filter((n) => !grouped.has(n))),
+      new Set(EVERYWHERE_OPTIONS.map((o) => o.name)),
     ),
   );
   const orb = renderOrbSources(commands, (c) => optionsOf(c as CommandDef), VERSION);

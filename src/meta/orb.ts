@@ -105,7 +105,7 @@ const EXTRA_PARAMS = (cliVersion: string): Record<string, OrbParameter> => ({
     type: 'string',
     default: OUTPUTS_DIR,
     description:
-      'Folder where the outputs are also written as `<command>.env` (`MP_NAME=value` lines), for persist_to_workspace.',
+      'Folder where the outputs are also written as `<command>.env` (`MP_NAME=value` lines), for persist_to_workspace, and the Markdown summary as `<command>.md` (stored as a job artifact).',
   },
   when: {
     type: 'enum',
@@ -150,6 +150,8 @@ export function orbCommand(cmd: OrbCommandSource, specs: readonly OptionSpec[], 
           command: '<<include(scripts/run.sh)>>',
         },
       },
+      // CircleCI has no step summary: the Markdown summary run.sh wrote is an artifact of the job
+      { store_artifacts: { path: '<< parameters.outputs_dir >>', destination: 'model-pipeline' } },
     ],
   };
 }

@@ -273,6 +273,35 @@ describe('the CLI bundle (dist/cli)', () => {
     });
   });
 
+  it("names the action's inputs in hints and errors (dry-run: false, the config-path input), not CLI flags", () => {
+    const { repo } = featureRepo();
+    const rotate = runAction(MAIN, repo.dir, { INPUT_COMMAND: 'rotate', INPUT_BACKEND: 'local' });
+    expect(rotate.status).toBe(0);
+    expect(rotate.stdout + rotate.summary).toMatch(/run again with dry-run: false/);
+    expect(rotate.stdout + rotate.stderr).not.toMatch(/--no-dry-run|--dry-run/);
+    const missing = runAction(MAIN, repo.dir, {
+      INPUT_COMMAND: 'needs-model',
+      INPUT_BACKEND: 'local',
+      'INPUT_CONFIG-PATH': 'missing.toml',
+    });
+    expect(missing.status).not.toBe(0);
+    expect(missing.stdout).toMatch(
+      /^::error::config file missing\.toml not found .*; set the config-path input$/m,
+    );
+  });
+
+  it('warns about an input the command does not read (config-path on alias), and still runs', () => {
+    const { repo } = featureRepo();
+    const r = runAction(MAIN, repo.dir, {
+      INPUT_COMMAND: 'alias',
+      INPUT_BACKEND: 'local',
+      'INPUT_CONFIG-PATH': 'search-config.toml',
+    });
+    expect(r.stdout).not.toMatch(/::error::/);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^::warning::alias does not use the setting\(s\) config-path; ignored$/m);
+  });
+
   it('exits 2 with one error line for bad input', () => {
     const { repo } = featureRepo();
     const r = spawnSync(process.execPath, [CLI, 'needs-model', '--local', '--config', 'missing.toml'], {

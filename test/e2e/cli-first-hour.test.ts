@@ -97,7 +97,9 @@ describe("a user's first hour with the bundled CLI", () => {
         expect(r.stdout).toContain('--grace-days <value>');
         expect(r.stdout).toContain('--dry-run, --no-dry-run');
         expect(r.stdout).toMatch(/default: true; env: MODEL_PIPELINE_DRY_RUN/);
-        expect(r.stdout).toMatch(/--region <value>\n.*default: us-east-1; env: MODEL_PIPELINE_REGION/);
+        expect(r.stdout).toMatch(
+          /--region <value>\n.*default: us-east-1; env: MODEL_PIPELINE_REGION, AWS_REGION, AWS_DEFAULT_REGION\)/,
+        );
         for (const absent of ['--ami-version', '--environment', '--train-timeout', '--packer-version'])
           expect(r.stdout).not.toContain(absent);
         const global = r.stdout.slice(r.stdout.indexOf('Global flags:'));
@@ -111,6 +113,44 @@ describe("a user's first hour with the bundled CLI", () => {
       expect(r.stdout).toContain('--ami-version <value>');
       expect(r.stdout).not.toMatch(/--local\b/);
       expect(r.stdout).not.toContain('--bucket');
+    });
+
+    it.each([
+      ['alias', ['--config-path', '--sha'], ['--alias <value>', '--bucket <value>']],
+      ['find', ['--config-path', '--sha'], ['--bucket <value>']],
+      ['sweep', ['--config-path', '--sha'], ['--backend <', '--bucket <value>']],
+      ['demote', ['--sha'], ['--config-path, --config <value>', '--bucket <value>']],
+      ['rotate', ['--sha'], ['--config-path, --config <value>']],
+      ['build-ami', ['--config-path', '--bucket'], ['--sha <value>']],
+      // promote, describe and status fall back to the model of this commit: config-path at sha
+      ['promote', [], ['--config-path, --config <value>', '--sha <value>']],
+    ])('help %s lists only the shared options it reads', (cmd, absent, present) => {
+      const r = cli(repo.dir, ['help', cmd]);
+      expect(r.code).toBe(0);
+      for (const flag of absent) expect(r.stdout).not.toMatch(new RegExp(`^  ${flag}\\b`, 'm'));
+      for (const flag of present) expect(r.stdout).toContain(`  ${flag}`);
+    });
+
+    it('help sweep shows the CI API addresses with their defaults and variables (read nowhere else)', () => {
+      const r = cli(repo.dir, ['help', 'sweep']);
+      expect(r.stdout).toMatch(
+        /--github-api-url <value>\n.*default: https:\/\/api\.github\.com; env: MODEL_PIPELINE_GITHUB_API_URL, GITHUB_API_URL\)/,
+      );
+      expect(r.stdout).toMatch(
+        /--circleci-api-url <value>\n.*default: https:\/\/circleci\.com; env: MODEL_PIPELINE_CIRCLECI_API_URL\)/,
+      );
+    });
+
+    it('a flag the command does not read is one clear line and exit 2, nothing done', () => {
+      const r = cli(repo.dir, ['alias', '--local', '--config-path', 'x.toml']);
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr.trim().split('\n')).toEqual([
+        'error: alias does not read --config-path (needs-model, train, promote, demote, ... do); remove it',
+      ]);
+      const find = cli(repo.dir, ['find', '--local', '--sha', 'abc1234']);
+      expect(find.code).toBe(2);
+      expect(find.stderr).toMatch(/^error: find does not read --sha \(/);
     });
 
     it('help for an unknown command lists the commands', () => {
@@ -187,6 +227,49 @@ describe("a user's first hour with the bundled CLI", () => {
       expect(r.stderr).toMatch(/^raw_source_data\.zip \(9\.0 MiB\) copied to the instance$/m);
       expect(r.stderr).toMatch(/^uploaded model\.zip \(\d+ B\) to /m);
     });
+
+    it('train --local reports a 9 MiB model upload as it goes (a line per 10 %), then its size and rate', () => {
+      const demo = new TempRepo();
+      cpSync(path.resolve(__dirname, '../../examples/demo-repo'), demo.dir, { recursive: true });
+      demo.commit('demo');
+      const big =
+        'python3 train.py && python3 -c \'import zipfile; z = zipfile.ZipFile("model.zip", "w"); z.writestr("weights.bin", bytes(9 * 1024 * 1024)); z.close()\'';
+      const r = cli(demo.dir, ['train', '--local', '--data-key', 'none', '--train-command', big]);
+      expect(r.stderr).not.toMatch(/^error/m);
+      expect(r.code).toBe(0);
+      const lines = r.stderr.split('\n').filter((l) => l.startsWith('upload model.zip: '));
+      const partial = lines.filter((l) => /^upload model\.zip: [\d.]+ MiB \/ 9\.0 MiB \(\d+%\), /.test(l));
+      expect(partial.length).toBeGreaterThanOrEqual(3);
+      expect(partial.length).toBeLessThanOrEqual(10);
+      expect(lines[lines.length - 1]).toMatch(
+        /^upload model\.zip: 9\.0 MiB in \d+ (ms|s) \([\d.]+ (KiB|MiB|GiB)\/s\)$/,
+      );
+    });
+  });
+
+  describe('what the CLI writes into the repository', () => {
+    it("leaves git status clean with the README's .gitignore block (store, fetched model)", () => {
+      const readme = readFileSync(path.resolve(__dirname, '../../README.md'), 'utf8');
+      const block = /```gitignore\n([\s\S]*?)```/.exec(readme)?.[1];
+      expect(block).toContain('.model-store/');
+      const demo = new TempRepo();
+      cpSync(path.resolve(__dirname, '../../examples/demo-repo'), demo.dir, { recursive: true });
+      demo.write('.gitignore', block!);
+      demo.commit('demo');
+      for (const args of [
+        ['train', '--local', '--data-key', 'none'],
+        ['promote', '--local', '--environment', 'development'],
+        ['fetch-model', '--local', '--environment', 'development', '--dest', 'models/current'],
+      ]) {
+        const r = cli(demo.dir, args);
+        expect(r.stderr).not.toMatch(/^error/m);
+        expect(r.code).toBe(0);
+      }
+      expect(readFileSync(path.join(demo.dir, 'models/current/weights.txt'), 'utf8')).toMatch(
+        /^[0-9a-f]{64}/,
+      );
+      expect(execFileSync('git', ['status', '--porcelain'], { cwd: demo.dir, encoding: 'utf8' })).toBe('');
+    });
   });
 
   describe('inside GitHub Actions (GITHUB_ACTIONS=true)', () => {
@@ -221,6 +304,59 @@ describe("a user's first hour with the bundled CLI", () => {
         MODEL_PIPELINE_BUKET: 'x',
       });
       expect(r.stderr).toMatch(/^::warning::the environment sets MODEL_PIPELINE_BUKET/m);
+    });
+  });
+
+  describe('inside CircleCI (CIRCLECI=true)', () => {
+    const circle = (dir: string): Record<string, string> => ({
+      CIRCLECI: 'true',
+      CIRCLE_SHA1: repo.head(),
+      BASH_ENV: path.join(dir, 'bash_env'),
+    });
+
+    it('exports the outputs to later steps through $BASH_ENV, quoted so JSON and spaces survive', () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'mp-circle-'));
+      const env = circle(dir);
+      const r = cli(repo.dir, ['needs-model', '--local'], env);
+      expect(r.code).toBe(0);
+      const text = readFileSync(env.BASH_ENV, 'utf8');
+      expect(text).toMatch(/^export MP_NEEDS_MODEL='true'$/m);
+      // what a program started by a later step sees: CircleCI sources $BASH_ENV in that step's shell
+      const later = spawnSync(
+        'bash',
+        [
+          '-c',
+          `. "$1"; node -e 'console.log(JSON.stringify([process.env.MP_REASON, process.env.MP_MATRIX]))'`,
+          'bash',
+          env.BASH_ENV,
+        ],
+        { encoding: 'utf8' },
+      );
+      const [reason, matrix] = JSON.parse(later.stdout) as [string, string];
+      expect(reason).toMatch(/ /);
+      expect(JSON.parse(matrix)).toEqual([expect.objectContaining({ 'model-version': '1.0.0' })]);
+    });
+
+    it('writes the Markdown summary where --summary-file says (CircleCI has no step summary)', () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'mp-circle-'));
+      const r = cli(
+        repo.dir,
+        ['needs-model', '--local', '--summary-file', path.join(dir, 'summary.md')],
+        circle(dir),
+      );
+      expect(r.code).toBe(0);
+      expect(readFileSync(path.join(dir, 'summary.md'), 'utf8')).toMatch(/1\.0\.0/);
+    });
+
+    it('reports errors and warnings as plain lines (no GitHub annotations) and exports nothing on failure', () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'mp-circle-'));
+      const env: Record<string, string> = { ...circle(dir), MODEL_PIPELINE_BUKET: 'x' };
+      const r = cli(repo.dir, ['needs-model', '--local', '--config-path', 'none.toml'], env);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/^warning: the environment sets MODEL_PIPELINE_BUKET/m);
+      expect(r.stderr).toMatch(/^error: config file none\.toml not found .*; set --config-path$/m);
+      expect(r.stderr).not.toContain('::');
+      expect(() => readFileSync(env.BASH_ENV, 'utf8')).toThrow(/ENOENT/);
     });
   });
 });

@@ -195,7 +195,7 @@ describe('FetchCiRuns asks the GitHub and CircleCI APIs', () => {
     expect(log.join('\n')).toMatch(/answered 404/);
     expect(log.join('\n')).not.toMatch(/secret/);
 
-    const noToken = new FetchCiRuns({ githubApiUrl: base, log: (m) => log.push(m) });
+    const noToken = new FetchCiRuns({ githubApiUrl: base, circleApiUrl: base, log: (m) => log.push(m) });
     expect(await noToken.status(gh('100'), '2')).toBeUndefined();
     expect(log.join('\n')).toMatch(/no github-token/);
   });

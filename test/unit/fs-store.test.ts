@@ -45,6 +45,28 @@ describe('FsObjectStore', () => {
     expect(await store.listPrefixes('')).toEqual(['m/']);
   });
 
+  it('reports a large copy as it goes, in both directions, so the folder store gets progress lines', async () => {
+    const store = newStore();
+    const dir = mkdtempSync(path.join(tmpdir(), 'mp-fs-src-'));
+    const file = path.join(dir, 'big.bin');
+    writeFileSync(file, Buffer.alloc(5 * 1024 * 1024 + 7, 1));
+    const up: number[] = [];
+    await store.uploadFile('m/big.bin', file, { onProgress: (done) => up.push(done) });
+    const down: number[] = [];
+    const r = await store.downloadFile('m/big.bin', path.join(dir, 'back.bin'), {
+      onProgress: (done, total) => {
+        expect(total).toBe(5 * 1024 * 1024 + 7);
+        down.push(done);
+      },
+    });
+    expect(r.size).toBe(5 * 1024 * 1024 + 7);
+    for (const seen of [up, down]) {
+      expect(seen.length).toBeGreaterThanOrEqual(5); // 1 MiB at a time, not one call at the end
+      expect(seen).toEqual([...seen].sort((a, b) => a - b));
+      expect(seen[seen.length - 1]).toBe(5 * 1024 * 1024 + 7);
+    }
+  });
+
   it('leaves no work files behind', async () => {
     const store = newStore();
     await store.put('a', '1');

@@ -132,7 +132,13 @@ describe('run.sh with a recording CLI: parameters become flags', () => {
     const r = run(defaults);
     expect(r.stderr).not.toMatch(/error/);
     expect(r.status).toBe(0);
-    expect(r.args).toEqual(['fake', '--output-file', expect.any(String)]);
+    expect(r.args).toEqual([
+      'fake',
+      '--output-file',
+      expect.any(String),
+      '--summary-file',
+      path.join(dir, 'outputs', 'fake.md'),
+    ]);
   });
 
   it('passes changed values, booleans both ways, and writes outputs to BASH_ENV and the outputs dir', () => {
@@ -156,6 +162,8 @@ describe('run.sh with a recording CLI: parameters become flags', () => {
       '--no-wait',
       '--output-file',
       expect.any(String),
+      '--summary-file',
+      expect.stringMatching(/fake\.md$/),
     ]);
     expect(r.bashEnv).toBe("set -a\nMP_DONE='yes it is'\nset +a\n");
     expect(r.outputs).toContain("MP_DONE='yes it is'\n");
@@ -264,6 +272,13 @@ describe('packed needs_model + load_outputs with the real CLI on the local backe
     const workspaceFile = path.join(outputsDir, 'needs-model.env');
     expect(sourced(workspaceFile, 'MP_MODEL_PREFIX')).toBe(sourced(bashEnv, 'MP_MODEL_PREFIX'));
     expect(readFileSync(bashEnv, 'utf8')).toContain(readFileSync(workspaceFile, 'utf8'));
+    // under the orb the CLI leaves $BASH_ENV to run.sh: each output once, not twice
+    expect(readFileSync(bashEnv, 'utf8').match(/MP_NEEDS_MODEL=/g)).toHaveLength(1);
+    // CircleCI has no step summary: the Markdown summary is beside the outputs, stored as an artifact
+    expect(readFileSync(path.join(outputsDir, 'needs-model.md'), 'utf8')).toMatch(/2\.0\.0/);
+    expect(orb.commands.needs_model.steps?.[1]).toEqual({
+      store_artifacts: { path: '<< parameters.outputs_dir >>', destination: 'model-pipeline' },
+    });
 
     // the next job: a fresh BASH_ENV, outputs loaded from the workspace by load_outputs' run step
     const load = stepOf('load_outputs', { outputs_dir: outputsDir }, 1);

@@ -93,10 +93,12 @@ trap 'rm -f "$new_outputs"' EXIT
 # messages then name the orb's parameters (dry_run: false), not the CLI's flags
 export MODEL_PIPELINE_DIALECT=orb
 echo "+ ${cli[*]} ${shown[*]}"
-"${cli[@]}" "${args[@]}" --output-file "$new_outputs"
+# the summary (GitHub's step summary) goes beside the outputs; the command's store_artifacts step uploads it
+"${cli[@]}" "${args[@]}" --output-file "$new_outputs" --summary-file "$outputs_dir/$MP_COMMAND.md"
 
 # later jobs read the workspace copy; later steps of this job source $BASH_ENV, where `set -a` exports
-# the variables so programs those steps start see them too
+# the variables so programs those steps start see them too (the CLI writes $BASH_ENV itself only when no
+# orb runs it: MODEL_PIPELINE_DIALECT=orb tells it this script does)
 cat "$new_outputs" >> "$outputs_dir/$MP_COMMAND.env"
 if [ -n "${BASH_ENV:-}" ]; then
   {

@@ -6,6 +6,7 @@ import {
 import { TRAINING_LOG_GROUP, type LogEvent, type TrainingLogs } from '../../core/training-logs';
 import { bindAbortSignal, boundedClientConfig } from './client-config';
 import { describeAwsError } from './errors';
+import { DEFAULT_REGION } from '../../core/region';
 
 export interface CloudWatchLogsOptions {
   region?: string;
@@ -32,7 +33,7 @@ export class AwsTrainingLogs implements TrainingLogs {
       bindAbortSignal(
         new CloudWatchLogsClient({
           ...boundedClientConfig(),
-          region: o.region ?? 'us-east-1',
+          region: o.region ?? DEFAULT_REGION,
           endpoint: o.endpoint || undefined,
         }),
         o.signal,

@@ -41,6 +41,7 @@ import {
 } from '../../core/sagemaker';
 import { bindAbortSignal, boundedClientConfig, registerCleanupCommand } from './client-config';
 import { describeAwsError } from './errors';
+import { DEFAULT_REGION } from '../../core/region';
 
 export interface SageMakerOptions {
   region?: string;
@@ -81,7 +82,7 @@ export class AwsSageMaker implements SageMaker {
       bindAbortSignal(
         new SageMakerClient({
           ...boundedClientConfig(),
-          region: o.region ?? 'us-east-1',
+          region: o.region ?? DEFAULT_REGION,
           endpoint: o.endpoint || undefined,
         }),
         o.signal,

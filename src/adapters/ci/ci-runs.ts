@@ -4,12 +4,12 @@ import type { CiRuns, CiRunStatus } from '../../core/ports';
 export interface FetchCiRunsOptions {
   /** Token with actions:read on the repository (the job's GITHUB_TOKEN will do). */
   githubToken?: string;
-  /** GITHUB_API_URL on GitHub Enterprise; default https://api.github.com. */
-  githubApiUrl?: string;
+  /** The github-api-url option (GITHUB_API_URL on GitHub Enterprise). */
+  githubApiUrl: string;
   /** A CircleCI personal or project API token. */
   circleToken?: string;
-  /** Default https://circleci.com. */
-  circleApiUrl?: string;
+  /** The circleci-api-url option. */
+  circleApiUrl: string;
   /** For tests and proxies; default the global fetch. */
   fetch?: typeof fetch;
   /** Why a run could not be asked about (once per reason); never the token. */
@@ -62,7 +62,7 @@ export class FetchCiRuns implements CiRuns {
       return undefined;
     }
     if (!run.repository) return undefined;
-    const base = (this.o.githubApiUrl ?? 'https://api.github.com').replace(/\/+$/, '');
+    const base = this.o.githubApiUrl.replace(/\/+$/, '');
     // the attempt's own status: a re-run makes the run active again, but the old attempt stays finished
     const url =
       `${base}/repos/${run.repository}/actions/runs/${encodeURIComponent(run.runId)}` +
@@ -82,7 +82,7 @@ export class FetchCiRuns implements CiRuns {
       this.note('no circleci-token: instances of CircleCI workflows are swept only by their deadline');
       return undefined;
     }
-    const base = (this.o.circleApiUrl ?? 'https://circleci.com').replace(/\/+$/, '');
+    const base = this.o.circleApiUrl.replace(/\/+$/, '');
     const body = await this.getJson(`${base}/api/v2/workflow/${encodeURIComponent(run.runId)}`, {
       'circle-token': this.o.circleToken,
     });

@@ -1,5 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { promises as fs, createReadStream } from 'node:fs';
+import { promises as fs, createReadStream, createWriteStream } from 'node:fs';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PreconditionFailedError, UserError } from '../../core/errors';
@@ -9,6 +11,7 @@ import type {
   ObjectStore,
   PutOptions,
   StoredObject,
+  TransferProgress,
   UploadOptions,
 } from '../../core/ports';
 
@@ -35,6 +38,24 @@ async function hashesOfFile(file: string, sha256: boolean): Promise<{ etag: stri
  * A folder used as an object store, with the same semantics as S3 where the pipeline relies on them:
  * string-prefix listing in key order, atomic whole-object writes, create-only and compare-and-swap writes.
  */
+/**
+ * A copy that reports its bytes as they move (1 MiB chunks), so a large file in a folder store (a network
+ * mount, a slow disk) gets progress lines like an S3 transfer; without a listener, a plain copyFile.
+ */
+async function copyFileReporting(from: string, to: string, onProgress?: TransferProgress): Promise<void> {
+  if (!onProgress) return fs.copyFile(from, to);
+  const total = (await fs.stat(from)).size;
+  let done = 0;
+  const count = new Transform({
+    transform(chunk: Buffer, _enc, callback) {
+      done += chunk.length;
+      if (done < total) onProgress(done, total);
+      callback(null, chunk);
+    },
+  });
+  await pipeline(createReadStream(from, { highWaterMark: 1024 * 1024 }), count, createWriteStream(to));
+}
+
 export class FsObjectStore implements ObjectStore {
   readonly root: string;
 
@@ -239,7 +260,7 @@ export class FsObjectStore implements ObjectStore {
     await fs.mkdir(path.dirname(target), { recursive: true });
     const tmp = await this.tmpFile();
     try {
-      await fs.copyFile(file, tmp);
+      await copyFileReporting(file, tmp, options.onProgress);
       await fs.rename(tmp, target);
     } finally {
       await fs.rm(tmp, { force: true });
@@ -260,7 +281,7 @@ export class FsObjectStore implements ObjectStore {
     const source = this.pathOf(key);
     await fs.mkdir(path.dirname(path.resolve(dest)), { recursive: true });
     try {
-      await fs.copyFile(source, dest);
+      await copyFileReporting(source, dest, options.onProgress);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT')
         throw new Error(`object ${key} does not exist`, { cause: err });
