@@ -105,8 +105,7 @@ export async function benchmarkArtifacts(
 }
 
 /**
- * The JUnit benchmark report of a finished training (the SageMaker engine; the instance engine's copy in
- * train.ts does the same): against the thresholds file and the model the target environment runs now,
+ * The JUnit benchmark report of a finished training (both engines): against the thresholds file and the model the target environment runs now,
  * written to `<work>/out/benchmark_results.xml` and copied to report-dir. A metrics file that cannot be read
  * marks the model failed (promote then refuses it) instead of throwing the trained model away.
  */

@@ -10,7 +10,6 @@ import { parseHostKeyOption } from '../core/host-keys';
 import { trainInstanceTags } from '../core/instance-tags';
 import { MANIFEST_FILE } from '../core/manifest';
 import type { HostSession, HostSpec, ObjectStore } from '../core/ports';
-import { parseEnvironment } from '../core/registry';
 import { parseSteps, type StepGraph } from '../core/steps';
 import {
   buildTrainManifest,
@@ -22,7 +21,7 @@ import {
   type TrainStepId,
 } from '../core/train';
 import { readAmiVersion } from './ami-version';
-import { benchmarkArtifacts, emitAnnotations } from './benchmark-report';
+import { trainBenchmarkReport } from './benchmark-report';
 import { acquireFolderLease, runLabel, type HeldLease } from './folder-lease';
 import { uploadManifestFile } from './manifest-upload';
 import {
@@ -67,47 +66,6 @@ const BENCHMARK_XML = 'benchmark_results.xml';
 function optionalSetting(value: string | undefined): string | undefined {
   const v = value?.trim();
   return v && v.toLowerCase() !== 'none' ? v : undefined;
-}
-
-/**
- * The JUnit benchmark report of a finished training, against the thresholds file and the model the target
- * environment runs now. A metrics file that cannot be read marks the model failed (promote then refuses it)
- * instead of throwing the trained model away.
- */
-async function benchmarkReport(
-  ctx: CommandContext,
-  target: ModelTarget,
-  metricsFile: string,
-  work: string,
-): Promise<{ passed: boolean; xmlFile?: string; summary?: string }> {
-  const log = ctx.deps.logger;
-  const environment = parseEnvironment(ctx.options.string('environment') || 'production');
-  try {
-    const r = await benchmarkArtifacts(
-      ctx,
-      ctx.deps.store(),
-      target.prefix,
-      metricsFile,
-      ctx.options.string('thresholds-file') || undefined,
-      environment,
-    );
-    emitAnnotations(log, r.annotations);
-    const xmlFile = path.join(work, 'out', BENCHMARK_XML);
-    await fs.writeFile(xmlFile, r.xml);
-    const reportDir = ctx.options.string('report-dir');
-    if (reportDir) {
-      const dir = path.resolve(ctx.deps.cwd, reportDir);
-      await fs.mkdir(dir, { recursive: true });
-      await fs.writeFile(path.join(dir, BENCHMARK_XML), r.xml);
-      log.info(`benchmark report: ${path.join(dir, BENCHMARK_XML)}`);
-    }
-    log.info(`benchmark against ${environment}: ${r.passed ? 'passed' : 'FAILED'}`);
-    return { passed: r.passed, xmlFile, summary: r.summary };
-  } catch (err) {
-    if (!(err instanceof UserError)) throw err;
-    log.error(`benchmark report: ${err.message}; the model is recorded as failed`);
-    return { passed: false };
-  }
 }
 
 interface Settings {
@@ -419,7 +377,9 @@ async function reportBenchmark(
   work: string,
   uploads: Uploaded[],
 ): Promise<Benchmark | undefined> {
-  let benchmark = metricsLocal ? await benchmarkReport(ctx, plan.target, metricsLocal, work) : undefined;
+  let benchmark = metricsLocal
+    ? await trainBenchmarkReport(ctx, plan.target.prefix, metricsLocal, work)
+    : undefined;
   if (stepsOutcome && stepsOutcome.junit.length > 0) {
     // the validate steps' JUnit joins the benchmark report (or is the report when there are no metrics)
     const xmlFile = path.join(work, 'out', BENCHMARK_XML);
