@@ -4,6 +4,7 @@ import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { DownloadOptions } from '../../core/ports';
 import { Sha256Worker } from '../system/sha256-worker';
+import { writevAll } from '../system/write-all';
 import { isRetryablePartError } from './file-upload';
 
 export interface FileDownloadSettings {
@@ -51,25 +52,6 @@ function totalOf(r: GetObjectCommandOutput): number {
 /** Received bytes gathered before each write: one writev per MiB, not one write per socket chunk. */
 const WRITE_BATCH = 1024 * 1024;
 
-/** Writes buffers at `position`, all of them (writev may write less than asked). */
-async function writeAllAt(fh: FileHandle, buffers: Buffer[], position: number): Promise<void> {
-  let batch = buffers;
-  let pos = position;
-  while (batch.length > 0) {
-    let { bytesWritten } = await fh.writev(batch, pos);
-    pos += bytesWritten;
-    const rest: Buffer[] = [];
-    for (const b of batch) {
-      if (bytesWritten >= b.length) bytesWritten -= b.length;
-      else {
-        rest.push(b.subarray(bytesWritten));
-        bytesWritten = 0;
-      }
-    }
-    batch = rest;
-  }
-}
-
 /** Writes a response body at its offset in the file; returns the bytes written (checked by the caller). */
 async function writeBody(
   body: Readable,
@@ -85,7 +67,7 @@ async function writeBody(
     const bytes = pendingBytes;
     pending = [];
     pendingBytes = 0;
-    await writeAllAt(fh, batch, pos);
+    await writevAll(fh, batch, pos);
     pos += bytes;
     onBytes(bytes);
   };

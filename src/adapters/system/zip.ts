@@ -12,6 +12,7 @@ import {
 } from '../../core/archive';
 import { PipelineError } from '../../core/errors';
 import type { Archives, ExtractOptions } from '../../core/ports';
+import { writevAll } from './write-all';
 
 /** O_NOFOLLOW where the platform has it (not on Windows, where O_EXCL alone refuses an existing name). */
 const NEW_FILE = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | (fsc.O_NOFOLLOW ?? 0);
@@ -215,21 +216,10 @@ async function unpackFile(
     let pendingBytes = 0;
     let total = 0;
     const flush = async (): Promise<void> => {
-      let batch = pending;
+      const batch = pending;
       pending = [];
       pendingBytes = 0;
-      while (batch.length > 0) {
-        let { bytesWritten } = await handle.writev(batch);
-        const rest: Buffer[] = [];
-        for (const b of batch) {
-          if (bytesWritten >= b.length) bytesWritten -= b.length;
-          else {
-            rest.push(b.subarray(bytesWritten));
-            bytesWritten = 0;
-          }
-        }
-        batch = rest;
-      }
+      await writevAll(handle, batch);
     };
     try {
       for await (const chunk of source as AsyncIterable<Buffer>) {
