@@ -8,11 +8,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fs, type Stats } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { serveS3, xmlError } from './s3-server';
 
 export interface S3Files {
   endpoint: string;
@@ -24,13 +23,6 @@ export interface S3Files {
 }
 
 const etagOf = (st: Stats): string => `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`;
-
-function xmlError(res: ServerResponse, status: number, code: string, message: string): void {
-  res.writeHead(status, { 'content-type': 'application/xml' });
-  res.end(
-    `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`,
-  );
-}
 
 const xml = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
@@ -175,26 +167,11 @@ export async function startS3Files(root: string, tls?: { key: string; cert: stri
     await pipeline(body, res);
   };
 
-  const listener = (req: IncomingMessage, res: ServerResponse): void => {
-    handle(req, res).catch((err: unknown) => {
-      if (!res.headersSent) xmlError(res, 500, 'InternalError', String((err as Error).message));
-      else res.destroy();
-    });
-  };
-  const server: Server = tls ? createHttpsServer(tls, listener) : createServer(listener);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as AddressInfo;
+  const { endpoint, stop } = await serveS3(handle, tls);
   return {
-    endpoint: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`,
+    endpoint,
     root,
     bytesSent: () => sent,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    stop,
   };
 }

@@ -7,10 +7,9 @@
  * completion), so on moto both clients wait on the server; on this sink they wait on themselves.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { crc32 } from 'node:zlib';
+import { serveS3, xmlError } from './s3-server';
 
 const MIN_PART = 5 * 1024 * 1024;
 
@@ -36,13 +35,6 @@ function crcBase64(value: number): string {
   const b = Buffer.alloc(4);
   b.writeUInt32BE(value >>> 0);
   return b.toString('base64');
-}
-
-function xmlError(res: ServerResponse, status: number, code: string, message: string): void {
-  res.writeHead(status, { 'content-type': 'application/xml' });
-  res.end(
-    `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`,
-  );
 }
 
 /** Reads the body, counting bytes and their CRC32; keeps the bytes only when asked (XML bodies). */
@@ -205,25 +197,10 @@ export async function startS3Sink(tls?: { key: string; cert: string }): Promise<
     xmlError(res, 501, 'NotImplemented', `${method} ${url.pathname}${url.search} is not part of the sink`);
   };
 
-  const listener = (req: IncomingMessage, res: ServerResponse): void => {
-    handle(req, res).catch((err: unknown) => {
-      if (!res.headersSent) xmlError(res, 500, 'InternalError', String((err as Error).message));
-      else res.destroy();
-    });
-  };
-  const server: Server = tls ? createHttpsServer(tls, listener) : createServer(listener);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as AddressInfo;
+  const { endpoint, stop } = await serveS3(handle, tls);
   return {
-    endpoint: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`,
+    endpoint,
     objects,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    stop,
   };
 }
