@@ -239,7 +239,7 @@ export class S3ObjectStore implements ObjectStore {
         key,
         file,
         { ...this.upload, onProgress: options.onProgress },
-        options,
+        { ...options, signal: this.signal },
       );
     } catch (err) {
       throw describeAwsError(err, `uploading ${file} to ${this.uri(key)}`);
