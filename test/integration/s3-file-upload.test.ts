@@ -7,9 +7,11 @@ import {
 } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, ReadStream, truncateSync, writeFileSync } from 'node:fs';
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
+import { startS3Sink } from '../../bench/s3-sink';
 import { compositeCrc32, type FileUploadSettings } from '../../src/adapters/aws/file-upload';
 import { s3ClientConfig, S3ObjectStore } from '../../src/adapters/aws/s3-store';
 import { bindAbortSignal } from '../../src/adapters/aws/client-config';
@@ -175,6 +177,43 @@ describe('S3ObjectStore.uploadFile (moto_server)', () => {
     await expect(s.store.uploadFile('m/model.bin', file)).rejects.toThrow(
       /S3 reports checksum AAAAAA==-2 for the object, but the parts sent add up to .+-2/,
     );
+  });
+
+  it('sends the parts over kept-alive connections, not a new connection per part', async () => {
+    // a TCP relay counts the connections the client opens to a server that keeps them alive (moto's does
+    // not: it closes each after one response), the bench's checking S3 sink
+    const sink = await startS3Sink();
+    const { hostname, port } = new URL(sink.endpoint);
+    const sockets = new Set<Socket>();
+    let opened = 0;
+    const relay = createServer((socket) => {
+      opened++;
+      const upstream = connect(Number(port), hostname);
+      sockets.add(socket).add(upstream);
+      socket.pipe(upstream).pipe(socket);
+      socket.on('error', () => upstream.destroy());
+      upstream.on('error', () => socket.destroy());
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    try {
+      const bucket = 'keep-alive';
+      const endpoint = `http://127.0.0.1:${(relay.address() as AddressInfo).port}`;
+      const store = new S3ObjectStore({
+        bucket,
+        region: 'us-east-1',
+        endpoint,
+        upload: { partSize: PART, concurrency: 2 },
+      });
+      const { file } = fileOf(8 * PART);
+      await store.uploadFile('m/model.bin', file);
+      // 8 parts, 2 in flight (plus create and complete): the SDK's Expect: 100-continue took a new one per part
+      expect(opened).toBeLessThanOrEqual(3);
+      store.client.destroy();
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => relay.close(resolve));
+      await sink.stop();
+    }
   });
 
   it('keeps the default 8 MiB parts for settings given as undefined', async () => {
