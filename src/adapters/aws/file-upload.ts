@@ -54,6 +54,12 @@ const READ_CHUNK = 1024 * 1024;
  * parts. 1 MiB slices cut our CPU per GiB on https by about a fifth and peak RSS by 50 MB.
  */
 const WRITE_SLICE = 1024 * 1024;
+/**
+ * The first and last slices of a part are this small: node's TLS layer copies a write that goes out
+ * together with another (the request's headers before the first slice, the empty write that ends it after
+ * the last) into one new buffer, so only these small slices are copied, not a quarter of every part.
+ */
+const EDGE_SLICE = 64 * 1024;
 
 function crc32Base64(value: number): string {
   const b = Buffer.alloc(4);
@@ -257,8 +263,9 @@ interface PartReading {
   hash: boolean;
 }
 
-/** The bytes as a stream of WRITE_SLICE slices of the same memory (no copy). */
-function sliceStream(bytes: Buffer): Readable {
+/** The bytes as a stream of slices of the same memory (no copy): EDGE_SLICE, WRITE_SLICEs, EDGE_SLICE. */
+export function sliceStream(bytes: Buffer): Readable {
+  const tail = Math.max(bytes.length - EDGE_SLICE, EDGE_SLICE);
   let offset = 0;
   return new Readable({
     read() {
@@ -266,7 +273,9 @@ function sliceStream(bytes: Buffer): Readable {
         this.push(null);
         return;
       }
-      const end = Math.min(offset + WRITE_SLICE, bytes.length);
+      let end = offset === 0 ? EDGE_SLICE : Math.min(offset + WRITE_SLICE, tail);
+      if (offset >= tail) end = bytes.length;
+      end = Math.min(end, bytes.length);
       this.push(bytes.subarray(offset, end));
       offset = end;
     },
