@@ -64,8 +64,10 @@ export async function resolveBaseRef(ctx: CommandContext): Promise<string | unde
     await git.revParse(given);
     return given;
   }
-  const target = ctx.deps.ci.baseBranch ? `origin/${ctx.deps.ci.baseBranch}` : await git.defaultBranch();
-  const head = await git.revParse('HEAD');
+  const [target, head] = await Promise.all([
+    ctx.deps.ci.baseBranch ? `origin/${ctx.deps.ci.baseBranch}` : git.defaultBranch(),
+    git.revParse('HEAD'),
+  ]);
   const base = target ? await git.mergeBase('HEAD', target) : head;
   if (base !== head) return base;
   if (await git.hasCommit('HEAD~1')) return 'HEAD~1';
