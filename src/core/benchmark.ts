@@ -1,5 +1,5 @@
 import { parse as parseToml } from 'smol-toml';
-import { z } from './schema';
+import * as z from './schema';
 import { UserError } from './errors';
 
 /** Benchmark results written beside a model; JSON is read, the XML twin is for CI test reporters. */

@@ -1,5 +1,5 @@
 import { parse as parseToml, TomlError } from 'smol-toml';
-import { z } from './schema';
+import * as z from './schema';
 import { valid as semverValid } from 'semver';
 import { createHash } from 'node:crypto';
 import { UserError } from './errors';

@@ -1,4 +1,4 @@
-import { z } from './schema';
+import * as z from './schema';
 import { joinKey } from './identity';
 import { parseJsonAs, REGISTRY_DIR } from './registry';
 

@@ -1,4 +1,4 @@
-import { z } from './schema';
+import * as z from './schema';
 import type { StoredObject } from './ports';
 
 /** Files every model folder holds. The manifest is written last: a folder without one is not a model. */

@@ -1,4 +1,4 @@
-import { z } from './schema';
+import * as z from './schema';
 import { UserError } from './errors';
 import { joinKey, parseModelName, type ModelId } from './identity';
 
