@@ -22,6 +22,10 @@ describe('the npm package', () => {
       'dist/lib/vendor/client-ec2.js',
       'dist/lib/vendor/client-sagemaker.js',
       'dist/lib/vendor/http-client.js',
+      'dist/lib/vendor/nested-clients-signin.js',
+      'dist/lib/vendor/nested-clients-sso-oidc.js',
+      'dist/lib/vendor/nested-clients-sso.js',
+      'dist/lib/vendor/nested-clients-sts.js',
       'dist/lib/vendor/tool-cache.js',
       'package.json',
     ]);
