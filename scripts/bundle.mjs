@@ -48,13 +48,15 @@ const vendor = {
 };
 
 /**
- * @actions/core requires @actions/http-client at start-up for getIDToken, which we never call: it gets an
- * object that loads the real module on first property access. (@actions/core is CommonJS and reads
+ * @actions/core requires @actions/http-client at start-up for getIDToken, which we never call, and
+ * @actions/exec (with @actions/io and node's assert) for platform details: each gets an object that loads
+ * the real module on first property access (exec stays in the bundle, evaluated late). (@actions/core is CommonJS and reads
  * properties at call time, so a Proxy is enough; ESM importers would copy the keys and load it at once.)
  */
 const lazy = {
   '@actions/http-client': "require('./vendor/http-client.js').httpClient",
   '@actions/http-client/lib/auth': "require('./vendor/http-client.js').auth",
+  '@actions/exec': "require('@actions/exec')",
 };
 
 const splitVendor = {
@@ -69,20 +71,34 @@ const splitVendor = {
         ? { path: a.path, namespace: 'vendor-stub' }
         : { path: `./vendor/${vendor[a.path]}`, external: true },
     );
+    // the SDK's ES modules import('node:http') late; a native import() of a built-in builds its ES module
+    // facade, which reads every export of node:http and so loads fetch's undici (about 15 ms of each start)
+    b.onResolve({ filter: /^node:/ }, (a) =>
+      a.kind === 'dynamic-import' ? { path: a.path, namespace: 'builtin-stub' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'builtin-stub' }, (a) => ({
+      loader: 'js',
+      contents: `module.exports = require('${a.path}');\n`,
+    }));
     b.onLoad({ filter: /.*/, namespace: 'vendor-stub' }, (a) => ({
       loader: 'js',
       contents: `module.exports = require('./vendor/${vendor[a.path]}');\n`,
     }));
-    b.onResolve({ filter: /^@actions\/http-client(\/lib\/auth)?$/ }, (a) => {
+    b.onResolve({ filter: /^@actions\/(http-client(\/lib\/auth)?|exec)$/ }, (a) => {
       if (!/[\\/]@actions[\\/]core[\\/]/.test(a.importer)) return undefined;
       return { path: a.path, namespace: 'lazy' };
     });
     b.onLoad({ filter: /.*/, namespace: 'lazy' }, (a) => ({
       loader: 'js',
+      resolveDir: process.cwd(),
       contents:
         `let real;\n` +
         `module.exports = new Proxy({}, {\n` +
-        `  get: (_, k) => (real ??= ${lazy[a.path]})[k],\n` +
+        // @actions/core takes exec through __importStar, which asks __esModule first: answered without
+        // loading (exec is compiled TypeScript, so true), the module itself is still read at call time
+        (a.path === '@actions/exec'
+          ? `  get: (_, k) => (k === '__esModule' ? true : (real ??= ${lazy[a.path]})[k]),\n`
+          : `  get: (_, k) => (real ??= ${lazy[a.path]})[k],\n`) +
         `  has: (_, k) => k in (real ??= ${lazy[a.path]}),\n` +
         `});\n`,
     }));

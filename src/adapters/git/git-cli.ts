@@ -43,19 +43,36 @@ function run(cwd: string, args: string[]): Promise<RunResult> {
 const SHALLOW_HINT =
   'the checkout may be shallow: in GitHub use actions/checkout with fetch-depth: 0, in CircleCI a full checkout';
 
-/** Git through the git command line, in a working directory. */
+/**
+ * Git through the git command line, in a working directory. One instance serves one command run (src/wiring.ts),
+ * which reads the repository and never moves its refs: a revision resolved once (HEAD, HEAD~1) is not asked
+ * again, since each git process costs a few ms of every command's start.
+ */
 export class GitCli implements Git {
+  private readonly commits = new Map<string, Promise<string | undefined>>();
+
   constructor(private readonly cwd: string = process.cwd()) {}
 
+  private commitOf(rev: string): Promise<string | undefined> {
+    let found = this.commits.get(rev);
+    if (!found) {
+      found = run(this.cwd, ['rev-parse', '--verify', '--quiet', `${rev}^{commit}`]).then((r) =>
+        r.code === 0 ? r.stdout.trim() : undefined,
+      );
+      found.catch(() => this.commits.delete(rev)); // a failed git process is asked again next time
+      this.commits.set(rev, found);
+    }
+    return found;
+  }
+
   async revParse(rev: string): Promise<string> {
-    const r = await run(this.cwd, ['rev-parse', '--verify', '--quiet', `${rev}^{commit}`]);
-    if (r.code !== 0) throw new UserError(`git revision "${rev}" not found (${SHALLOW_HINT})`);
-    return r.stdout.trim();
+    const sha = await this.commitOf(rev);
+    if (sha === undefined) throw new UserError(`git revision "${rev}" not found (${SHALLOW_HINT})`);
+    return sha;
   }
 
   async hasCommit(rev: string): Promise<boolean> {
-    const r = await run(this.cwd, ['rev-parse', '--verify', '--quiet', `${rev}^{commit}`]);
-    return r.code === 0;
+    return (await this.commitOf(rev)) !== undefined;
   }
 
   /**
