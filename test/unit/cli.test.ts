@@ -147,6 +147,20 @@ describe('model-pipeline CLI', () => {
       expectBadInput(await run(['needs-model', 'extra'], repo.dir), /unexpected arguments: extra/);
     });
 
+    it('a boolean flag given a word that is not true or false', async () => {
+      expectBadInput(
+        await run(['needs-model', '--local', '--force', 'maybe'], repo.dir),
+        /^error: --force takes true or false \(or write --force \/ --no-force\), got "maybe"$/,
+      );
+    });
+
+    it('a flag without its value', async () => {
+      expectBadInput(
+        await run(['needs-model', '--local', '--config-path'], repo.dir),
+        /^error: --config-path needs a value \(--config-path <value> or --config-path=<value>\)$/,
+      );
+    });
+
     it('--local with --backend aws', async () => {
       expectBadInput(
         await run(['needs-model', '--local', '--backend', 'aws'], repo.dir),
