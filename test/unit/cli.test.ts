@@ -57,7 +57,7 @@ describe('model-pipeline CLI', () => {
     // typed: a boolean and a list, not their text (action outputs stay strings)
     expect(parsed.outputs).toEqual({
       'needs-model': true,
-      reason: `new model: the config does not exist at the first commit; no model 1.0.0-${sha7} in the store`,
+      reason: `new model: this is the repository's first commit, with nothing before it to compare with; no model 1.0.0-${sha7} in the store`,
       'model-prefix': `1.0.0-${sha7}/`,
       'model-version': '1.0.0',
       'model-sha': sha7,
