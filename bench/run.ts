@@ -185,7 +185,7 @@ function verdictRows(verdicts: Verdict[]): string[][] {
 const SERIES_HEAD = ['bench', 'measure', 'unit', 'n', 'min', 'median', 'max'];
 const VERDICT_HEAD = [
   'bench',
-  'ratio / target',
+  'what',
   'unit',
   'min',
   'median',
@@ -259,7 +259,18 @@ async function main(): Promise<number> {
         const out = await BENCHES[name](ctx);
         const load = `${loadBefore} → ${os.loadavg()[0].toFixed(1)}`;
         series.push(...out.series);
-        verdicts.push(...out.verdicts.map((v) => ({ ...v, load })));
+        // the load counts this bench's own client and server too; at its start, only other work
+        const busy =
+          Number(loadBefore) > Number(m.nproc)
+            ? `start load ${loadBefore} > ${m.nproc} cpus: not a measurement`
+            : '';
+        verdicts.push(
+          ...out.verdicts.map((v) => ({
+            ...v,
+            load,
+            note: [busy, v.note].filter(Boolean).join('; ') || undefined,
+          })),
+        );
         notes.push(...out.notes);
         log(`${name} done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       } catch (err) {
@@ -339,8 +350,10 @@ async function main(): Promise<number> {
           'Re-run: `npm run bench:key` (rebuilds dist/, then cold-start, promote, fetch-model and upload at 1 GiB, 5 ' +
             'paired runs each; about 10-15 minutes on a quiet 2-core machine). It rewrites this table and adds a ' +
             `section below. Machine: ${machineLine}. Each row: its target, the median of the paired ratios, ` +
-            'the 1-minute load average when its benchmark started and ended, and whether the target holds. ' +
-            'A load above the core count means other work shared the CPU: such a row is not a measurement.',
+            'the 1-minute load average when its benchmark started and ended, and whether the target holds ' +
+            '("-": reported, no target). The load counts the benchmark\'s own client and server (moto, the sink) ' +
+            'too; a start load above the core count means other work shared the CPU, and the row says it is not a ' +
+            'measurement.',
           '',
           markdownTable(VERDICT_HEAD, verdictRows(verdicts)),
           '',
