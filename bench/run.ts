@@ -205,6 +205,15 @@ function markdownTable(head: string[], rows: string[][]): string {
   ].join('\n');
 }
 
+/**
+ * Waits (at most 2 minutes) for the 1-minute load to fall under half the cores: the previous benchmark's
+ * client and server weigh on that average for a minute or two after they stop.
+ */
+async function settle(cores: number): Promise<void> {
+  for (const end = Date.now() + 120_000; os.loadavg()[0] >= cores / 2 && Date.now() < end;)
+    await new Promise((r) => setTimeout(r, 5000));
+}
+
 async function main(): Promise<number> {
   const flags = parseArgs(process.argv.slice(2));
   if (flags.has('key')) for (const [k, v] of KEY_PRESET) if (!flags.has(k)) flags.set(k, v);
@@ -254,6 +263,7 @@ async function main(): Promise<number> {
     for (const name of only) {
       const t0 = Date.now();
       log(`== ${name}`);
+      if (flags.has('key') && !smoke) await settle(Number(m.nproc));
       const loadBefore = os.loadavg()[0].toFixed(1);
       try {
         const out = await BENCHES[name](ctx);
@@ -348,7 +358,7 @@ async function main(): Promise<number> {
           `## Key rows (issue 19): latest \`npm run bench:key${given.length ? ` -- ${given.join(' ')}` : ''}\`, ${m.date.slice(0, 16).replace('T', ' ')} UTC`,
           '',
           'Re-run: `npm run bench:key` (rebuilds dist/, then cold-start, promote, fetch-model and upload at 1 GiB, 5 ' +
-            'paired runs each; about 10-15 minutes on a quiet 2-core machine). It rewrites this table and adds a ' +
+            'paired runs each, after waiting up to 2 minutes for the load to settle before each; about 15-20 minutes on a quiet 2-core machine). It rewrites this table and adds a ' +
             `section below. Machine: ${machineLine}. Each row: its target, the median of the paired ratios, ` +
             'the 1-minute load average when its benchmark started and ended, and whether the target holds ' +
             '("-": reported, no target). The load counts the benchmark\'s own client and server (moto, the sink) ' +
