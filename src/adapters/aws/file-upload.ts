@@ -1,6 +1,5 @@
 import {
   AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   PutObjectCommand,
   UploadPartCommand,
@@ -12,6 +11,7 @@ import { createReadStream, promises as fs } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
+import { completeUpload } from './complete-upload';
 import { planParts, type PartRange } from '../../core/multipart';
 import type { StoredObject } from '../../core/ports';
 import { sharedBuffer, Sha256Worker } from '../system/sha256-worker';
@@ -166,13 +166,15 @@ export async function uploadFileToS3(
     const target = { bucket, key, uploadId, file, fh };
     completed = await uploadParts(client, target, plan.parts, settings, stop, hasher);
     if (hasher) sha256 = await hasher.digest();
-    done = await client.send(
-      new CompleteMultipartUploadCommand({
-        Bucket: bucket,
-        Key: key,
-        UploadId: uploadId,
-        MultipartUpload: { Parts: completed },
-      }),
+    done = await completeUpload(
+      client,
+      { Bucket: bucket, Key: key, UploadId: uploadId, Parts: completed },
+      {
+        size,
+        compositeCrc32: settings.checksums
+          ? compositeCrc32(completed.map((p) => p.ChecksumCRC32!))
+          : undefined,
+      },
     );
   } catch (err) {
     stop.abort();
