@@ -185,7 +185,7 @@ function verdictRows(verdicts: Verdict[]): string[][] {
 const SERIES_HEAD = ['bench', 'measure', 'unit', 'n', 'min', 'median', 'max'];
 const VERDICT_HEAD = [
   'bench',
-  'ratio / target',
+  'what',
   'unit',
   'min',
   'median',
@@ -203,6 +203,15 @@ function markdownTable(head: string[], rows: string[][]): string {
     `| ${head.map(() => '---').join(' | ')} |`,
     ...rows.map((r) => `| ${r.map(esc).join(' | ')} |`),
   ].join('\n');
+}
+
+/**
+ * Waits (at most 2 minutes) for the 1-minute load to fall under half the cores: the previous benchmark's
+ * client and server weigh on that average for a minute or two after they stop.
+ */
+async function settle(cores: number): Promise<void> {
+  for (const end = Date.now() + 120_000; os.loadavg()[0] >= cores / 2 && Date.now() < end;)
+    await new Promise((r) => setTimeout(r, 5000));
 }
 
 async function main(): Promise<number> {
@@ -254,12 +263,24 @@ async function main(): Promise<number> {
     for (const name of only) {
       const t0 = Date.now();
       log(`== ${name}`);
+      if (flags.has('key') && !smoke) await settle(Number(m.nproc));
       const loadBefore = os.loadavg()[0].toFixed(1);
       try {
         const out = await BENCHES[name](ctx);
         const load = `${loadBefore} → ${os.loadavg()[0].toFixed(1)}`;
         series.push(...out.series);
-        verdicts.push(...out.verdicts.map((v) => ({ ...v, load })));
+        // the load counts this bench's own client and server too; at its start, only other work
+        const busy =
+          Number(loadBefore) > Number(m.nproc)
+            ? `start load ${loadBefore} > ${m.nproc} cpus: not a measurement`
+            : '';
+        verdicts.push(
+          ...out.verdicts.map((v) => ({
+            ...v,
+            load,
+            note: [busy, v.note].filter(Boolean).join('; ') || undefined,
+          })),
+        );
         notes.push(...out.notes);
         log(`${name} done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       } catch (err) {
@@ -337,10 +358,12 @@ async function main(): Promise<number> {
           `## Key rows (issue 19): latest \`npm run bench:key${given.length ? ` -- ${given.join(' ')}` : ''}\`, ${m.date.slice(0, 16).replace('T', ' ')} UTC`,
           '',
           'Re-run: `npm run bench:key` (rebuilds dist/, then cold-start, promote, fetch-model and upload at 1 GiB, 5 ' +
-            'paired runs each; about 10-15 minutes on a quiet 2-core machine). It rewrites this table and adds a ' +
+            'paired runs each, after waiting up to 2 minutes for the load to settle before each; about 15-20 minutes on a quiet 2-core machine). It rewrites this table and adds a ' +
             `section below. Machine: ${machineLine}. Each row: its target, the median of the paired ratios, ` +
-            'the 1-minute load average when its benchmark started and ended, and whether the target holds. ' +
-            'A load above the core count means other work shared the CPU: such a row is not a measurement.',
+            'the 1-minute load average when its benchmark started and ended, and whether the target holds ' +
+            '("-": reported, no target). The load counts the benchmark\'s own client and server (moto, the sink) ' +
+            'too; a start load above the core count means other work shared the CPU, and the row says it is not a ' +
+            'measurement.',
           '',
           markdownTable(VERDICT_HEAD, verdictRows(verdicts)),
           '',

@@ -112,6 +112,9 @@ export function parseCliArgs(
     });
   } catch (err) {
     const message = (err as Error).message.replace(/\. To specify a positional.*$/s, '');
+    const missing = /^Option '(?:-\w, )?--([^ ']+)[^']*' argument missing/.exec(message)?.[1];
+    if (missing)
+      throw new UserError(`--${missing} needs a value (--${missing} <value> or --${missing}=<value>)`);
     const unknown = /^Unknown option '--([^']+)'/.exec(message)?.[1];
     if (unknown) {
       const elsewhere = notHere?.(unknown.replace(/^no-/, ''));
@@ -124,8 +127,17 @@ export function parseCliArgs(
   const { values, positionals } = parsed;
   const helpFor = positionals[0] === 'help' ? positionals[1] : undefined;
   const expected = positionals[0] === 'help' ? 2 : 1;
-  if (positionals.length > expected)
-    throw new UserError(`unexpected arguments: ${positionals.slice(expected).join(' ')}`);
+  if (positionals.length > expected) {
+    const extra = positionals.slice(expected);
+    // `--force maybe`: the word was meant as the boolean's value
+    const at = argv.indexOf(extra[0]);
+    const flag = at > 0 ? /^--([^=]+)$/.exec(argv[at - 1])?.[1] : undefined;
+    if (flag && booleans.has(flag) && !GLOBAL.includes(flag))
+      throw new UserError(
+        `--${flag} takes true or false (or write --${flag} / --no-${flag}), got "${extra[0]}"`,
+      );
+    throw new UserError(`unexpected arguments: ${extra.join(' ')}`);
+  }
   const inputs: Record<string, string> = {};
   for (const [key, value] of Object.entries(values)) {
     if (GLOBAL.includes(key) || value === undefined) continue;

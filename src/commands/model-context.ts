@@ -16,6 +16,7 @@ import { defineOption } from '../core/options';
 import type { ObjectStore } from '../core/ports';
 import { globFiles, isGlob } from '../adapters/local/glob';
 import type { CommandContext } from './types';
+import { FIRST_COMMIT } from '../core/needs-model';
 
 /** Shared by needs-model and build-ami: one name, one meaning. */
 export const BASE_REF_OPTION = defineOption({
@@ -64,8 +65,10 @@ export async function resolveBaseRef(ctx: CommandContext): Promise<string | unde
     await git.revParse(given);
     return given;
   }
-  const target = ctx.deps.ci.baseBranch ? `origin/${ctx.deps.ci.baseBranch}` : await git.defaultBranch();
-  const head = await git.revParse('HEAD');
+  const [target, head] = await Promise.all([
+    ctx.deps.ci.baseBranch ? `origin/${ctx.deps.ci.baseBranch}` : git.defaultBranch(),
+    git.revParse('HEAD'),
+  ]);
   const base = target ? await git.mergeBase('HEAD', target) : head;
   if (base !== head) return base;
   if (await git.hasCommit('HEAD~1')) return 'HEAD~1';
@@ -81,7 +84,7 @@ export async function resolveBaseRef(ctx: CommandContext): Promise<string | unde
 
 /** How a ref from resolveBaseRef reads in messages: a merge-base sha as `main (merge-base abc1234)`. */
 export async function baseRefLabel(ctx: CommandContext, ref: string | undefined): Promise<string> {
-  if (ref === undefined) return 'the first commit';
+  if (ref === undefined) return FIRST_COMMIT;
   if (ctx.options.string('base-ref') || !/^[0-9a-f]{40}$/.test(ref)) return ref;
   const target = ctx.deps.ci.baseBranch
     ? `origin/${ctx.deps.ci.baseBranch}`

@@ -33,7 +33,12 @@ interface Row extends NeedsModelDecision {
 
 async function decide(ctx: CommandContext, target: ModelTarget, baseRef: string | undefined): Promise<Row> {
   const store = ctx.deps.store();
-  const baseText = baseRef ? await ctx.deps.git.showFile(baseRef, target.config.path) : undefined;
+  // independent reads at once: on S3 each is a round trip of every needs-model run
+  const [baseText, { resolution }, lease] = await Promise.all([
+    baseRef ? ctx.deps.git.showFile(baseRef, target.config.path) : undefined,
+    resolveTarget(ctx, target),
+    liveLease(store, target.prefix, ctx.deps.clock.now()),
+  ]);
   // a base config that no longer parses cannot tell us its version: treat the model as new there
   let baseVersion: string | undefined;
   if (baseText !== undefined) {
@@ -43,8 +48,6 @@ async function decide(ctx: CommandContext, target: ModelTarget, baseRef: string 
       ctx.deps.logger.warn(`${(err as Error).message}; comparing as if the config were new`);
     }
   }
-  const { resolution } = await resolveTarget(ctx, target);
-  const lease = await liveLease(store, target.prefix, ctx.deps.clock.now());
   const d = decideNeedsModel({
     training: lease && `run ${lease.run} holds the lease until ${lease.expiresAt}`,
     id: target.id,

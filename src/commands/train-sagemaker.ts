@@ -108,6 +108,10 @@ export function trainingJobRequest(
   });
 }
 
+/** After a job ends, its log is polled again (up to this many times, this far apart) while lines still arrive. */
+const LOG_DRAIN_POLLS = 3;
+const LOG_DRAIN_PAUSE_MS = 5_000;
+
 /**
  * Polls the job until it ends, logging each status transition and the training log's new lines (when
  * `logs` is given); an aborted run stops the job. Resolves with the final state; Completed is the only
@@ -127,8 +131,11 @@ export async function waitForTrainingJob(
     new LogFollower(logs, name, (line) => {
       if (!ctx.signal.aborted) ctx.deps.logger.warn(line);
     });
-  const follow = async (): Promise<void> => {
-    for (const line of (await follower?.poll()) ?? []) ctx.deps.logger.info(line);
+  /** Prints the lines that arrived since the last poll; says how many. */
+  const follow = async (): Promise<number> => {
+    const lines = (await follower?.poll()) ?? [];
+    for (const line of lines) ctx.deps.logger.info(line);
+    return lines.length;
   };
   for (;;) {
     if (ctx.signal.aborted) {
@@ -146,7 +153,16 @@ export async function waitForTrainingJob(
     previous = now;
     // after the status, so the last lines of a finished job come before the run goes on
     await follow();
-    if (isTerminal(now.status)) return now;
+    if (isTerminal(now.status)) {
+      // CloudWatch Logs takes the container's last lines (a failure's traceback) some seconds after the job
+      // ends: poll again after a pause, and again while a poll still brings lines (as the SageMaker SDK does)
+      for (let more = 1, polls = 0; follower && more > 0 && polls < LOG_DRAIN_POLLS; polls++) {
+        await ctx.deps.clock.sleep(Math.min(pollMs, LOG_DRAIN_PAUSE_MS), ctx.signal).catch(() => undefined);
+        if (ctx.signal.aborted) break;
+        more = await follow();
+      }
+      return now;
+    }
     await ctx.deps.clock.sleep(pollMs, ctx.signal).catch(() => undefined);
   }
 }

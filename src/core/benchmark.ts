@@ -1,5 +1,5 @@
 import { parse as parseToml } from 'smol-toml';
-import { z } from 'zod';
+import * as z from './schema';
 import { UserError } from './errors';
 
 /** Benchmark results written beside a model; JSON is read, the XML twin is for CI test reporters. */
@@ -48,22 +48,20 @@ export function headline(metrics: Map<string, number>, max = 3): string {
     .join(' ');
 }
 
-const thresholdSchema = z
-  .object({
-    /** higher: a drop is worse (accuracy); lower: a rise is worse (loss). */
-    better: z.enum(['higher', 'lower']).default('higher'),
-    /** Largest worsening, in the metric's own units, that only warns. */
-    warn: z.number().nonnegative().optional(),
-    /** Largest worsening allowed at all; beyond it the promotion fails. */
-    fail: z.number().nonnegative().optional(),
-    /** Absolute floor: a value below it fails whatever the current model scores. */
-    min: z.number().optional(),
-    /** Absolute ceiling (e.g. for a loss): a value above it fails. */
-    max: z.number().optional(),
-  })
-  .strict();
+const thresholdSchema = z.strictObject({
+  /** higher: a drop is worse (accuracy); lower: a rise is worse (loss). */
+  better: z._default(z.enum(['higher', 'lower']), 'higher'),
+  /** Largest worsening, in the metric's own units, that only warns. */
+  warn: z.optional(z.number().check(z.nonnegative())),
+  /** Largest worsening allowed at all; beyond it the promotion fails. */
+  fail: z.optional(z.number().check(z.nonnegative())),
+  /** Absolute floor: a value below it fails whatever the current model scores. */
+  min: z.optional(z.number()),
+  /** Absolute ceiling (e.g. for a loss): a value above it fails. */
+  max: z.optional(z.number()),
+});
 
-const thresholdsSchema = z.object({ metrics: z.record(z.string(), thresholdSchema) }).strict();
+const thresholdsSchema = z.strictObject({ metrics: z.record(z.string(), thresholdSchema) });
 export type Thresholds = z.infer<typeof thresholdsSchema>;
 
 /** Thresholds from JSON or TOML (chosen by extension), e.g. `[metrics.top1] better="higher" fail=0.01`. */

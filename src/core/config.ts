@@ -1,5 +1,5 @@
 import { parse as parseToml, TomlError } from 'smol-toml';
-import { z } from 'zod';
+import * as z from './schema';
 import { valid as semverValid } from 'semver';
 import { createHash } from 'node:crypto';
 import { UserError } from './errors';
@@ -15,15 +15,14 @@ export interface ModelConfig {
   hash: string;
 }
 
-const schema = z
-  .object({
-    version: z.string({ error: (iss) => (iss.input === undefined ? 'is missing' : 'must be a string') }),
-    name: z
+const schema = z.looseObject({
+  version: z.string({ error: (iss) => (iss.input === undefined ? 'is missing' : 'must be a string') }),
+  name: z.optional(
+    z
       .string()
-      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'may hold only letters, digits, ".", "_" and "-"')
-      .optional(),
-  })
-  .passthrough();
+      .check(z.regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'may hold only letters, digits, ".", "_" and "-"')),
+  ),
+});
 
 /** Line (1-based) where a top-level key is assigned, for error messages. */
 export function lineOfKey(text: string, key: string): number | undefined {

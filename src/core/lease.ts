@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from './schema';
 import { joinKey } from './identity';
 import { parseJsonAs, REGISTRY_DIR } from './registry';
 
@@ -8,19 +8,17 @@ import { parseJsonAs, REGISTRY_DIR } from './registry';
  * It lives in the scope's registry (`<scope>_registry/leases/<version>-<sha7>.json`), never in the model
  * folder, so the folder's own listing (complete / partial) is untouched by it.
  */
-export const leaseSchema = z
-  .object({
-    schemaVersion: z.literal(1),
-    prefix: z.string(),
-    /** Random per train process: two jobs of one CI run never share it. */
-    owner: z.string(),
-    /** The CI run (ciRunLabel), URL, or host and pid of a local run: for people. */
-    run: z.string(),
-    acquiredAt: z.string(),
-    heartbeatAt: z.string(),
-    expiresAt: z.string(),
-  })
-  .passthrough();
+export const leaseSchema = z.looseObject({
+  schemaVersion: z.literal(1),
+  prefix: z.string(),
+  /** Random per train process: two jobs of one CI run never share it. */
+  owner: z.string(),
+  /** The CI run (ciRunLabel), URL, or host and pid of a local run: for people. */
+  run: z.string(),
+  acquiredAt: z.string(),
+  heartbeatAt: z.string(),
+  expiresAt: z.string(),
+});
 export type Lease = z.infer<typeof leaseSchema>;
 
 /** Default time a lease lives without a heartbeat; the holder renews it every third of this. */
@@ -111,14 +109,12 @@ export function describeLease(lease: Lease): string {
 }
 
 /** What rotate writes (create-only) before it deletes a model folder. */
-export const retiringSchema = z
-  .object({
-    schemaVersion: z.literal(1),
-    folder: z.string(),
-    run: z.string(),
-    at: z.string(),
-  })
-  .passthrough();
+export const retiringSchema = z.looseObject({
+  schemaVersion: z.literal(1),
+  folder: z.string(),
+  run: z.string(),
+  at: z.string(),
+});
 export type RetiringRecord = z.infer<typeof retiringSchema>;
 
 /**

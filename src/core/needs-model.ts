@@ -2,11 +2,15 @@ import { compare as semverCompare } from 'semver';
 import type { ModelId } from './identity';
 import type { Resolution } from './resolution';
 
+/** The base label of a repository's first commit: there is nothing before it to compare with. */
+export const FIRST_COMMIT = 'the first commit';
+
 /** The facts the decision needs, gathered by the command from git and the store. */
 export interface NeedsModelFacts {
   id: ModelId;
   /** The config's version at the base ref; undefined when the file does not exist there (a new model). */
   baseVersion: string | undefined;
+  /** How the base reads in messages; FIRST_COMMIT when there is none (the repository's first commit). */
   baseRef: string;
   /** What the resolution rule found for this commit (src/core/resolution.ts). */
   resolution: Resolution;
@@ -70,7 +74,10 @@ function decideByRules(f: NeedsModelFacts): NeedsModelDecision {
       needsModel: true,
       rule: 'new-model',
       folder: ownFolder,
-      reason: `new model: the config does not exist at ${f.baseRef}; no model ${id.name} in the store${partial}`,
+      reason:
+        f.baseRef === FIRST_COMMIT
+          ? `new model: this is the repository's first commit, with nothing before it to compare with; no model ${id.name} in the store${partial}`
+          : `new model: the config does not exist at ${f.baseRef}; no model ${id.name} in the store${partial}`,
     };
   }
   const order = semverCompare(id.version, f.baseVersion);

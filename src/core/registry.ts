@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from './schema';
 import { UserError } from './errors';
 import { joinKey, parseModelName, type ModelId } from './identity';
 
@@ -92,72 +92,64 @@ export function checkAliasName(name: string): string {
   return v;
 }
 
-export const promotionRecordSchema = z
-  .object({
-    schemaVersion: z.literal(1),
-    seq: z.number().int().positive(),
-    action: z.enum(['promote', 'demote']),
-    environment: z.enum(ENVIRONMENTS),
-    prefix: z.string(),
-    previousPrefix: z.string().optional(),
-    /** The environment whose marker allowed this step (development for staging, staging for production). */
-    fromEnvironment: z.enum(ENVIRONMENTS).optional(),
-    at: z.string(),
-    actor: z.string().optional(),
-    runUrl: z.string().optional(),
-    reason: z.string().optional(),
-    /** Set when the order or benchmark gate was skipped on request: what was skipped. */
-    override: z.array(z.string()).optional(),
-  })
-  .passthrough();
+export const promotionRecordSchema = z.looseObject({
+  schemaVersion: z.literal(1),
+  seq: z.int().check(z.positive()),
+  action: z.enum(['promote', 'demote']),
+  environment: z.enum(ENVIRONMENTS),
+  prefix: z.string(),
+  previousPrefix: z.optional(z.string()),
+  /** The environment whose marker allowed this step (development for staging, staging for production). */
+  fromEnvironment: z.optional(z.enum(ENVIRONMENTS)),
+  at: z.string(),
+  actor: z.optional(z.string()),
+  runUrl: z.optional(z.string()),
+  reason: z.optional(z.string()),
+  /** Set when the order or benchmark gate was skipped on request: what was skipped. */
+  override: z.optional(z.array(z.string())),
+});
 export type PromotionRecord = z.infer<typeof promotionRecordSchema>;
 
 /** The environment pointer: which prefix an environment runs now; replaced only by compare-and-swap. */
-export const pointerSchema = z
-  .object({
-    schemaVersion: z.literal(1),
-    environment: z.enum(ENVIRONMENTS),
-    prefix: z.string(),
-    seq: z.number().int().positive(),
-    record: promotionRecordSchema,
-  })
-  .passthrough();
+export const pointerSchema = z.looseObject({
+  schemaVersion: z.literal(1),
+  environment: z.enum(ENVIRONMENTS),
+  prefix: z.string(),
+  seq: z.int().check(z.positive()),
+  record: promotionRecordSchema,
+});
 export type EnvironmentPointer = z.infer<typeof pointerSchema>;
 
 /** One verified fetch of a model for an environment (fetch-model); append-only, never rewritten. */
-export const deploymentRecordSchema = z
-  .object({
-    schemaVersion: z.literal(1),
-    environment: z.enum(ENVIRONMENTS),
-    prefix: z.string(),
-    version: z.string(),
-    /** sha256 of the model.zip that was verified and unpacked. */
-    modelSha256: z.string(),
-    /** The pointer sequence number the prefix came from (staging, production). */
-    pointerSeq: z.number().int().positive().optional(),
-    at: z.string(),
-    actor: z.string().optional(),
-    runUrl: z.string().optional(),
-    gitSha: z.string().optional(),
-    /** Set when a model with a failed benchmark was fetched on request. */
-    override: z.array(z.string()).optional(),
-  })
-  .passthrough();
+export const deploymentRecordSchema = z.looseObject({
+  schemaVersion: z.literal(1),
+  environment: z.enum(ENVIRONMENTS),
+  prefix: z.string(),
+  version: z.string(),
+  /** sha256 of the model.zip that was verified and unpacked. */
+  modelSha256: z.string(),
+  /** The pointer sequence number the prefix came from (staging, production). */
+  pointerSeq: z.optional(z.int().check(z.positive())),
+  at: z.string(),
+  actor: z.optional(z.string()),
+  runUrl: z.optional(z.string()),
+  gitSha: z.optional(z.string()),
+  /** Set when a model with a failed benchmark was fetched on request. */
+  override: z.optional(z.array(z.string())),
+});
 export type DeploymentRecord = z.infer<typeof deploymentRecordSchema>;
 
-export const aliasSchema = z
-  .object({
-    schemaVersion: z.literal(1),
-    alias: z.string(),
-    prefix: z.string(),
-    at: z.string(),
-    actor: z.string().optional(),
-    reason: z.string().optional(),
-  })
-  .passthrough();
+export const aliasSchema = z.looseObject({
+  schemaVersion: z.literal(1),
+  alias: z.string(),
+  prefix: z.string(),
+  at: z.string(),
+  actor: z.optional(z.string()),
+  reason: z.optional(z.string()),
+});
 export type AliasRecord = z.infer<typeof aliasSchema>;
 
-export function parseJsonAs<T>(schema: z.ZodType<T>, text: string, where: string): T {
+export function parseJsonAs<T>(schema: z.ZodMiniType<T>, text: string, where: string): T {
   let raw: unknown;
   try {
     raw = JSON.parse(text);

@@ -185,6 +185,37 @@ describe('the action bundle (dist/main) as the GitHub runner runs it', () => {
     expect(again.outputs.matrix).toBe('[]');
   });
 
+  it('main step on S3 loads what needs-model uses, not fetch, assert or the STS/SSO clients (cold start)', async () => {
+    const bucket = await newBucket('e2e');
+    const { repo, head } = featureRepo();
+    const dir = mkdtempSync(path.join(tmpdir(), 'mp-main-loads-'));
+    const hook = path.join(dir, 'hook.js');
+    const loads = path.join(dir, 'loads');
+    // at exit: node's built-in modules and the files the step loaded (compiling them is most of its start)
+    writeFileSync(
+      hook,
+      `const fs = require('node:fs'); const before = new Set(process.moduleLoadList);\n` +
+        `process.on('exit', () => fs.writeFileSync(${JSON.stringify(loads)}, [\n` +
+        `  ...process.moduleLoadList.filter((m) => !before.has(m)),\n` +
+        `  ...Object.keys(require.cache)].join('\\n')));\n`,
+    );
+    const r = runAction(MAIN, repo.dir, {
+      ...TEST_AWS_ENV,
+      NODE_OPTIONS: `--require ${hook}`,
+      INPUT_COMMAND: 'needs-model',
+      INPUT_BUCKET: bucket,
+      'INPUT_S3-ENDPOINT': motoEndpoint(),
+      GITHUB_SHA: head,
+    });
+    expect(r.stdout).not.toContain('::error::');
+    expect(r.outputs['needs-model']).toBe('true');
+    const loaded = readFileSync(loads, 'utf8').split('\n');
+    // the S3 request went out, and nothing it does not need came with it
+    expect(loaded).toContain('NativeModule http');
+    expect(loaded.filter((m) => /undici|NativeModule assert$/.test(m))).toEqual([]);
+    expect(loaded.filter((m) => /[\\/]dist[\\/]lib[\\/]vendor[\\/]/.test(m))).toEqual([]);
+  });
+
   it.each<[string, Record<string, string>, RegExp]>([
     [
       'missing config',

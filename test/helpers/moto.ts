@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
+import { ownedServer } from './process';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -35,15 +36,14 @@ export interface MotoServer {
 }
 
 /**
- * A real S3/EC2 API on 127.0.0.1. `timeout` ends it after an hour even if the test process dies, so no
- * server outlives a run.
+ * A real S3/EC2 API on 127.0.0.1. It ends with the test process that started it, or after an hour
+ * (ownedServer), so no server outlives a run, even an interrupted one.
  */
 export async function startMoto(): Promise<MotoServer> {
   const port = await freePort();
   const python = process.env.MOTO_PYTHON ?? 'python3';
   const child = spawn(
-    'timeout',
-    ['3600', python, '-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)],
+    ...ownedServer(3600, python, ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)]),
     {
       stdio: ['ignore', 'ignore', 'pipe'],
       env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: 'true' },

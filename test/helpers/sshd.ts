@@ -4,6 +4,7 @@ import { connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import * as path from 'node:path';
 import { freePort } from './moto';
+import { ownedServer } from './process';
 
 export interface Sshd {
   host: string;
@@ -44,7 +45,7 @@ async function waitForPort(port: number, child: ChildProcess, log: () => string)
 
 /**
  * A real OpenSSH server on 127.0.0.1 and a free port, logging in the current user (root in CI) with a
- * generated client key. `timeout` ends it even if the test process dies.
+ * generated client key. It ends with the test process, or after 15 minutes (ownedServer).
  */
 export async function startSshd(): Promise<Sshd> {
   if (!existsSync(SSHD)) throw new Error(`${SSHD} is missing: run scripts/install-test-deps.sh`);
@@ -72,7 +73,7 @@ export async function startSshd(): Promise<Sshd> {
   ].join('\n');
   const configFile = path.join(dir, 'sshd_config');
   writeFileSync(configFile, config + '\n');
-  const child = spawn('timeout', ['900', SSHD, '-D', '-e', '-f', configFile], {
+  const child = spawn(...ownedServer(900, SSHD, ['-D', '-e', '-f', configFile]), {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let log = '';

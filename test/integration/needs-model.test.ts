@@ -293,7 +293,7 @@ describe.each(backends)('needs-model against the %s', (_name, makeStore) => {
     const out = await needsModel(repo, s.inputs);
     expect(out['needs-model']).toBe('true');
     expect(out.reason).toBe(
-      `new model: the config does not exist at the first commit; no model 0.1.0-${sha.slice(0, 7)} in the store`,
+      `new model: this is the repository's first commit, with nothing before it to compare with; no model 0.1.0-${sha.slice(0, 7)} in the store`,
     );
   });
 

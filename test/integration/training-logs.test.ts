@@ -38,7 +38,7 @@ async function seed(stream: string, events: { timestamp: number; message: string
 }
 
 describe('training log streaming (CloudWatch Logs on moto)', () => {
-  it('prints every line of every host once, in order, across polls, up to the last one after Completed', async () => {
+  it('prints every line of every host once, in order, across polls, and the lines that reach CloudWatch after the job ended', async () => {
     const job = `mp-logs-${randomBytes(4).toString('hex')}`;
     const client = logsClient();
     await client.send(new CreateLogGroupCommand({ logGroupName: TRAINING_LOG_GROUP })).catch((err) => {
@@ -78,6 +78,10 @@ describe('training log streaming (CloudWatch Logs on moto)', () => {
       [], // a poll with nothing new prints nothing
       // written while the job uploads: read by the poll that sees Completed
       [[algo2, [{ timestamp: t0 + 40, message: 'saved model' }]]],
+      // reaching CloudWatch only after the job ended: read by the polls after the end, until one finds none
+      [[algo1, [{ timestamp: t0 + 50, message: 'Traceback: the last line' }]]],
+      [],
+      [[algo1, [{ timestamp: t0 + 60, message: 'never read: the run went on' }]]],
     ];
     const logger = new MemoryLogger();
     const repo = new TempRepo('mp-sm-logs-');
@@ -108,7 +112,7 @@ describe('training log streaming (CloudWatch Logs on moto)', () => {
     const logs = new AwsTrainingLogs({ region: 'us-east-1', endpoint: motoEndpoint() });
     const final = await waitForTrainingJob(ctx, sm, job, 1, logs);
     expect(final.status).toBe('Completed');
-    expect(sleeps).toBe(4);
+    expect(sleeps).toBe(6);
     expect(logger.lines).toEqual([
       `training job ${job}: InProgress (Starting)`,
       `training job ${job}: Starting -> InProgress (Training)`,
@@ -119,6 +123,7 @@ describe('training log streaming (CloudWatch Logs on moto)', () => {
       `training job ${job}: Training -> InProgress (Uploading)`,
       `training job ${job}: Uploading -> Completed`,
       '[algo-2] saved model',
+      '[algo-1] Traceback: the last line',
     ]);
   });
 

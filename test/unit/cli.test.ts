@@ -57,7 +57,7 @@ describe('model-pipeline CLI', () => {
     // typed: a boolean and a list, not their text (action outputs stay strings)
     expect(parsed.outputs).toEqual({
       'needs-model': true,
-      reason: `new model: the config does not exist at the first commit; no model 1.0.0-${sha7} in the store`,
+      reason: `new model: this is the repository's first commit, with nothing before it to compare with; no model 1.0.0-${sha7} in the store`,
       'model-prefix': `1.0.0-${sha7}/`,
       'model-version': '1.0.0',
       'model-sha': sha7,
@@ -145,6 +145,20 @@ describe('model-pipeline CLI', () => {
 
     it('extra arguments', async () => {
       expectBadInput(await run(['needs-model', 'extra'], repo.dir), /unexpected arguments: extra/);
+    });
+
+    it('a boolean flag given a word that is not true or false', async () => {
+      expectBadInput(
+        await run(['needs-model', '--local', '--force', 'maybe'], repo.dir),
+        /^error: --force takes true or false \(or write --force \/ --no-force\), got "maybe"$/,
+      );
+    });
+
+    it('a flag without its value', async () => {
+      expectBadInput(
+        await run(['needs-model', '--local', '--config-path'], repo.dir),
+        /^error: --config-path needs a value \(--config-path <value> or --config-path=<value>\)$/,
+      );
     });
 
     it('--local with --backend aws', async () => {

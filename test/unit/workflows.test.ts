@@ -43,6 +43,7 @@ function actionSteps(wf: Workflow): Step[] {
       (s) =>
         s.uses === './' ||
         s.uses?.startsWith('org/model-pipeline-action@') ||
+        // the action's old name: found here so the test below fails on it
         s.uses?.startsWith('model-pipeline/model-pipeline@'),
     );
 }
@@ -79,6 +80,15 @@ describe('action.yml and workflows validate (@action-validator/core)', () => {
       expect(given.filter((g) => !inputs.has(g))).toEqual([]);
       expect(commandNames()).toContain(step.with?.command);
     }
+  });
+});
+
+describe("the action's published name", () => {
+  const docs = ['README.md', 'action.yml', 'CHANGELOG.md', 'RELEASING.md', 'orb/src/@orb.yml', ...workflows];
+  it.each(docs)('%s calls the action org/model-pipeline-action, never by its old name', (file) => {
+    const text = readFileSync(path.join(ROOT, file), 'utf8');
+    expect(text.match(/uses:\s*model-pipeline\/model-pipeline@\S*/g) ?? []).toEqual([]);
+    expect(text.match(/github\.com\/model-pipeline\/model-pipeline\b/g) ?? []).toEqual([]);
   });
 });
 

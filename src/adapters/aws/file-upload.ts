@@ -1,6 +1,5 @@
 import {
   AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   PutObjectCommand,
   UploadPartCommand,
@@ -12,6 +11,7 @@ import { createReadStream, promises as fs } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
+import { completeUpload } from './complete-upload';
 import { planParts, type PartRange } from '../../core/multipart';
 import type { StoredObject } from '../../core/ports';
 import { sharedBuffer, Sha256Worker } from '../system/sha256-worker';
@@ -191,13 +191,15 @@ export async function uploadFileToS3(
       { buffered, reader, hash },
     );
     if (hash) sha256 = await reader!.digest();
-    done = await client.send(
-      new CompleteMultipartUploadCommand({
-        Bucket: bucket,
-        Key: key,
-        UploadId: uploadId,
-        MultipartUpload: { Parts: completed },
-      }),
+    done = await completeUpload(
+      client,
+      { Bucket: bucket, Key: key, UploadId: uploadId, Parts: completed },
+      {
+        size,
+        compositeCrc32: settings.checksums
+          ? compositeCrc32(completed.map((p) => p.ChecksumCRC32!))
+          : undefined,
+      },
     );
   } catch (err) {
     stop.abort();

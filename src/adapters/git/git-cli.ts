@@ -43,35 +43,57 @@ function run(cwd: string, args: string[]): Promise<RunResult> {
 const SHALLOW_HINT =
   'the checkout may be shallow: in GitHub use actions/checkout with fetch-depth: 0, in CircleCI a full checkout';
 
-/** Git through the git command line, in a working directory. */
+/**
+ * Git through the git command line, in a working directory. One instance serves one command run (src/wiring.ts),
+ * which reads the repository and never moves its refs: a revision resolved once (HEAD, HEAD~1) is not asked
+ * again, since each git process costs a few ms of every command's start.
+ */
 export class GitCli implements Git {
+  private readonly commits = new Map<string, Promise<string | undefined>>();
+
   constructor(private readonly cwd: string = process.cwd()) {}
 
+  private commitOf(rev: string): Promise<string | undefined> {
+    let found = this.commits.get(rev);
+    if (!found) {
+      found = run(this.cwd, ['rev-parse', '--verify', '--quiet', `${rev}^{commit}`]).then((r) =>
+        r.code === 0 ? r.stdout.trim() : undefined,
+      );
+      found.catch(() => this.commits.delete(rev)); // a failed git process is asked again next time
+      this.commits.set(rev, found);
+    }
+    return found;
+  }
+
   async revParse(rev: string): Promise<string> {
-    const r = await run(this.cwd, ['rev-parse', '--verify', '--quiet', `${rev}^{commit}`]);
-    if (r.code !== 0) throw new UserError(`git revision "${rev}" not found (${SHALLOW_HINT})`);
-    return r.stdout.trim();
+    const sha = await this.commitOf(rev);
+    if (sha === undefined) throw new UserError(`git revision "${rev}" not found (${SHALLOW_HINT})`);
+    return sha;
   }
 
   async hasCommit(rev: string): Promise<boolean> {
-    const r = await run(this.cwd, ['rev-parse', '--verify', '--quiet', `${rev}^{commit}`]);
-    return r.code === 0;
+    return (await this.commitOf(rev)) !== undefined;
   }
 
+  /**
+   * One `git show` on the way that succeeds; only a failure asks rev-parse whether the revision or the
+   * file was missing (each git process costs a few ms of every command's start).
+   */
   async showFile(rev: string, file: string): Promise<string | undefined> {
-    await this.revParse(rev);
     const spec = file.startsWith('/') ? file : `./${file}`;
     const r = await run(this.cwd, ['show', `${rev}:${spec}`]);
     if (r.code === 0) return r.stdout;
+    await this.revParse(rev);
     if (/does not exist|exists on disk, but not in/.test(r.stderr)) return undefined;
     throw new UserError(`git show ${rev}:${file} failed: ${r.stderr.trim()}`);
   }
 
   async objectHash(rev: string, file: string): Promise<string | undefined> {
-    await this.revParse(rev);
     const spec = file.startsWith('/') ? file.replace(/^\/+/, '') : `./${file.replace(/\/+$/, '')}`;
     const r = await run(this.cwd, ['rev-parse', '--verify', '--quiet', `${rev}:${spec}`]);
-    return r.code === 0 && r.stdout.trim() ? r.stdout.trim() : undefined;
+    if (r.code === 0 && r.stdout.trim()) return r.stdout.trim();
+    await this.revParse(rev); // a missing revision is an error, a missing file is not
+    return undefined;
   }
 
   async mergeBase(a: string, b: string): Promise<string> {
@@ -116,14 +138,28 @@ export class GitCli implements Git {
     return r.code === 0 && r.stdout.trim() === 'true';
   }
 
-  /** The remote's default branch (origin/HEAD), falling back to main or master where they exist. */
+  /**
+   * The remote's default branch (origin/HEAD), falling back to main or master where they exist: one
+   * `git for-each-ref` over the candidates instead of a process per candidate.
+   */
   async defaultBranch(): Promise<string | undefined> {
-    const r = await run(this.cwd, ['symbolic-ref', '--short', '-q', 'refs/remotes/origin/HEAD']);
-    if (r.code === 0 && r.stdout.trim()) return r.stdout.trim();
-    for (const candidate of ['origin/main', 'origin/master', 'main', 'master']) {
-      const v = await run(this.cwd, ['rev-parse', '--verify', '--quiet', `${candidate}^{commit}`]);
-      if (v.code === 0) return candidate;
+    const candidates = ['origin/main', 'origin/master', 'main', 'master'];
+    const full = (name: string): string =>
+      name.startsWith('origin/') ? `refs/remotes/${name}` : `refs/heads/${name}`;
+    const r = await run(this.cwd, [
+      'for-each-ref',
+      '--format=%(refname)%00%(symref)%00%(objecttype)',
+      'refs/remotes/origin/HEAD',
+      ...candidates.map(full),
+    ]);
+    if (r.code !== 0) throw new UserError(`git for-each-ref failed: ${r.stderr.trim()}`);
+    const commits = new Map<string, string>(); // refname -> symref target ('' when not symbolic)
+    for (const line of r.stdout.split('\n')) {
+      const [ref, symref, type] = line.split('\0');
+      if (ref && type === 'commit') commits.set(ref, symref ?? '');
     }
-    return undefined;
+    const originHead = commits.get('refs/remotes/origin/HEAD');
+    if (originHead?.startsWith('refs/remotes/')) return originHead.slice('refs/remotes/'.length);
+    return candidates.find((c) => commits.has(full(c)));
   }
 }
