@@ -1,4 +1,5 @@
 import {
+  modelPackageDemotion,
   modelPackageUpdate,
   type MirrorAction,
   type EndpointConfigRequest,
@@ -139,5 +140,24 @@ export class FakeSageMaker implements SageMaker {
     const arn = `arn:aws:sagemaker:us-east-1:123456789012:model-package/${req.ModelPackageGroupName}/${this.packages.size + 1}`;
     this.packages.set(arn, req);
     return { arn, action: 'created' };
+  }
+  async demoteModelPackage(
+    group: string,
+    description: string,
+    environment: string,
+  ): Promise<{ arn?: string; action: MirrorAction }> {
+    this.calls.push(`demoteModelPackage ${group} ${environment}`);
+    if (this.failMirror) throw this.failMirror;
+    for (const [arn, p] of this.packages)
+      if (p.ModelPackageGroupName === group && p.ModelPackageDescription === description) {
+        const update = modelPackageDemotion(
+          { approval: p.ModelApprovalStatus, metadata: p.CustomerMetadataProperties },
+          environment,
+        );
+        if (!update) return { arn, action: 'unchanged' };
+        this.packages.set(arn, { ...p, ...update });
+        return { arn, action: 'updated' };
+      }
+    return { action: 'unchanged' };
   }
 }

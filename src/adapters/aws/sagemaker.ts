@@ -28,6 +28,7 @@ import {
 } from '@aws-sdk/client-sagemaker';
 import { createHash } from 'node:crypto';
 import {
+  modelPackageDemotion,
   modelPackageUpdate,
   type EndpointConfigRequest,
   type MirrorAction,
@@ -265,17 +266,7 @@ export class AwsSageMaker implements SageMaker {
         ),
       );
     }
-    const found = await this.call(`ListModelPackages ${group}`, async () => {
-      const pages = paginateListModelPackages(
-        { client: this.client },
-        { ModelPackageGroupName: group, SortBy: 'CreationTime', SortOrder: 'Descending' },
-      );
-      for await (const page of pages)
-        for (const p of page.ModelPackageSummaryList ?? [])
-          if (p.ModelPackageDescription === req.ModelPackageDescription && p.ModelPackageArn)
-            return p.ModelPackageArn;
-      return undefined;
-    });
+    const found = await this.findPackage(group, req.ModelPackageDescription);
     if (!found) {
       // the same token for the same folder: two promotions racing to create its package make one
       const token = createHash('sha256').update(`${group}\n${req.ModelPackageDescription}`).digest('hex');
@@ -301,5 +292,52 @@ export class AwsSageMaker implements SageMaker {
       this.client.send(new UpdateModelPackageCommand({ ModelPackageArn: found, ...update })),
     );
     return { arn: found, action: 'updated' };
+  }
+
+  async demoteModelPackage(
+    group: string,
+    description: string,
+    environment: string,
+  ): Promise<{ arn?: string; action: MirrorAction }> {
+    try {
+      await this.client.send(new DescribeModelPackageGroupCommand({ ModelPackageGroupName: group }));
+    } catch (err) {
+      if (notFound(err)) return { action: 'unchanged' }; // nothing was ever mirrored there
+      throw describeAwsError(err, `DescribeModelPackageGroup ${group}`);
+    }
+    const found = await this.findPackage(group, description);
+    if (!found) return { action: 'unchanged' };
+    const d = await this.call(`DescribeModelPackage ${found}`, () =>
+      this.client.send(new DescribeModelPackageCommand({ ModelPackageName: found })),
+    );
+    const update = modelPackageDemotion(
+      { approval: d.ModelApprovalStatus, metadata: d.CustomerMetadataProperties ?? {} },
+      environment,
+    );
+    if (!update) return { arn: found, action: 'unchanged' };
+    await this.call(`UpdateModelPackage ${found}`, () =>
+      this.client.send(
+        new UpdateModelPackageCommand({
+          ModelPackageArn: found,
+          ...update,
+          ApprovalDescription: `rolled back out of ${environment} by model-pipeline demote`,
+        }),
+      ),
+    );
+    return { arn: found, action: 'updated' };
+  }
+
+  /** The package version of a model folder in the group, by its description (newest first). */
+  private findPackage(group: string, description: string): Promise<string | undefined> {
+    return this.call(`ListModelPackages ${group}`, async () => {
+      const pages = paginateListModelPackages(
+        { client: this.client },
+        { ModelPackageGroupName: group, SortBy: 'CreationTime', SortOrder: 'Descending' },
+      );
+      for await (const page of pages)
+        for (const p of page.ModelPackageSummaryList ?? [])
+          if (p.ModelPackageDescription === description && p.ModelPackageArn) return p.ModelPackageArn;
+      return undefined;
+    });
   }
 }
