@@ -20,6 +20,7 @@ import {
   StopTrainingJobCommand,
   UpdateEndpointCommand,
   UpdateModelPackageCommand,
+  type UpdateModelPackageCommandInput,
   waitUntilEndpointDeleted,
   type CreateEndpointConfigCommandInput,
   type CreateModelPackageCommandInput,
@@ -280,18 +281,7 @@ export class AwsSageMaker implements SageMaker {
       );
       return { arn: r.ModelPackageArn ?? '', action: 'created' };
     }
-    const d = await this.call(`DescribeModelPackage ${found}`, () =>
-      this.client.send(new DescribeModelPackageCommand({ ModelPackageName: found })),
-    );
-    const update = modelPackageUpdate(
-      { approval: d.ModelApprovalStatus, metadata: d.CustomerMetadataProperties ?? {} },
-      req,
-    );
-    if (!update) return { arn: found, action: 'unchanged' };
-    await this.call(`UpdateModelPackage ${found}`, () =>
-      this.client.send(new UpdateModelPackageCommand({ ModelPackageArn: found, ...update })),
-    );
-    return { arn: found, action: 'updated' };
+    return this.updatePackage(found, (existing) => modelPackageUpdate(existing, req));
   }
 
   async demoteModelPackage(
@@ -307,24 +297,34 @@ export class AwsSageMaker implements SageMaker {
     }
     const found = await this.findPackage(group, description);
     if (!found) return { action: 'unchanged' };
-    const d = await this.call(`DescribeModelPackage ${found}`, () =>
-      this.client.send(new DescribeModelPackageCommand({ ModelPackageName: found })),
-    );
-    const update = modelPackageDemotion(
-      { approval: d.ModelApprovalStatus, metadata: d.CustomerMetadataProperties ?? {} },
-      environment,
-    );
-    if (!update) return { arn: found, action: 'unchanged' };
-    await this.call(`UpdateModelPackage ${found}`, () =>
-      this.client.send(
-        new UpdateModelPackageCommand({
-          ModelPackageArn: found,
+    return this.updatePackage(found, (existing) => {
+      const update = modelPackageDemotion(existing, environment);
+      return (
+        update && {
           ...update,
           ApprovalDescription: `rolled back out of ${environment} by model-pipeline demote`,
-        }),
-      ),
+        }
+      );
+    });
+  }
+
+  /** Reads a package's approval and metadata, and writes what `change` makes of them, if anything. */
+  private async updatePackage(
+    arn: string,
+    change: (existing: {
+      approval?: string;
+      metadata: Record<string, string>;
+    }) => Omit<UpdateModelPackageCommandInput, 'ModelPackageArn'> | undefined,
+  ): Promise<{ arn: string; action: MirrorAction }> {
+    const d = await this.call(`DescribeModelPackage ${arn}`, () =>
+      this.client.send(new DescribeModelPackageCommand({ ModelPackageName: arn })),
     );
-    return { arn: found, action: 'updated' };
+    const update = change({ approval: d.ModelApprovalStatus, metadata: d.CustomerMetadataProperties ?? {} });
+    if (!update) return { arn, action: 'unchanged' };
+    await this.call(`UpdateModelPackage ${arn}`, () =>
+      this.client.send(new UpdateModelPackageCommand({ ModelPackageArn: arn, ...update })),
+    );
+    return { arn, action: 'updated' };
   }
 
   /** The package version of a model folder in the group, by its description (newest first). */
