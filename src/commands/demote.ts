@@ -32,6 +32,8 @@ import {
   storeRoot,
 } from './registry-context';
 import { CONFIG_PATH_OPTION, ENVIRONMENT_OPTION, STORE_OPTIONS } from './common-options';
+import { registryDemotion } from './registry-mirror';
+import { REGISTRY_MIRROR_OPTIONS } from './sagemaker-options';
 import type { CommandContext, CommandDef, CommandResult } from './types';
 
 export const OPTIONS = defineOptions([
@@ -44,6 +46,7 @@ export const OPTIONS = defineOptions([
   OVERRIDE_ORDER_OPTION,
   REASON_OPTION,
   DEEP_VERIFY_OPTION,
+  ...REGISTRY_MIRROR_OPTIONS,
 ]);
 
 /** The append-only history of one environment, oldest first; damaged records are skipped with a warning. */
@@ -96,6 +99,7 @@ async function previousModel(
 async function run(ctx: CommandContext): Promise<CommandResult> {
   const env = parseEnvironment(ctx.options.string('environment'));
   const reason = requireReasonForOverride(ctx);
+  const mirror = registryDemotion(ctx);
   const store = ctx.deps.store();
   const given = ctx.options.string('model-prefix');
   const target0 = given ? resolveModelRef(given, storeRoot(ctx), store.uri('')) : undefined;
@@ -140,11 +144,14 @@ async function run(ctx: CommandContext): Promise<CommandResult> {
   }));
   // deployments that look for the marker must not find the rolled-back model any more
   if (result.changed) await store.deleteMany([registryKeys.marker(demoted, env)]);
+  const mirrored =
+    result.changed && mirror ? await mirror(resolveModelRef(demoted, '', ''), target, env) : [];
   const uri = store.uri(target.folder);
   const text = result.changed
     ? `${env} rolled back from ${demoted} to ${target.folder} (record #${result.record.seq})`
     : `${target.folder} is already the ${env} model; nothing to do`;
-  return { outputs: moveOutputs(result, uri), summary: moveSummary(`demote ${env}`, result, uri), text };
+  const summary = moveSummary(`demote ${env}`, result, uri) + mirrored.map((l) => `\n${l}\n`).join('');
+  return { outputs: moveOutputs(result, uri), summary, text };
 }
 
 export const demoteCommand: CommandDef = {

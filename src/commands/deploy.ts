@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { parseDuration } from '../core/duration';
 import { messageOf, PipelineError, UserError } from '../core/errors';
 import { MODEL_FILE } from '../core/manifest';
 import {
@@ -136,8 +135,8 @@ export async function deploy(ctx: CommandContext, sm: SageMaker): Promise<Comman
   const o = ctx.options;
   const log = ctx.deps.logger;
   const env = parseEnvironment(o.string('environment'));
-  const timeout = parseDuration(o.string('deploy-timeout'), 'deploy-timeout');
-  const pollMs = parseDuration(o.string('sagemaker-poll'), 'sagemaker-poll') * 1000;
+  const timeout = o.duration('deploy-timeout');
+  const pollMs = o.duration('sagemaker-poll') * 1000;
   const endpoint = await endpointOf(ctx, env);
   const spec = {
     endpoint,
@@ -287,7 +286,7 @@ export async function endpointStatus(ctx: CommandContext, sm: SageMaker): Promis
 
 export async function undeploy(ctx: CommandContext, sm: SageMaker): Promise<CommandResult> {
   const e = await existingEndpoint(ctx, sm);
-  const timeout = parseDuration(ctx.options.string('deploy-timeout'), 'deploy-timeout');
+  const timeout = ctx.options.duration('deploy-timeout');
   await sm.deleteEndpoint(e.name);
   await sm.waitEndpointDeleted(e.name, timeout);
   ctx.deps.logger.info(`endpoint ${e.name} deleted`);

@@ -1,7 +1,12 @@
 import { messageOf, UserError } from '../core/errors';
 import { MODEL_FILE } from '../core/manifest';
 import type { Environment, ModelRef } from '../core/registry';
-import { buildModelPackageRequest, checkEcrImage } from '../core/sagemaker';
+import {
+  buildModelPackageRequest,
+  checkEcrImage,
+  modelPackageDescription,
+  sagemakerName,
+} from '../core/sagemaker';
 import { backendOf } from '../wiring';
 import { createSageMaker } from '../wiring-sagemaker';
 import { readManifest, storeRoot } from './registry-context';
@@ -34,6 +39,48 @@ export function registryMirror(
     );
   const image = ctx.options.string('serving-image')?.trim() || undefined;
   if (image) checkEcrImage(image, 'serving-image');
+  return mirrorInto(ctx, image);
+}
+
+/**
+ * demote's registry mirror: the restored model's package is mirrored as promote does, and the package of
+ * the model rolled back is marked `demoted-from` (Rejected when it left production). Like promote's, its
+ * failure is a warning: the rollback in the store stands.
+ */
+export function registryDemotion(
+  ctx: CommandContext,
+): ((rolledBack: ModelRef, restored: ModelRef, env: Environment) => Promise<string[]>) | undefined {
+  const mirror = registryMirror(ctx);
+  if (!mirror) return undefined;
+  return async (rolledBack, restored, env) => {
+    const lines = [await mirror(restored, env)];
+    const group = groupOf(ctx, rolledBack);
+    try {
+      const r = await createSageMaker(ctx).demoteModelPackage(
+        sagemakerName([group]),
+        modelPackageDescription(rolledBack.folder),
+        env,
+      );
+      lines.push(
+        r.arn
+          ? `SageMaker model package ${r.action}: ${r.arn} (rolled back out of ${env}${env === 'production' ? ', Rejected' : ''})`
+          : `no SageMaker model package of ${rolledBack.folder} in group ${group}: nothing to mark`,
+      );
+      ctx.deps.logger.info(lines[1]);
+    } catch (err) {
+      lines.push(
+        `the rollback stands, but marking ${rolledBack.folder} in the SageMaker model package group ${group} failed: ${messageOf(err)}`,
+      );
+      ctx.deps.logger.warn(lines[1]);
+    }
+    return lines;
+  };
+}
+
+function mirrorInto(
+  ctx: CommandContext,
+  image: string | undefined,
+): (ref: ModelRef, env: Environment) => Promise<string> {
   return async (ref, env) => {
     const log = ctx.deps.logger;
     const group = groupOf(ctx, ref);

@@ -358,6 +358,7 @@ export async function buildPlan(
 }
 
 function planTable(entries: RotationEntry[], markdown: boolean, limit: number): string {
+  if (entries.length === 0) return 'no model folders in the store';
   const rows = entries
     .slice(0, limit)
     .map((e) => [

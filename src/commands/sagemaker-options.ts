@@ -38,17 +38,17 @@ export const SAGEMAKER_POLL_OPTION = defineOption({
 export const SERVING_IMAGE_OPTION = defineOption({
   name: 'serving-image',
   description:
-    'deploy: serving image in ECR; the container finds the model folder in `MODEL_PIPELINE_MODEL_URI` (and model.zip in `MODEL_PIPELINE_MODEL_ZIP`). promote with sagemaker-registry: the image of the package’s inference specification (optional).',
+    'deploy: serving image in ECR; the container finds the model folder in `MODEL_PIPELINE_MODEL_URI` (and model.zip in `MODEL_PIPELINE_MODEL_ZIP`). promote and demote with sagemaker-registry: the image of the package’s inference specification (optional).',
   type: 'string',
   env: ['MODEL_PIPELINE_SERVING_IMAGE'],
 });
 
-/** promote's registry mirror: the promoted version in a SageMaker model package group. */
+/** The registry mirror of promote and demote: model folders as versions in a SageMaker model package group. */
 export const REGISTRY_MIRROR_OPTIONS = defineOptions([
   {
     name: 'sagemaker-registry',
     description:
-      'promote: also register the promoted model folder in a SageMaker model package group (one package version per folder; the environment in its metadata, Approved once in production). The store stays the source of truth: a failed mirror warns and promote still exits 0.',
+      'promote: also register the promoted model folder in a SageMaker model package group (one package version per folder; the environment in its metadata, Approved once in production). demote: the restored folder the same way, and the rolled-back one marked `model-pipeline:demoted-from` (Rejected when it left production). The store stays the source of truth: a failed mirror warns and the command still exits 0.',
     type: 'boolean',
     default: 'false',
     env: ['MODEL_PIPELINE_SAGEMAKER_REGISTRY'],
@@ -56,7 +56,7 @@ export const REGISTRY_MIRROR_OPTIONS = defineOptions([
   {
     name: 'model-package-group',
     description:
-      'promote with sagemaker-registry: the model package group. Default: the model name (`model` for a repository with one unnamed model).',
+      'promote and demote with sagemaker-registry: the model package group. Default: the model name (`model` for a repository with one unnamed model).',
     type: 'string',
     env: ['MODEL_PIPELINE_MODEL_PACKAGE_GROUP'],
   },

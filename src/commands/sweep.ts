@@ -1,4 +1,4 @@
-import { formatDuration, parseDuration } from '../core/duration';
+import { formatDuration } from '../core/duration';
 import { PipelineError } from '../core/errors';
 import {
   formatCiRun,
@@ -136,8 +136,7 @@ interface Row {
 
 async function run(ctx: CommandContext): Promise<CommandResult> {
   const dryRun = ctx.options.bool('sweep-dry-run');
-  const maxAgeText = ctx.options.string('max-age');
-  const maxAge = maxAgeText ? parseDuration(maxAgeText, 'max-age') : undefined;
+  const maxAge = ctx.options.duration('max-age');
   // instances live on EC2 whatever the store: only an explicit local backend sweeps local processes
   const local = ctx.options.string('backend') === 'local';
   const compute = ctx.deps.compute(local ? undefined : 'aws');

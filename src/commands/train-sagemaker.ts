@@ -4,7 +4,7 @@ import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { DEFAULT_EXCLUDES } from '../adapters/ssh/argv';
-import { formatDuration, parseDuration } from '../core/duration';
+import { formatDuration } from '../core/duration';
 import { messageOf, PipelineError, PreconditionFailedError, UserError } from '../core/errors';
 import { MANIFEST_FILE, type ManifestFile } from '../core/manifest';
 import {
@@ -76,7 +76,6 @@ export function trainingJobRequest(
   const opt = ctx.options;
   const keys = sagemakerKeys(storeRoot(ctx), target.prefix, o.jobName);
   const dataKey = optionalSetting(opt.string('data-key'));
-  const maxWait = opt.string('max-wait');
   return buildTrainingJobRequest({
     jobName: o.jobName,
     image: opt.string('sagemaker-image') ?? '',
@@ -85,8 +84,8 @@ export function trainingJobRequest(
     instanceCount: opt.int('sagemaker-instance-count'),
     volumeGiB: opt.int('sagemaker-volume-gib'),
     spot: opt.bool('spot'),
-    maxWaitSeconds: maxWait ? parseDuration(maxWait, 'max-wait') : undefined,
-    maxRuntimeSeconds: parseDuration(opt.string('max-runtime'), 'max-runtime'),
+    maxWaitSeconds: opt.duration('max-wait'),
+    maxRuntimeSeconds: opt.duration('max-runtime'),
     hyperparameters: hyperparametersFrom(target.config.values, opt.require('hyperparameters-table')),
     dataUri: dataKey ? o.storeUri(dataKey) : undefined,
     sourceUri: o.storeUri(keys.source),
@@ -190,7 +189,7 @@ export async function trainOnSageMaker(
     );
   const metricsOption = optionalSetting(ctx.options.string('metrics-file'));
   const metricsFile = metricsOption ? checkRelativePath(metricsOption, 'metrics-file') : undefined;
-  const pollMs = parseDuration(ctx.options.string('sagemaker-poll'), 'sagemaker-poll') * 1000;
+  const pollMs = ctx.options.duration('sagemaker-poll') * 1000;
   const jobName = trainingJobName(target.prefix, randomBytes(3).toString('hex'));
   // checked before any client is built or anything is written: bad input costs one line and nothing else
   trainingJobRequest(ctx, target, { jobName, storeUri: (k) => `s3://check/${k}`, configRel });

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_EXCLUDES } from '../adapters/ssh/argv';
 import { ciRunOf } from '../core/ci-env';
-import { formatDuration, parseDuration } from '../core/duration';
+import { formatDuration } from '../core/duration';
 import { messageOf, PipelineError, PreconditionFailedError, UserError } from '../core/errors';
 import { parseHostKeyOption } from '../core/host-keys';
 import { trainInstanceTags } from '../core/instance-tags';
@@ -89,9 +89,9 @@ function readSettings(ctx: CommandContext): Settings {
   const metricsFile = metricsOption ? checkRelativePath(metricsOption, 'metrics-file') : '';
   return {
     trainCommand: o.string('train-command'),
-    trainTimeout: parseDuration(o.string('train-timeout'), 'train-timeout'),
-    bootTimeout: parseDuration(o.string('boot-timeout'), 'boot-timeout'),
-    maxRuntime: parseDuration(o.string('max-runtime'), 'max-runtime'),
+    trainTimeout: o.duration('train-timeout'),
+    bootTimeout: o.duration('boot-timeout'),
+    maxRuntime: o.duration('max-runtime'),
     dataKey: optionalSetting(o.string('data-key')),
     outputDir,
     metricsFile: metricsFile ? path.posix.join(outputDir, metricsFile) : undefined,

@@ -1,3 +1,4 @@
+import { parseDuration } from './duration';
 import { UserError } from './errors';
 
 /**
@@ -73,6 +74,15 @@ type KeysWhere<V, T> = { [K in keyof V & string]: V[K] extends T ? K : never }[k
 /** With a typed table only the names of the right kind compile; untyped (tests' ad-hoc specs) any name. */
 type NameOf<V, T> = IsLoose<V> extends true ? string : KeysWhere<V, T>;
 type Ret<V, K, T> = IsLoose<V> extends true ? T : K extends keyof V ? V[K] : never;
+/** A string option read as seconds: a number when the option has a default (never unset), else number | undefined. */
+type Seconds<V, K> =
+  IsLoose<V> extends true
+    ? number | undefined
+    : K extends keyof V
+      ? undefined extends V[K]
+        ? number | undefined
+        : number
+      : never;
 
 /**
  * Who is reading the settings, so messages name options the way that user writes them: `--dry-run` /
@@ -183,6 +193,13 @@ export class Options<V extends object = LooseValues> {
     if (v === undefined || v === '')
       throw new UserError(`missing required setting: set ${mention(this.dialect, name)}`);
     return String(v);
+  }
+  /** A duration option in seconds (6h, 90m, 3600); undefined when unset. Errors name it as the user writes it. */
+  duration<K extends NameOf<V, string | undefined>>(name: K): Seconds<V, K> {
+    const v = this.get(name);
+    return (
+      v === undefined || v === '' ? undefined : parseDuration(String(v), mention(this.dialect, name))
+    ) as Seconds<V, K>;
   }
   bool<K extends NameOf<V, boolean>>(name: K): boolean {
     return this.get(name) === true;

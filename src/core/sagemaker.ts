@@ -119,6 +119,15 @@ export interface SageMaker {
    * folder (found by its description) is created, or updated as `modelPackageUpdate` says, or left alone.
    */
   mirrorModelPackage(req: ModelPackageRequest): Promise<{ arn: string; action: MirrorAction }>;
+  /**
+   * demote's side of the mirror: the package of the model folder (by its description) rolled back out of
+   * `environment` is updated as `modelPackageDemotion` says; none there (never mirrored): nothing to do.
+   */
+  demoteModelPackage(
+    group: string,
+    description: string,
+    environment: string,
+  ): Promise<{ arn?: string; action: MirrorAction }>;
 }
 
 const ECR_IMAGE =
@@ -467,6 +476,7 @@ export type MirrorAction = 'created' | 'updated' | 'unchanged';
 
 const META_ENV = 'model-pipeline:environment';
 const META_ENVS = 'model-pipeline:environments';
+const META_DEMOTED = 'model-pipeline:demoted-from';
 
 /** The description a model folder's package carries: the mirror finds it by this on every promotion. */
 export function modelPackageDescription(prefix: string): string {
@@ -536,14 +546,38 @@ export function modelPackageUpdate(
     existing.approval === 'Approved' || req.ModelApprovalStatus === 'Approved'
       ? 'Approved'
       : req.ModelApprovalStatus;
-  const metadata = {
+  const metadata: Record<string, string> = {
     ...existing.metadata,
     ...req.CustomerMetadataProperties,
     [META_ENVS]: envs.join(','),
   };
+  // promoted again to the environment it was rolled back from: that rollback is over
+  if (metadata[META_DEMOTED] === env) delete metadata[META_DEMOTED];
   const same =
     existing.approval === approval &&
     Object.keys(metadata).length === Object.keys(existing.metadata).length &&
     Object.entries(metadata).every(([k, v]) => existing.metadata[k] === v);
   return same ? undefined : { ModelApprovalStatus: approval, CustomerMetadataProperties: metadata };
+}
+
+/**
+ * What the package of a model folder that demote rolled back out of `environment` needs: that environment
+ * named in `model-pipeline:demoted-from`, and Rejected when it was production, so that tooling deploying the
+ * group's latest Approved package does not bring the rolled-back model back. Undefined when it already says
+ * so. (A promotion takes Rejected back only by reaching production again.)
+ */
+export function modelPackageDemotion(
+  existing: { approval?: string; metadata: Record<string, string> },
+  environment: string,
+):
+  | { ModelApprovalStatus: ModelApprovalStatus; CustomerMetadataProperties: Record<string, string> }
+  | undefined {
+  const approval = (
+    environment === 'production' ? 'Rejected' : (existing.approval ?? 'PendingManualApproval')
+  ) as ModelApprovalStatus;
+  if (existing.approval === approval && existing.metadata[META_DEMOTED] === environment) return undefined;
+  return {
+    ModelApprovalStatus: approval,
+    CustomerMetadataProperties: { ...existing.metadata, [META_DEMOTED]: environment },
+  };
 }

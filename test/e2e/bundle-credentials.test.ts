@@ -53,22 +53,25 @@ describe('the bundled CLI with credentials from STS', () => {
     );
   }
 
-  it('uses a web identity token (GitHub OIDC, EKS) through STS AssumeRoleWithWebIdentity', () => {
-    const token = path.join(dir, 'token');
-    writeFileSync(token, 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjaSJ9.c2ln');
-    const env = {
-      AWS_WEB_IDENTITY_TOKEN_FILE: token,
-      AWS_ROLE_ARN: 'arn:aws:iam::123456789012:role/ci',
-      AWS_REGION: 'us-east-1',
-    };
+  /** Lists the bucket through STS at moto, then fails with STS refusing connections: STS was used. */
+  function expectThroughSts(env: Record<string, string>): void {
     const ok = status({ ...env, AWS_ENDPOINT_URL_STS: motoEndpoint() });
     expect(ok.stderr).not.toMatch(/error/i);
     expect(ok.status).toBe(0);
     expect(ok.stdout).toContain('1.0.0-abc1234');
-
     const refused = status({ ...env, AWS_ENDPOINT_URL_STS: CLOSED });
     expect(refused.status).not.toBe(0);
     expect(refused.stdout).not.toContain('1.0.0-abc1234');
+  }
+
+  it('uses a web identity token (GitHub OIDC, EKS) through STS AssumeRoleWithWebIdentity', () => {
+    const token = path.join(dir, 'token');
+    writeFileSync(token, 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjaSJ9.c2ln');
+    expectThroughSts({
+      AWS_WEB_IDENTITY_TOKEN_FILE: token,
+      AWS_ROLE_ARN: 'arn:aws:iam::123456789012:role/ci',
+      AWS_REGION: 'us-east-1',
+    });
   });
 
   it('uses a profile that assumes a role from a source profile, through STS AssumeRole', () => {
@@ -86,13 +89,6 @@ describe('the bundled CLI with credentials from STS', () => {
         '',
       ].join('\n'),
     );
-    const env = { AWS_CONFIG_FILE: config, AWS_PROFILE: 'ci' };
-    const ok = status({ ...env, AWS_ENDPOINT_URL_STS: motoEndpoint() });
-    expect(ok.stderr).not.toMatch(/error/i);
-    expect(ok.status).toBe(0);
-    expect(ok.stdout).toContain('1.0.0-abc1234');
-
-    const refused = status({ ...env, AWS_ENDPOINT_URL_STS: CLOSED });
-    expect(refused.status).not.toBe(0);
+    expectThroughSts({ AWS_CONFIG_FILE: config, AWS_PROFILE: 'ci' });
   });
 });

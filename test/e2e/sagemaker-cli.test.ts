@@ -297,14 +297,19 @@ describe('deploy, endpoint-status, undeploy through the bundled CLI on moto', ()
 });
 
 /** A model folder put by hand (manifest with model.zip's sha256), as the deploy test does. */
-async function handMadeModel(bucket: string, prefix: string, sha: string): Promise<string> {
+async function handMadeModel(
+  bucket: string,
+  prefix: string,
+  sha: string,
+  version = '1.0.0',
+): Promise<string> {
   const zip = Buffer.from('PK\u0005\u0006' + '\u0000'.repeat(18), 'binary');
   const { createHash } = await import('node:crypto');
   const digest = createHash('sha256').update(zip).digest('hex');
   await s3Client().send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}model.zip`, Body: zip }));
   const manifest = {
     schemaVersion: 1,
-    model: { name: 'ranker', version: '1.0.0', sha },
+    model: { name: 'ranker', version, sha },
     files: [{ name: 'model.zip', size: zip.length, sha256: digest }],
   };
   await s3Client().send(
@@ -395,6 +400,47 @@ describe('promote mirrors into a SageMaker model package group (sagemaker-regist
       'model-pipeline:environment': 'production',
       'model-pipeline:environments': 'development,staging,production',
     });
+  });
+
+  it('demote mirrors the rollback: the restored version is current again, the rolled-back one Rejected', async () => {
+    const bucket = await newBucket('sm-demote');
+    const repo = demoRepo();
+    const a = `ranker/1.0.0-${repo.head().slice(0, 7)}/`;
+    await handMadeModel(bucket, a, repo.head());
+    repo.write('search-config.toml', 'version = "1.0.1"\nname = "ranker"\n');
+    const shaB = repo.commit('1.0.1');
+    const b = `ranker/1.0.1-${shaB.slice(0, 7)}/`;
+    await handMadeModel(bucket, b, shaB, '1.0.1');
+    const group = `ranker-${bucket.slice(-12)}`;
+    const registry = ['--bucket', bucket, '--sagemaker-registry', '--model-package-group', group];
+    for (const prefix of [a, b])
+      for (const env of ['development', 'staging', 'production'])
+        expect(
+          cli(repo.dir, ['promote', ...registry, '--model-prefix', prefix, '--environment', env]).code,
+        ).toBe(0);
+
+    const r = cli(repo.dir, ['demote', ...registry, '--environment', 'production']);
+    expect(r.stderr).not.toMatch(/warn|error/i);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(
+      /SageMaker model package updated: \S+ \(rolled back out of production, Rejected\)/,
+    );
+    const list = await sm().send(new ListModelPackagesCommand({ ModelPackageGroupName: group }));
+    const byPrefix = new Map<string, { approval?: string; metadata: Record<string, string> }>();
+    for (const p of list.ModelPackageSummaryList ?? []) {
+      const d = await sm().send(new DescribeModelPackageCommand({ ModelPackageName: p.ModelPackageArn }));
+      const meta = d.CustomerMetadataProperties ?? {};
+      byPrefix.set(meta['model-pipeline:prefix'], { approval: d.ModelApprovalStatus, metadata: meta });
+    }
+    expect(byPrefix.get(b)).toMatchObject({
+      approval: 'Rejected',
+      metadata: { 'model-pipeline:demoted-from': 'production' },
+    });
+    expect(byPrefix.get(a)).toMatchObject({
+      approval: 'Approved',
+      metadata: { 'model-pipeline:environment': 'production' },
+    });
+    expect(byPrefix.get(a)?.metadata['model-pipeline:demoted-from']).toBeUndefined();
   });
 
   it('a mirror that fails warns, and the promotion in the store stands (exit 0)', async () => {

@@ -1,4 +1,5 @@
 import {
+  modelPackageDemotion,
   modelPackageUpdate,
   type MirrorAction,
   type EndpointConfigRequest,
@@ -122,22 +123,48 @@ export class FakeSageMaker implements SageMaker {
   failMirror?: Error;
   async mirrorModelPackage(req: ModelPackageRequest): Promise<{ arn: string; action: MirrorAction }> {
     this.calls.push(`mirrorModelPackage ${req.ModelPackageGroupName}`);
+    const found = this.changePackage(req.ModelPackageGroupName, req.ModelPackageDescription, (e) =>
+      modelPackageUpdate(e, req),
+    );
+    if (found) return found;
+    const arn = `arn:aws:sagemaker:us-east-1:123456789012:model-package/${req.ModelPackageGroupName}/${this.packages.size + 1}`;
+    this.packages.set(arn, req);
+    return { arn, action: 'created' };
+  }
+  async demoteModelPackage(
+    group: string,
+    description: string,
+    environment: string,
+  ): Promise<{ arn?: string; action: MirrorAction }> {
+    this.calls.push(`demoteModelPackage ${group} ${environment}`);
+    return (
+      this.changePackage(group, description, (e) => modelPackageDemotion(e, environment)) ?? {
+        action: 'unchanged',
+      }
+    );
+  }
+  /** The package of a folder changed as `change` says; undefined when the group holds none. */
+  private changePackage(
+    group: string,
+    description: string,
+    change: (existing: {
+      approval: string;
+      metadata: Record<string, string>;
+    }) =>
+      | {
+          ModelApprovalStatus: ModelPackageRequest['ModelApprovalStatus'];
+          CustomerMetadataProperties: Record<string, string>;
+        }
+      | undefined,
+  ): { arn: string; action: MirrorAction } | undefined {
     if (this.failMirror) throw this.failMirror;
     for (const [arn, p] of this.packages)
-      if (
-        p.ModelPackageGroupName === req.ModelPackageGroupName &&
-        p.ModelPackageDescription === req.ModelPackageDescription
-      ) {
-        const update = modelPackageUpdate(
-          { approval: p.ModelApprovalStatus, metadata: p.CustomerMetadataProperties },
-          req,
-        );
+      if (p.ModelPackageGroupName === group && p.ModelPackageDescription === description) {
+        const update = change({ approval: p.ModelApprovalStatus, metadata: p.CustomerMetadataProperties });
         if (!update) return { arn, action: 'unchanged' };
         this.packages.set(arn, { ...p, ...update });
         return { arn, action: 'updated' };
       }
-    const arn = `arn:aws:sagemaker:us-east-1:123456789012:model-package/${req.ModelPackageGroupName}/${this.packages.size + 1}`;
-    this.packages.set(arn, req);
-    return { arn, action: 'created' };
+    return undefined;
   }
 }

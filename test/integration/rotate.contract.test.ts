@@ -114,6 +114,14 @@ describe.each(backends)('rotate: %s', (_name, make) => {
     expect(again.outputs['delete-count']).toBe('0');
   });
 
+  it('an empty store (prefix) says so instead of printing an empty table', async () => {
+    const r = await run('rotate', { 'store-prefix': 'nothing-here' });
+    expect(r.outputs['delete-count']).toBe('0');
+    expect(r.text).toMatch(
+      /^no model folders in the store\n\nrotate \(dry run\): would delete 0 model folders/,
+    );
+  });
+
   it('the grace period and keep-per-version keep young and newest models', async () => {
     const young = await run('rotate', { 'grace-days': '30', 'keep-per-version': '0' });
     expect(young.outputs['delete-count']).toBe('0');

@@ -154,6 +154,13 @@ describe('model-pipeline CLI', () => {
       );
     });
 
+    it('a bad duration names its flag as written on the command line', async () => {
+      expectBadInput(
+        await run(['train', '--local', '--max-runtime', '6x'], repo.dir),
+        /^error: --max-runtime must be a positive duration such as 6h, 90m, 1h30m or 3600 \(seconds\); got "6x"$/,
+      );
+    });
+
     it('a flag without its value', async () => {
       expectBadInput(
         await run(['needs-model', '--local', '--config-path'], repo.dir),

@@ -13,6 +13,7 @@ import {
   trainingJobName,
   type TrainingJobSpec,
   buildModelPackageRequest as mirrorRequest,
+  modelPackageDemotion,
   modelPackageUpdate,
 } from '../../src/core/sagemaker';
 
@@ -282,5 +283,26 @@ describe('the registry mirror', () => {
       },
     });
     expect(modelPackageUpdate(p, req('staging'))).toBeUndefined();
+  });
+
+  it('a demotion names the environment rolled back from, rejects out of production, and a new promotion there ends it', () => {
+    const prod = req('production');
+    let p = { approval: prod.ModelApprovalStatus as string, metadata: prod.CustomerMetadataProperties };
+    const d = modelPackageDemotion(p, 'production');
+    expect(d?.ModelApprovalStatus).toBe('Rejected');
+    expect(d?.CustomerMetadataProperties['model-pipeline:demoted-from']).toBe('production');
+    expect(d?.CustomerMetadataProperties['model-pipeline:model-sha256']).toBe('f'.repeat(64)); // kept
+    p = { approval: d!.ModelApprovalStatus, metadata: d!.CustomerMetadataProperties };
+    expect(modelPackageDemotion(p, 'production')).toBeUndefined(); // said once
+    // promoted to production again: Approved, and the rollback mark is gone
+    p = apply(p, modelPackageUpdate(p, req('production')));
+    expect(p.approval).toBe('Approved');
+    expect(p.metadata['model-pipeline:demoted-from']).toBeUndefined();
+    // out of staging: marked, approval left as it was
+    const s = modelPackageDemotion({ approval: 'PendingManualApproval', metadata: {} }, 'staging');
+    expect(s).toEqual({
+      ModelApprovalStatus: 'PendingManualApproval',
+      CustomerMetadataProperties: { 'model-pipeline:demoted-from': 'staging' },
+    });
   });
 });

@@ -20,6 +20,7 @@ import {
   StopTrainingJobCommand,
   UpdateEndpointCommand,
   UpdateModelPackageCommand,
+  type UpdateModelPackageCommandInput,
   waitUntilEndpointDeleted,
   type CreateEndpointConfigCommandInput,
   type CreateModelPackageCommandInput,
@@ -28,6 +29,7 @@ import {
 } from '@aws-sdk/client-sagemaker';
 import { createHash } from 'node:crypto';
 import {
+  modelPackageDemotion,
   modelPackageUpdate,
   type EndpointConfigRequest,
   type MirrorAction,
@@ -265,17 +267,7 @@ export class AwsSageMaker implements SageMaker {
         ),
       );
     }
-    const found = await this.call(`ListModelPackages ${group}`, async () => {
-      const pages = paginateListModelPackages(
-        { client: this.client },
-        { ModelPackageGroupName: group, SortBy: 'CreationTime', SortOrder: 'Descending' },
-      );
-      for await (const page of pages)
-        for (const p of page.ModelPackageSummaryList ?? [])
-          if (p.ModelPackageDescription === req.ModelPackageDescription && p.ModelPackageArn)
-            return p.ModelPackageArn;
-      return undefined;
-    });
+    const found = await this.findPackage(group, req.ModelPackageDescription);
     if (!found) {
       // the same token for the same folder: two promotions racing to create its package make one
       const token = createHash('sha256').update(`${group}\n${req.ModelPackageDescription}`).digest('hex');
@@ -289,17 +281,63 @@ export class AwsSageMaker implements SageMaker {
       );
       return { arn: r.ModelPackageArn ?? '', action: 'created' };
     }
-    const d = await this.call(`DescribeModelPackage ${found}`, () =>
-      this.client.send(new DescribeModelPackageCommand({ ModelPackageName: found })),
+    return this.updatePackage(found, (existing) => modelPackageUpdate(existing, req));
+  }
+
+  async demoteModelPackage(
+    group: string,
+    description: string,
+    environment: string,
+  ): Promise<{ arn?: string; action: MirrorAction }> {
+    try {
+      await this.client.send(new DescribeModelPackageGroupCommand({ ModelPackageGroupName: group }));
+    } catch (err) {
+      if (notFound(err)) return { action: 'unchanged' }; // nothing was ever mirrored there
+      throw describeAwsError(err, `DescribeModelPackageGroup ${group}`);
+    }
+    const found = await this.findPackage(group, description);
+    if (!found) return { action: 'unchanged' };
+    return this.updatePackage(found, (existing) => {
+      const update = modelPackageDemotion(existing, environment);
+      return (
+        update && {
+          ...update,
+          ApprovalDescription: `rolled back out of ${environment} by model-pipeline demote`,
+        }
+      );
+    });
+  }
+
+  /** Reads a package's approval and metadata, and writes what `change` makes of them, if anything. */
+  private async updatePackage(
+    arn: string,
+    change: (existing: {
+      approval?: string;
+      metadata: Record<string, string>;
+    }) => Omit<UpdateModelPackageCommandInput, 'ModelPackageArn'> | undefined,
+  ): Promise<{ arn: string; action: MirrorAction }> {
+    const d = await this.call(`DescribeModelPackage ${arn}`, () =>
+      this.client.send(new DescribeModelPackageCommand({ ModelPackageName: arn })),
     );
-    const update = modelPackageUpdate(
-      { approval: d.ModelApprovalStatus, metadata: d.CustomerMetadataProperties ?? {} },
-      req,
+    const update = change({ approval: d.ModelApprovalStatus, metadata: d.CustomerMetadataProperties ?? {} });
+    if (!update) return { arn, action: 'unchanged' };
+    await this.call(`UpdateModelPackage ${arn}`, () =>
+      this.client.send(new UpdateModelPackageCommand({ ModelPackageArn: arn, ...update })),
     );
-    if (!update) return { arn: found, action: 'unchanged' };
-    await this.call(`UpdateModelPackage ${found}`, () =>
-      this.client.send(new UpdateModelPackageCommand({ ModelPackageArn: found, ...update })),
-    );
-    return { arn: found, action: 'updated' };
+    return { arn, action: 'updated' };
+  }
+
+  /** The package version of a model folder in the group, by its description (newest first). */
+  private findPackage(group: string, description: string): Promise<string | undefined> {
+    return this.call(`ListModelPackages ${group}`, async () => {
+      const pages = paginateListModelPackages(
+        { client: this.client },
+        { ModelPackageGroupName: group, SortBy: 'CreationTime', SortOrder: 'Descending' },
+      );
+      for await (const page of pages)
+        for (const p of page.ModelPackageSummaryList ?? [])
+          if (p.ModelPackageDescription === description && p.ModelPackageArn) return p.ModelPackageArn;
+      return undefined;
+    });
   }
 }

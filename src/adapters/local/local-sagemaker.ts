@@ -241,4 +241,7 @@ export class LocalSageMaker implements SageMaker {
   mirrorModelPackage(): Promise<{ arn: string; action: MirrorAction }> {
     return this.hosting();
   }
+  demoteModelPackage(): Promise<{ arn?: string; action: MirrorAction }> {
+    return this.hosting();
+  }
 }
