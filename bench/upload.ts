@@ -61,6 +61,10 @@ interface UploadRun {
   peakRssMb?: number;
   /** Our child's own timing of uploadFile, without node's start-up. */
   innerMs?: number;
+  /** CPU seconds (user + sys) of the uploading process, from /usr/bin/time. */
+  cpuS?: number;
+  /** CPU seconds of the store while this run uploaded (the checking sink runs in this process). */
+  storeCpuS?: number;
 }
 
 /** The stores both tools upload to, each in turn. */
@@ -195,7 +199,7 @@ async function uploaders(ctx: BenchContext, endpoint: string, child: string, tls
       'upload-child',
     );
     const out = JSON.parse(r.stdout) as { ms: number; maxRssMb: number };
-    return { ms: r.ms, peakRssMb: r.peakRssMb ?? out.maxRssMb, innerMs: out.ms };
+    return { ms: r.ms, peakRssMb: r.peakRssMb ?? out.maxRssMb, innerMs: out.ms, cpuS: r.cpuS };
   };
   const peers: PeerTool[] = awsClis(ctx.flags).map(({ name, bin }) => ({
     name,
@@ -208,7 +212,7 @@ async function uploaders(ctx: BenchContext, endpoint: string, child: string, tls
         ),
         name,
       );
-      return { ms: r.ms, peakRssMb: r.peakRssMb };
+      return { ms: r.ms, peakRssMb: r.peakRssMb, cpuS: r.cpuS };
     },
   }));
   if (peers.length === 0) throw new Error('the upload bench needs the aws CLI as its peer');
@@ -256,7 +260,7 @@ async function uploaders(ctx: BenchContext, endpoint: string, child: string, tls
           ),
           'rclone copyto',
         );
-        return { ms: r.ms, peakRssMb: r.peakRssMb };
+        return { ms: r.ms, peakRssMb: r.peakRssMb, cpuS: r.cpuS };
       },
     });
   return { ours, peers, verifyAndDrop };
@@ -288,6 +292,13 @@ async function compareOnPeer(
     ...(ctx.flags.has('no-separate') ? [] : ['separate']),
   ];
   const orders = [first, [...first].reverse()];
+  // the sink serves from this process: its CPU during a run is this process's (the bench only waits then)
+  const storeCpu = async (run: () => Promise<UploadRun>): Promise<UploadRun> => {
+    const before = process.cpuUsage();
+    const r = await run();
+    const used = process.cpuUsage(before);
+    return c.peer === 'sink' ? { ...r, storeCpuS: (used.user + used.system) / 1e6 } : r;
+  };
   for (let i = 0; i < runs; i++) {
     // alternate who goes first, so neither always meets a store that just freed memory
     for (const who of orders[i % 2]) {
@@ -296,7 +307,7 @@ async function compareOnPeer(
       if (peer) {
         if (failed.has(who)) continue;
         try {
-          peerRuns.get(who)!.push(await peer.run(c.file, key));
+          peerRuns.get(who)!.push(await storeCpu(() => peer.run(c.file, key)));
         } catch (err) {
           // a peer that cannot upload here is reported, not allowed to end the comparison
           const why = ((err as Error).message.match(/(InvalidPart|Error)[^\n]*/) ?? ['failed'])[0];
@@ -304,9 +315,11 @@ async function compareOnPeer(
           failed.add(who);
           continue;
         }
-      } else if (who === 'ours') o.push(await ours(c.file, key, c.partSize, c.concurrency));
+      } else if (who === 'ours') o.push(await storeCpu(() => ours(c.file, key, c.partSize, c.concurrency)));
       else {
-        const r = await ours(c.file, key, c.partSize, c.concurrency, who as 'shared' | 'separate');
+        const r = await storeCpu(() =>
+          ours(c.file, key, c.partSize, c.concurrency, who as 'shared' | 'separate'),
+        );
         (who === 'shared' ? shared : separate).push(r);
       }
       await verifyAndDrop(key, c.bytes);
@@ -363,6 +376,11 @@ async function compareOnPeer(
       unit: 'MB',
       samples: r.map((x) => x.peakRssMb ?? NaN),
     })),
+    ...cpuSeries(`${label} to ${on}`, [
+      ['ours', o],
+      ["train's path", shared],
+      ...live.map(([n, r]): [string, UploadRun[]] => [n, r]),
+    ]),
   ];
   // the fastest peer of each paired run
   const fastest = o.map((r, i) => Math.min(...live.map(([, p]) => p[i].ms)) / r.ms);
@@ -416,6 +434,31 @@ async function compareOnPeer(
       : []),
   ];
   return { series, verdicts, notes };
+}
+
+/**
+ * CPU seconds (user + sys) per run of each uploader and, on the sink, of the sink while it uploaded: on a
+ * 2-core machine the sink and the client share the cores, so the sum is what a run can go no faster than.
+ */
+function cpuSeries(on: string, runs: [string, UploadRun[]][]): Series[] {
+  const out: Series[] = [];
+  for (const [who, r] of runs) {
+    if (r.length > 0 && r.every((x) => x.cpuS !== undefined))
+      out.push({
+        bench: 'upload',
+        name: `${on}: ${who} CPU (user + sys)`,
+        unit: 's',
+        samples: r.map((x) => x.cpuS!),
+      });
+    if (r.length > 0 && r.every((x) => x.storeCpuS !== undefined))
+      out.push({
+        bench: 'upload',
+        name: `${on}: the sink's CPU while ${who} uploads`,
+        unit: 's',
+        samples: r.map((x) => x.storeCpuS!),
+      });
+  }
+  return out;
 }
 
 /** --tune: our uploader alone over a grid of part sizes x parts in flight. */

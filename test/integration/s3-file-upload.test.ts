@@ -7,11 +7,14 @@ import {
 } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, ReadStream, truncateSync, writeFileSync } from 'node:fs';
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
+import { startS3Sink } from '../../bench/s3-sink';
 import { compositeCrc32, type FileUploadSettings } from '../../src/adapters/aws/file-upload';
 import { s3ClientConfig, S3ObjectStore } from '../../src/adapters/aws/s3-store';
+import { bindAbortSignal } from '../../src/adapters/aws/client-config';
 import { compareStored } from '../../src/core/gates';
 import { crc32Of, motoEndpoint, newBucket } from '../helpers/aws';
 
@@ -33,11 +36,14 @@ type Fault = (input: UploadPartCommandInput, attempt: number, body: Readable) =>
 /**
  * An S3ObjectStore on moto whose client runs `fault` just before each UploadPart goes on the wire, with
  * the part's try number; it throws to simulate what the network or S3 would do. `upload` overrides the
- * small parts and quick retries set here.
+ * small parts and quick retries set here; `signal` is the command's abort signal, bound as in production.
  */
-async function storeWithFault(fault?: Fault, upload: Partial<FileUploadSettings> = {}) {
+async function storeWithFault(fault?: Fault, upload: Partial<FileUploadSettings> = {}, signal?: AbortSignal) {
   const bucket = await newBucket('upload');
-  const client = new S3Client(s3ClientConfig({ bucket, region: 'us-east-1', endpoint: motoEndpoint() }));
+  const client = bindAbortSignal(
+    new S3Client(s3ClientConfig({ bucket, region: 'us-east-1', endpoint: motoEndpoint() })),
+    signal,
+  );
   const tries = new Map<number, number>();
   const sleeps: number[] = [];
   client.middlewareStack.add(
@@ -58,6 +64,7 @@ async function storeWithFault(fault?: Fault, upload: Partial<FileUploadSettings>
       bucket,
       region: 'us-east-1',
       endpoint: motoEndpoint(),
+      signal,
       upload: {
         partSize: PART,
         concurrency: 2,
@@ -68,10 +75,12 @@ async function storeWithFault(fault?: Fault, upload: Partial<FileUploadSettings>
     },
     client,
   );
+  // checks go through a client of their own, which the command's signal does not stop
+  const admin = new S3Client(s3ClientConfig({ bucket, region: 'us-east-1', endpoint: motoEndpoint() }));
   const openUploads = async (): Promise<number> =>
-    (await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads?.length ?? 0;
+    (await admin.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads?.length ?? 0;
   const download = async (key: string): Promise<Buffer> => {
-    const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    const r = await admin.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
     return Buffer.from(await r.Body!.transformToByteArray());
   };
   return { store, client, bucket, tries, sleeps, openUploads, download };
@@ -170,6 +179,43 @@ describe('S3ObjectStore.uploadFile (moto_server)', () => {
     );
   });
 
+  it('sends the parts over kept-alive connections, not a new connection per part', async () => {
+    // a TCP relay counts the connections the client opens to a server that keeps them alive (moto's does
+    // not: it closes each after one response), the bench's checking S3 sink
+    const sink = await startS3Sink();
+    const { hostname, port } = new URL(sink.endpoint);
+    const sockets = new Set<Socket>();
+    let opened = 0;
+    const relay = createServer((socket) => {
+      opened++;
+      const upstream = connect(Number(port), hostname);
+      sockets.add(socket).add(upstream);
+      socket.pipe(upstream).pipe(socket);
+      socket.on('error', () => upstream.destroy());
+      upstream.on('error', () => socket.destroy());
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    try {
+      const bucket = 'keep-alive';
+      const endpoint = `http://127.0.0.1:${(relay.address() as AddressInfo).port}`;
+      const store = new S3ObjectStore({
+        bucket,
+        region: 'us-east-1',
+        endpoint,
+        upload: { partSize: PART, concurrency: 2 },
+      });
+      const { file } = fileOf(8 * PART);
+      await store.uploadFile('m/model.bin', file);
+      // 8 parts, 2 in flight (plus create and complete): the SDK's Expect: 100-continue took a new one per part
+      expect(opened).toBeLessThanOrEqual(3);
+      store.client.destroy();
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => relay.close(resolve));
+      await sink.stop();
+    }
+  });
+
   it('keeps the default 8 MiB parts for settings given as undefined', async () => {
     const { file, bytes } = fileOf(8 * MiB + 1);
     const s = await storeWithFault(undefined, { partSize: undefined, concurrency: undefined });
@@ -245,6 +291,22 @@ describe.each([
     );
     await s.store.uploadFile('m/model.bin', file);
     expect(bodies).toEqual([streamed, streamed]);
+  });
+
+  it('stops sending parts when the command is stopped, and aborts the multipart upload', async () => {
+    const { file } = fileOf(6 * PART);
+    const stop = new AbortController();
+    const s = await storeWithFault(
+      async (input) => {
+        if (input.PartNumber === 2) stop.abort();
+      },
+      { ...reading, concurrency: 1 },
+      stop.signal,
+    );
+    await expect(s.store.uploadFile('m/model.bin', file)).rejects.toThrow(/abort/i);
+    // part 2 goes no further than the wire's door, and no part after it is sent
+    expect([...s.tries.keys()].sort()).toEqual([1, 2]);
+    expect(await s.openUploads()).toBe(0);
   });
 
   it('stops, aborts the upload and says so when the file shrinks under it', async () => {

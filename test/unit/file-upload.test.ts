@@ -2,6 +2,7 @@ import {
   compositeCrc32,
   isRetryablePartError,
   sameCompositeChecksum,
+  sliceStream,
 } from '../../src/adapters/aws/file-upload';
 
 const withStatus = (name: string, httpStatusCode: number): object => ({
@@ -48,5 +49,34 @@ describe('compositeCrc32', () => {
     ['y/Q5Jg==-2', '25ItdA==-2', false],
   ])('reported %s vs sent %s -> %s', (reported, expected, same) => {
     expect(sameCompositeChecksum(reported, expected)).toBe(same);
+  });
+});
+
+describe('sliceStream (a buffered part as the socket writes it)', () => {
+  const KiB = 1024;
+  const MiB = 1024 * KiB;
+  const slicesOf = async (bytes: Buffer): Promise<Buffer[]> => {
+    const out: Buffer[] = [];
+    for await (const chunk of sliceStream(bytes)) out.push(chunk as Buffer);
+    return out;
+  };
+
+  it.each([0, 1, 64 * KiB, 64 * KiB + 1, 200_000, 8 * MiB, 8 * MiB + 5])(
+    'gives back %d bytes whole, in order, as views of the same memory',
+    async (size) => {
+      const bytes = Buffer.from(Array.from({ length: size }, (_, i) => (i * 7) & 0xff));
+      const slices = await slicesOf(bytes);
+      expect(Buffer.concat(slices).equals(bytes)).toBe(true);
+      for (const s of slices) expect(s.buffer).toBe(bytes.buffer);
+    },
+  );
+
+  it('sends an 8 MiB part as a small first slice, 1 MiB slices and a small last slice', async () => {
+    // node's TLS layer copies a write joined with the headers before it or the request's end after it
+    const sizes = (await slicesOf(Buffer.alloc(8 * MiB))).map((s) => s.length);
+    expect(sizes[0]).toBe(64 * KiB);
+    expect(sizes[sizes.length - 1]).toBe(64 * KiB);
+    expect(Math.max(...sizes)).toBe(MiB);
+    expect(sizes.length).toBe(10);
   });
 });
