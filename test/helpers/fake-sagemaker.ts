@@ -147,10 +147,7 @@ export class FakeSageMaker implements SageMaker {
   private changePackage(
     group: string,
     description: string,
-    change: (existing: {
-      approval: string;
-      metadata: Record<string, string>;
-    }) =>
+    change: (existing: { approval: string; metadata: Record<string, string> }) =>
       | {
           ModelApprovalStatus: ModelPackageRequest['ModelApprovalStatus'];
           CustomerMetadataProperties: Record<string, string>;

@@ -198,6 +198,8 @@ describe('sweep', () => {
   });
 
   it('rejects a malformed max-age', async () => {
-    await expect(sweep({ 'max-age': 'a while' })).rejects.toThrow(/the max-age input must be a positive duration/);
+    await expect(sweep({ 'max-age': 'a while' })).rejects.toThrow(
+      /the max-age input must be a positive duration/,
+    );
   });
 });
