@@ -45,7 +45,7 @@ const BENCHES: Record<string, (ctx: BenchContext) => Promise<BenchOutput>> = {
 };
 
 /**
- * The rows issue 19 judges, in one command that takes about 10-15 minutes on a quiet 2-core machine:
+ * The rows issue 19 judges, in one command that takes about 35 minutes on a quiet 2-core machine:
  * npm run bench:key (= npm run bench -- --key). Each flag can still be overridden after it.
  */
 const KEY_PRESET: [string, string][] = [
@@ -358,7 +358,7 @@ async function main(): Promise<number> {
           `## Key rows (issue 19): latest \`npm run bench:key${given.length ? ` -- ${given.join(' ')}` : ''}\`, ${m.date.slice(0, 16).replace('T', ' ')} UTC`,
           '',
           'Re-run: `npm run bench:key` (rebuilds dist/, then cold-start, promote, fetch-model and upload at 1 GiB, 5 ' +
-            'paired runs each, after waiting up to 2 minutes for the load to settle before each; about 15-20 minutes on a quiet 2-core machine). It rewrites this table and adds a ' +
+            'paired runs each, after waiting up to 2 minutes for the load to settle before each; about 35 minutes on a quiet 2-core machine). It rewrites this table and adds a ' +
             `section below. Machine: ${machineLine}. Each row: its target, the median of the paired ratios, ` +
             'the 1-minute load average when its benchmark started and ended, and whether the target holds ' +
             '("-": reported, no target). The load counts the benchmark\'s own client and server (moto, the sink) ' +
