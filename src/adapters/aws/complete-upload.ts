@@ -14,6 +14,13 @@ import { createHash } from 'node:crypto';
  */
 export const COMPLETE_TIMEOUT_MS = 15 * 60_000;
 
+/** Some S3-compatible stores report a composite checksum without its `-<parts>` suffix. */
+export function sameCompositeChecksum(reported: string, expected: string): boolean {
+  const [value, parts] = reported.split('-');
+  const [wantValue, wantParts] = expected.split('-');
+  return value === wantValue && (parts === undefined || parts === wantParts);
+}
+
 /** The ETag S3 gives a multipart object: the MD5 of the parts' MD5s, then `-<parts>` (not with SSE-KMS). */
 export function multipartEtag(parts: CompletedPart[]): string {
   const md5s = parts.map((p) => Buffer.from((p.ETag ?? '').replace(/"/g, ''), 'hex'));
@@ -46,11 +53,13 @@ export async function completeUpload(
     const found = await client
       .send(new HeadObjectCommand({ Bucket: input.Bucket, Key: input.Key, ChecksumMode: 'ENABLED' }))
       .catch(() => undefined);
-    const crc = found?.ChecksumCRC32?.split('-')[0];
+    const crc = found?.ChecksumCRC32;
     const same =
       found?.ContentLength === expected.size &&
       (found.ETag === multipartEtag(input.Parts) ||
-        (crc !== undefined && crc === expected.compositeCrc32?.split('-')[0]));
+        (crc !== undefined &&
+          expected.compositeCrc32 !== undefined &&
+          sameCompositeChecksum(crc, expected.compositeCrc32)));
     if (!found || !same) throw err;
     return {
       $metadata: found.$metadata,

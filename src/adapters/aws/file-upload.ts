@@ -11,7 +11,9 @@ import { createReadStream, promises as fs } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
-import { completeUpload } from './complete-upload';
+import { completeUpload, sameCompositeChecksum } from './complete-upload';
+
+export { sameCompositeChecksum };
 import { planParts, type PartRange } from '../../core/multipart';
 import type { StoredObject } from '../../core/ports';
 import { sharedBuffer, Sha256Worker } from '../system/sha256-worker';
@@ -99,13 +101,6 @@ export function compositeCrc32(partChecksums: string[]): string {
   return `${crc32Base64(crc32(joined))}-${partChecksums.length}`;
 }
 
-/** Some S3-compatible stores report a composite checksum without its `-<parts>` suffix. */
-export function sameCompositeChecksum(reported: string, expected: string): boolean {
-  const [value, parts] = reported.split('-');
-  const [wantValue, wantParts] = expected.split('-');
-  return value === wantValue && (parts === undefined || parts === wantParts);
-}
-
 /** Network failures, throttling and server errors are worth another try; a refused request is not. */
 export function isRetryablePartError(err: unknown): boolean {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number }; $retryable?: unknown };
@@ -174,15 +169,15 @@ export async function uploadFileToS3(
   const buffered = partsFitBudget(plan.parts, settings);
   // one thread reads buffered parts, sums their CRC32 and hashes them (or, for streamed parts, hashes the file)
   const reader = options.sha256 || (buffered && settings.checksums) ? new Sha256Worker() : undefined;
-  let completed: CompletedPart[];
   let done: CompleteMultipartUploadCommandOutput;
   let sha256: string | undefined;
+  let expected: string | undefined;
   try {
     const target = { bucket, key, uploadId, file, fh };
     const hash = Boolean(options.sha256);
     // the command's signal stops the parts in flight and the senders too (each part passes its own signal)
     const signal = options.signal ? AbortSignal.any([stop.signal, options.signal]) : stop.signal;
-    completed = await uploadParts(
+    const completed = await uploadParts(
       client,
       target,
       plan.parts,
@@ -191,15 +186,12 @@ export async function uploadFileToS3(
       { buffered, reader, hash },
     );
     if (hash) sha256 = await reader!.digest();
+    // S3 checked each part's CRC32 as it arrived, so the object's checksum is the composite of them
+    expected = settings.checksums ? compositeCrc32(completed.map((p) => p.ChecksumCRC32!)) : undefined;
     done = await completeUpload(
       client,
       { Bucket: bucket, Key: key, UploadId: uploadId, Parts: completed },
-      {
-        size,
-        compositeCrc32: settings.checksums
-          ? compositeCrc32(completed.map((p) => p.ChecksumCRC32!))
-          : undefined,
-      },
+      { size, compositeCrc32: expected },
     );
   } catch (err) {
     stop.abort();
@@ -219,9 +211,7 @@ export async function uploadFileToS3(
     await reader?.close();
   }
   let checksum: StoredObject['checksum'];
-  if (settings.checksums) {
-    // S3 checked each part's CRC32 as it arrived, so the object's checksum is the composite of them
-    const expected = compositeCrc32(completed.map((p) => p.ChecksumCRC32!));
+  if (expected) {
     if (done.ChecksumCRC32 && !sameCompositeChecksum(done.ChecksumCRC32, expected))
       throw new Error(
         `S3 reports checksum ${done.ChecksumCRC32} for the object, but the parts sent add up to ${expected}`,
