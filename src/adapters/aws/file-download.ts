@@ -4,7 +4,7 @@ import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { DownloadOptions } from '../../core/ports';
 import { Sha256Worker } from '../system/sha256-worker';
-import { writevAll } from '../system/write-all';
+import { BatchWriter } from '../system/write-all';
 import { isRetryablePartError } from './file-upload';
 
 export interface FileDownloadSettings {
@@ -49,9 +49,6 @@ function totalOf(r: GetObjectCommandOutput): number {
   return r.ContentLength;
 }
 
-/** Received bytes gathered before each write: one writev per MiB, not one write per socket chunk. */
-const WRITE_BATCH = 1024 * 1024;
-
 /** Writes a response body at its offset in the file; returns the bytes written (checked by the caller). */
 async function writeBody(
   body: Readable,
@@ -59,25 +56,17 @@ async function writeBody(
   start: number,
   onBytes: (n: number) => void,
 ): Promise<number> {
-  let pos = start;
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
-  const flush = async (): Promise<void> => {
-    const batch = pending;
-    const bytes = pendingBytes;
-    pending = [];
-    pendingBytes = 0;
-    await writevAll(fh, batch, pos);
-    pos += bytes;
-    onBytes(bytes);
-  };
+  // socket chunks gathered into MAX_WRITE pieces: few system calls, none of the large ones
+  const out = new BatchWriter(fh, start);
+  let written = 0;
   for await (const chunk of body as AsyncIterable<Buffer>) {
-    pending.push(chunk);
-    pendingBytes += chunk.length;
-    if (pendingBytes >= WRITE_BATCH) await flush();
+    const n = await out.push(chunk);
+    if (n > 0) onBytes(n);
+    written += n;
   }
-  if (pendingBytes > 0) await flush();
-  return pos - start;
+  const n = await out.flush();
+  if (n > 0) onBytes(n);
+  return written + n;
 }
 
 /**

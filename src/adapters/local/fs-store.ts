@@ -4,6 +4,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { MAX_WRITE } from '../system/write-all';
 import { PreconditionFailedError, UserError } from '../../core/errors';
 import type {
   DownloadOptions,
@@ -39,7 +40,7 @@ async function hashesOfFile(file: string, sha256: boolean): Promise<{ etag: stri
  * string-prefix listing in key order, atomic whole-object writes, create-only and compare-and-swap writes.
  */
 /**
- * A copy that reports its bytes as they move (1 MiB chunks), so a large file in a folder store (a network
+ * A copy that reports its bytes as they move (256 KiB chunks), so a large file in a folder store (a network
  * mount, a slow disk) gets progress lines like an S3 transfer; without a listener, a plain copyFile.
  */
 async function copyFileReporting(from: string, to: string, onProgress?: TransferProgress): Promise<void> {
@@ -53,7 +54,8 @@ async function copyFileReporting(from: string, to: string, onProgress?: Transfer
       callback(null, chunk);
     },
   });
-  await pipeline(createReadStream(from, { highWaterMark: 1024 * 1024 }), count, createWriteStream(to));
+  // read and written MAX_WRITE at a time: large writes cost several times the CPU per byte
+  await pipeline(createReadStream(from, { highWaterMark: MAX_WRITE }), count, createWriteStream(to));
 }
 
 export class FsObjectStore implements ObjectStore {

@@ -12,7 +12,7 @@ import {
 } from '../../core/archive';
 import { PipelineError } from '../../core/errors';
 import type { Archives, ExtractOptions } from '../../core/ports';
-import { writevAll } from './write-all';
+import { BatchWriter, MAX_WRITE } from './write-all';
 
 /** O_NOFOLLOW where the platform has it (not on Windows, where O_EXCL alone refuses an existing name). */
 const NEW_FILE = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | (fsc.O_NOFOLLOW ?? 0);
@@ -191,9 +191,6 @@ export class ZipArchives implements Archives {
   }
 }
 
-/** Unpacked bytes gathered before each write: one writev per MiB, not one write per 16 KiB inflate chunk. */
-const WRITE_BATCH = 1024 * 1024;
-
 async function unpackFile(
   zip: yauzl.ZipFile,
   entry: yauzl.Entry,
@@ -210,28 +207,20 @@ async function unpackFile(
     // the stored bytes from yauzl (which checks their count), inflated here in large chunks
     const deflated = entry.compressionMethod === 8;
     const raw = await zip.openReadStreamPromise(entry, deflated ? { decompress: false } : {});
-    const source: Readable = deflated ? raw.pipe(createInflateRaw({ chunkSize: 256 * 1024 })) : raw;
+    const source: Readable = deflated ? raw.pipe(createInflateRaw({ chunkSize: MAX_WRITE })) : raw;
     raw.on('error', (err) => source.destroy(err));
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
+    // written in MAX_WRITE pieces: few system calls, none of the large ones that cost more per byte
+    const out = new BatchWriter(handle);
     let total = 0;
-    const flush = async (): Promise<void> => {
-      const batch = pending;
-      pending = [];
-      pendingBytes = 0;
-      await writevAll(handle, batch);
-    };
     try {
       for await (const chunk of source as AsyncIterable<Buffer>) {
         signal.throwIfAborted();
         total += chunk.length;
         // a lying entry fails here, at its declared size: it never fills the disk
         if (total > p.size) throw new Error(`too many bytes in the stream: more than its size, ${p.size}`);
-        pending.push(chunk);
-        pendingBytes += chunk.length;
-        if (pendingBytes >= WRITE_BATCH) await flush();
+        await out.push(chunk);
       }
-      await flush();
+      await out.flush();
       if (total !== p.size)
         throw new Error(`not enough bytes in the stream: ${total} of its size, ${p.size}`);
     } finally {
