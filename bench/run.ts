@@ -66,7 +66,10 @@ const USAGE = `usage: npm run bench -- [options]
   --record / --no-record  write bench/results/*.json and bench/RESULTS.md (default: on, off with --smoke)
   --cli PATH              CLI entry for cold-start (default dist/cli/index.js)
   --upload-sizes MiB,...  upload sizes (default 1024,4096; smoke 20)
-  --upload-peers a,b      stores to upload to: moto, sink (a checking S3 sink that keeps no bytes; default both)
+  --upload-peers a,b      stores to upload to: moto, sink (a checking S3 sink that keeps no bytes), paced (the
+                          sink behind a link of --upload-pace MiB/s, default 200: train's path vs uploadFile
+                          alone where the store does not share this machine's CPU); default all three
+  --upload-pace MiB/s     the paced store's link
   --part-size MiB --concurrency N  S3ObjectStore multipart settings for the upload comparison
   --no-separate           upload: skip the "train's path before" variant (a second sha256 read; report only)
   --upload-http           upload over plain http (default https, as to S3: unsigned payloads for every client)
@@ -86,6 +89,7 @@ function parseArgs(argv: string[]): Map<string, string> {
     'cli',
     'upload-sizes',
     'upload-peers',
+    'upload-pace',
     'part-size',
     'concurrency',
     'rotate-objects',

@@ -12,6 +12,7 @@ import { crc32 } from 'node:zlib';
 import { serveS3, xmlError } from './s3-server';
 
 const MIN_PART = 5 * 1024 * 1024;
+const PACE_QUANTUM = 1024 * 1024;
 
 interface Received {
   size: number;
@@ -37,16 +38,45 @@ function crcBase64(value: number): string {
   return b.toString('base64');
 }
 
+/**
+ * A link of `bytesPerSecond` shared by every request, as a network path to a remote store is: each chunk
+ * read waits until the link would have carried it, so the socket fills and TCP slows the client down.
+ */
+export class PacedLink {
+  private free = performance.now();
+
+  constructor(readonly bytesPerSecond: number) {}
+
+  async carry(bytes: number): Promise<void> {
+    const now = performance.now();
+    this.free = Math.max(now, this.free) + (bytes / this.bytesPerSecond) * 1000;
+    const wait = this.free - now;
+    if (wait > 2) await new Promise((resolve) => setTimeout(resolve, wait));
+  }
+}
+
 /** Reads the body, counting bytes and their CRC32; keeps the bytes only when asked (XML bodies). */
-async function receive(req: IncomingMessage, keep: boolean): Promise<Received & { text: string }> {
+async function receive(
+  req: IncomingMessage,
+  keep: boolean,
+  link?: PacedLink,
+): Promise<Received & { text: string }> {
   let size = 0;
   let crc = 0;
   const kept: Buffer[] = [];
+  // the link is asked a MiB at a time: a timer per 16 KiB TLS record would cost the sink twice its CPU
+  let uncarried = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
     crc = crc32(chunk, crc);
     if (keep) kept.push(chunk);
+    uncarried += chunk.length;
+    if (link && uncarried >= PACE_QUANTUM) {
+      await link.carry(uncarried);
+      uncarried = 0;
+    }
   }
+  if (link && uncarried > 0) await link.carry(uncarried);
   return { size, crc, text: keep ? Buffer.concat(kept).toString('utf8') : '' };
 }
 
@@ -72,8 +102,15 @@ export interface S3Sink {
   stop(): Promise<void>;
 }
 
-/** With `tls`, it serves https (as S3 does), so the clients send unsigned payloads as they do to S3. */
-export async function startS3Sink(tls?: { key: string; cert: string }): Promise<S3Sink> {
+/**
+ * With `tls`, it serves https (as S3 does), so the clients send unsigned payloads as they do to S3. With
+ * `paceMiBps`, part and object bodies are read no faster than a link of that many MiB/s (a remote store).
+ */
+export async function startS3Sink(
+  tls?: { key: string; cert: string },
+  o: { paceMiBps?: number } = {},
+): Promise<S3Sink> {
+  const link = o.paceMiBps ? new PacedLink(o.paceMiBps * 1024 * 1024) : undefined;
   const uploads = new Map<string, Upload>();
   const objects = new Map<string, StoredObject>();
 
@@ -120,7 +157,7 @@ export async function startS3Sink(tls?: { key: string; cert: string }): Promise<
 
     if (method === 'PUT' && upload) {
       const number = Number(q.get('partNumber'));
-      const got = await receive(req, false);
+      const got = await receive(req, false, link);
       if (!bodyIsWhole(req, res, got)) return;
       const etag = `"${got.crc.toString(16)}-${got.size}"`;
       upload.parts.set(number, { ...got, etag });
@@ -173,7 +210,7 @@ export async function startS3Sink(tls?: { key: string; cert: string }): Promise<
     }
 
     if (method === 'PUT') {
-      const got = await receive(req, false);
+      const got = await receive(req, false, link);
       if (!bodyIsWhole(req, res, got)) return;
       const etag = `"${got.crc.toString(16)}-${got.size}"`;
       const checksumCrc32 = req.headers['x-amz-checksum-crc32'] ? crcBase64(got.crc) : undefined;

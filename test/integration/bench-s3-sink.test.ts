@@ -123,3 +123,32 @@ describe('bench S3 sink', () => {
     ).rejects.toMatchObject({ name: 'EntityTooSmall' });
   });
 });
+
+describe('bench S3 sink paced like a network link', () => {
+  it('takes every connection together no faster than its pace, and whole', async () => {
+    const sink = await startS3Sink(undefined, { paceMiBps: 16 });
+    const dir = mkdtempSync(path.join(tmpdir(), 'mp-sink-paced-'));
+    const bucket = 'paced';
+    try {
+      const bytes = Buffer.alloc(12 * MiB);
+      for (let i = 0; i < bytes.length; i += 4) bytes.writeUInt32BE(i, i);
+      const file = path.join(dir, 'twelve.bin');
+      writeFileSync(file, bytes);
+      const store = new S3ObjectStore({
+        bucket,
+        region: 'us-east-1',
+        endpoint: sink.endpoint,
+        upload: { partSize: 5 * MiB, concurrency: 3 },
+      });
+      const started = performance.now();
+      await store.uploadFile('m/twelve.bin', file);
+      const seconds = (performance.now() - started) / 1000;
+      // 12 MiB over a 16 MiB/s link, three parts at once: at least about 0.75 s, not 3 x 16 MiB/s
+      expect(seconds).toBeGreaterThan(0.6);
+      expect(sink.objects.get(`${bucket}/m/twelve.bin`)?.size).toBe(bytes.length);
+    } finally {
+      await sink.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
