@@ -95,8 +95,9 @@ function skipMissing(scope: TransferScope, a: ArtifactSpec): void {
 export const viaRunner: ArtifactTransfer = {
   async pushInput(scope, key, dest) {
     const local = path.join(scope.work, 'input', path.posix.basename(key));
-    await scope.store.downloadFile(key, local);
-    const h = await hashFile(local);
+    // hashed as it is written (one read of the bytes, off the event loop), not read again afterwards
+    const got = await scope.store.downloadFile(key, local, { sha256: true });
+    const h = got.sha256 ? { sha256: got.sha256, size: got.size } : await hashFile(local);
     await scope.shell.pushFile(local, dest, scope.signal);
     scope.log.info(`${key} (${formatBytes(h.size)}) copied to the instance`);
     return { key, sha256: h.sha256, size: h.size };

@@ -13,6 +13,7 @@ import {
   type Uploaded,
 } from '../../src/commands/train-transfer';
 import { UserError } from '../../src/core/errors';
+import type { DownloadOptions } from '../../src/core/ports';
 import { trainArtifacts } from '../../src/core/train';
 import { MemoryLogger } from '../helpers/memory-logger';
 
@@ -96,6 +97,22 @@ describe('artifact transfer through the runner', () => {
     const record = await viaRunner.pushInput(scope, 'raw_source_data.zip', 'repo/raw_source_data.zip');
     expect(record).toEqual({ key: 'raw_source_data.zip', sha256: sha256('rows'), size: 4 });
     expect(readFileSync(path.join(root, 'repo/raw_source_data.zip'), 'utf8')).toBe('rows');
+  });
+
+  it("takes the data object's sha256 from the download's own read, not from a second read of the file", async () => {
+    const { store, scope } = setup({});
+    await store.put('raw_source_data.zip', 'rows');
+    const asked: (DownloadOptions | undefined)[] = [];
+    const download = store.downloadFile.bind(store);
+    const spied = Object.assign(Object.create(store) as FsObjectStore, {
+      downloadFile: (key: string, dest: string, options?: DownloadOptions) => {
+        asked.push(options);
+        return download(key, dest, options);
+      },
+    });
+    const record = await viaRunner.pushInput({ ...scope, store: spied }, 'raw_source_data.zip', 'repo/d.zip');
+    expect(asked).toEqual([{ sha256: true }]);
+    expect(record.sha256).toBe(sha256('rows'));
   });
 });
 
