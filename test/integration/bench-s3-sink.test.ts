@@ -17,6 +17,21 @@ import { crc32Of } from '../helpers/aws'; // also sets fake credentials for the 
 
 const MiB = 1024 * 1024;
 
+/** A 12 MiB file of counting words (no two parts alike) and a store sending it to the sink in 5 MiB parts. */
+function twelveMiB(dir: string, endpoint: string, bucket: string, concurrency?: number) {
+  const bytes = Buffer.alloc(12 * MiB);
+  for (let i = 0; i < bytes.length; i += 4) bytes.writeUInt32BE(i, i);
+  const file = path.join(dir, 'twelve.bin');
+  writeFileSync(file, bytes);
+  const store = new S3ObjectStore({
+    bucket,
+    region: 'us-east-1',
+    endpoint,
+    upload: { partSize: 5 * MiB, concurrency },
+  });
+  return { bytes, file, store };
+}
+
 describe('bench S3 sink', () => {
   let sink: S3Sink;
   let dir: string;
@@ -36,16 +51,7 @@ describe('bench S3 sink', () => {
   });
 
   it('takes a multipart upload from S3ObjectStore and keeps its size and composite CRC32', async () => {
-    const bytes = Buffer.alloc(12 * MiB);
-    for (let i = 0; i < bytes.length; i += 4) bytes.writeUInt32BE(i, i);
-    const file = path.join(dir, 'three-parts.bin');
-    writeFileSync(file, bytes);
-    const store = new S3ObjectStore({
-      bucket,
-      region: 'us-east-1',
-      endpoint: sink.endpoint,
-      upload: { partSize: 5 * MiB },
-    });
+    const { bytes, file, store } = twelveMiB(dir, sink.endpoint, bucket);
 
     await store.uploadFile('m/three-parts.bin', file);
 
@@ -130,16 +136,7 @@ describe('bench S3 sink paced like a network link', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'mp-sink-paced-'));
     const bucket = 'paced';
     try {
-      const bytes = Buffer.alloc(12 * MiB);
-      for (let i = 0; i < bytes.length; i += 4) bytes.writeUInt32BE(i, i);
-      const file = path.join(dir, 'twelve.bin');
-      writeFileSync(file, bytes);
-      const store = new S3ObjectStore({
-        bucket,
-        region: 'us-east-1',
-        endpoint: sink.endpoint,
-        upload: { partSize: 5 * MiB, concurrency: 3 },
-      });
+      const { bytes, file, store } = twelveMiB(dir, sink.endpoint, bucket, 3);
       const started = performance.now();
       await store.uploadFile('m/twelve.bin', file);
       const seconds = (performance.now() - started) / 1000;
