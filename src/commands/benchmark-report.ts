@@ -24,12 +24,12 @@ import {
   storedMetrics,
   THRESHOLDS_OPTION,
 } from './registry-context';
-import { ENVIRONMENT_OPTION, REPO_OPTIONS, STORE_OPTIONS } from './common-options';
+import { DEFAULT_READ_ENVIRONMENT, ENVIRONMENT_OPTION, REPO_OPTIONS, STORE_OPTIONS } from './common-options';
 import type { CommandContext, CommandDef, CommandResult } from './types';
 import { outputsOf } from './output-specs';
 
 /** The environment a new model is measured against when none is named: the one users get. */
-export const DEFAULT_BENCHMARK_ENVIRONMENT: Environment = 'production';
+const DEFAULT_BENCHMARK_ENVIRONMENT: Environment = DEFAULT_READ_ENVIRONMENT;
 
 /** The current model of an environment and its recorded metrics; undefined when there is nothing to compare. */
 async function currentModel(

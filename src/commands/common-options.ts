@@ -129,10 +129,18 @@ export const STORE_OPTIONS = defineOptions([
 /** The repository's model of this commit: config-path, and the commit (sha) it is built from. */
 export const REPO_OPTIONS = defineOptions([CONFIG_PATH_OPTION, SHA_OPTION]);
 
+/**
+ * The environment read when none is named, by the commands that only look at one (benchmark-report compares
+ * with its model, endpoint-status and undeploy name its endpoint): the one users get.
+ */
+export const DEFAULT_READ_ENVIRONMENT = 'production';
+
 /** Read by the commands that work on an environment (train, promote, demote, status, fetch-model, ...). */
 export const ENVIRONMENT_OPTION = defineOption({
   name: 'environment',
-  description: 'Target environment: development, staging or production.',
+  description:
+    'Target environment: development, staging or production. ' +
+    `benchmark-report, endpoint-status and undeploy take ${DEFAULT_READ_ENVIRONMENT} when it is not set.`,
   type: 'string',
   choices: ['development', 'staging', 'production'],
   env: ['MODEL_PIPELINE_ENVIRONMENT'],

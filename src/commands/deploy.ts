@@ -32,7 +32,7 @@ import {
   storeRoot,
 } from './registry-context';
 import { DEPLOY_OPTIONS } from './sagemaker-options';
-import { ENVIRONMENT_OPTION, REPO_OPTIONS, STORE_OPTIONS } from './common-options';
+import { DEFAULT_READ_ENVIRONMENT, ENVIRONMENT_OPTION, REPO_OPTIONS, STORE_OPTIONS } from './common-options';
 import { defineOptions } from '../core/options';
 import { outputsOf } from './output-specs';
 import type { CommandContext, CommandDef, CommandResult } from './types';
@@ -267,7 +267,7 @@ async function existingEndpoint(ctx: CommandContext, sm: SageMaker): Promise<End
   const env = ctx.options.string('endpoint-name')
     ? undefined
     : parseEnvironment(ctx.options.string('environment'));
-  const name = await endpointOf(ctx, env ?? 'production');
+  const name = await endpointOf(ctx, env ?? DEFAULT_READ_ENVIRONMENT);
   const e = await sm.describeEndpoint(name);
   if (!e)
     throw new UserError(`endpoint ${name} does not exist (set endpoint-name, or environment and model-name)`);
