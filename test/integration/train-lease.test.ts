@@ -33,8 +33,8 @@ async function runOn(
   cwd: string,
   inputs: Record<string, string>,
   env: Record<string, string> = {},
+  logger = new MemoryLogger(),
 ): Promise<Outcome> {
-  const logger = new MemoryLogger();
   const options = await resolveFor(command, { inputs: { backend: 'local', ...inputs }, env, cwd });
   const instances = mkdtempSync(path.join(tmpdir(), 'mp-lease-instances-'));
   const base = createDeps(options, { logger, state: new MemoryState(), env, cwd });
@@ -93,10 +93,19 @@ describe.each(storeBackends('lease'))('train holds a lease on its model folder: 
   it('a second run while the first trains says who trains and leaves the first run alone', async () => {
     const { store, repo, prefix } = await setup();
     // the first run holds the folder while its training command sleeps; a file of it is already there
-    const first = runOn(trainCommand, store, repo.dir, {
-      'train-command': 'sleep 3 && make train',
-    });
+    const firstLog = new MemoryLogger();
+    const first = runOn(
+      trainCommand,
+      store,
+      repo.dir,
+      { 'train-command': 'sleep 3 && make train' },
+      {},
+      firstLog,
+    );
     await eventually(async () => (await store.head(leaseKey(prefix))) !== undefined);
+    // past its own clearing of the folder (right after the lease; on a slow machine the file below, put
+    // before it, was removed by the first run itself as a leftover): its data is on the host
+    await eventually(async () => Promise.resolve(firstLog.text().includes('copied to the instance')));
     await store.put(prefix + 'in-flight.bin', 'bytes of the first run');
 
     const second = await runOn(
