@@ -28,9 +28,6 @@ import { DEFAULT_READ_ENVIRONMENT, ENVIRONMENT_OPTION, REPO_OPTIONS, STORE_OPTIO
 import type { CommandContext, CommandDef, CommandResult } from './types';
 import { outputsOf } from './output-specs';
 
-/** The environment a new model is measured against when none is named: the one users get. */
-const DEFAULT_BENCHMARK_ENVIRONMENT: Environment = DEFAULT_READ_ENVIRONMENT;
-
 /** The current model of an environment and its recorded metrics; undefined when there is nothing to compare. */
 async function currentModel(
   store: ObjectStore,
@@ -75,7 +72,7 @@ export async function benchmarkArtifacts(
   prefix: string,
   metricsPath: string | undefined,
   thresholdsPath?: string,
-  environment: Environment = DEFAULT_BENCHMARK_ENVIRONMENT,
+  environment: Environment = DEFAULT_READ_ENVIRONMENT,
 ): Promise<{
   xml: string;
   passed: boolean;
@@ -116,7 +113,7 @@ export async function trainBenchmarkReport(
   work: string,
 ): Promise<{ passed: boolean; xmlFile?: string; summary?: string }> {
   const log = ctx.deps.logger;
-  const environment = parseEnvironment(ctx.options.string('environment') || DEFAULT_BENCHMARK_ENVIRONMENT);
+  const environment = parseEnvironment(ctx.options.string('environment') || DEFAULT_READ_ENVIRONMENT);
   try {
     const r = await benchmarkArtifacts(
       ctx,
@@ -161,7 +158,7 @@ export const OPTIONS = defineOptions([
 
 async function run(ctx: CommandContext): Promise<CommandResult> {
   const store = ctx.deps.store();
-  const env = parseEnvironment(ctx.options.string('environment') || DEFAULT_BENCHMARK_ENVIRONMENT);
+  const env = parseEnvironment(ctx.options.string('environment') || DEFAULT_READ_ENVIRONMENT);
   const ref = await modelRefFrom(ctx, { alias: true, config: 'always' });
   const manifest = await readManifest(store, ref);
   const file = ctx.options.string('thresholds-file');

@@ -1,9 +1,5 @@
-import {
-  compositeCrc32,
-  isRetryablePartError,
-  sameCompositeChecksum,
-  sliceStream,
-} from '../../src/adapters/aws/file-upload';
+import { sameCompositeChecksum } from '../../src/adapters/aws/complete-upload';
+import { compositeCrc32, isRetryablePartError, sliceStream } from '../../src/adapters/aws/file-upload';
 
 const withStatus = (name: string, httpStatusCode: number): object => ({
   name,

@@ -12,8 +12,6 @@ import { Readable } from 'node:stream';
 import type { FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { completeUpload, sameCompositeChecksum } from './complete-upload';
-
-export { sameCompositeChecksum };
 import { planParts, type PartRange } from '../../core/multipart';
 import type { StoredObject } from '../../core/ports';
 import { sharedBuffer, Sha256Worker } from '../system/sha256-worker';
