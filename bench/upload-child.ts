@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { S3ObjectStore } from '../src/adapters/aws/s3-store';
+import { tuneHeap } from '../src/adapters/system/heap';
 
 interface Job {
   endpoint: string;
@@ -26,6 +27,7 @@ async function sha256File(file: string): Promise<string> {
 }
 
 async function main(): Promise<void> {
+  tuneHeap(); // as the CLI does
   const job = JSON.parse(process.argv[2] ?? '') as Job;
   const store = new S3ObjectStore({
     bucket: job.bucket,

@@ -1,12 +1,14 @@
 import * as core from '@actions/core';
 import { messageOf } from '../core/errors';
 import { allOptions } from '../commands';
+import { tuneHeap } from '../adapters/system/heap';
 import { runCommand } from '../runner';
 import { readInputs, secretValues } from './inputs';
 import { actionLogger, actionState } from './logger';
 
 /** GitHub Action entry: read inputs, dispatch, set outputs; one catch turns any failure into setFailed. */
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  tuneHeap();
   const controller = new AbortController();
   const onSignal = (sig: string) => () => controller.abort(new Error(`received ${sig}`));
   process.once('SIGINT', onSignal('SIGINT'));

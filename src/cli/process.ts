@@ -1,7 +1,9 @@
+import { tuneHeap } from '../adapters/system/heap';
 import { cli } from './main';
 
 /** The CLI as a process: the first SIGINT/SIGTERM stops the command so it cleans up, a second one quits. */
 export function runCliProcess(): void {
+  tuneHeap();
   const controller = new AbortController();
   let interrupted = 0;
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
