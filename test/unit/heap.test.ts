@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { heapFlagsFor, tuneHeap } from '../../src/adapters/system/heap';
 
-const FLAG = '--external-memory-accounted-in-global-limit';
+const GROW = '--heap-growing-percent=400';
+const EXTERNAL = '--external-memory-accounted-in-global-limit';
 
 /** Runs `script` in a node process given `flags` as its first argument (JSON); its stdout and stderr. */
 function child(script: string, flags: string[]): { stdout: string; stderr: string } {
@@ -41,16 +42,16 @@ function majorGcs(flags: string[]): number {
 }
 
 describe('heap flags', () => {
-  it('sets the external-memory flag on V8 13.6 and later only (Node 24 on), never on Node 22 or 20', () => {
-    expect(heapFlagsFor('13.6.233.17-node.63')).toEqual([FLAG]);
-    expect(heapFlagsFor('14.1.146.11-node.25')).toEqual([FLAG]);
-    expect(heapFlagsFor('13.5.0.0')).toEqual([]);
-    expect(heapFlagsFor('12.4.254.21-node.57')).toEqual([]);
-    expect(heapFlagsFor('11.3.244.8-node.38')).toEqual([]);
+  it('grows the heap on every V8; the external-memory flag on V8 13.6 and later only (Node 24 on)', () => {
+    expect(heapFlagsFor('13.6.233.17-node.63')).toEqual([GROW, EXTERNAL]);
+    expect(heapFlagsFor('14.1.146.11-node.25')).toEqual([GROW, EXTERNAL]);
+    expect(heapFlagsFor('13.5.0.0')).toEqual([GROW]);
+    expect(heapFlagsFor('12.4.254.21-node.57')).toEqual([GROW]);
+    expect(heapFlagsFor('11.3.244.8-node.38')).toEqual([GROW]);
     const set: string[] = [];
     tuneHeap('13.6.233.17-node.63', (f) => set.push(f));
     tuneHeap('12.4.254.21-node.57', (f) => set.push(f));
-    expect(set).toEqual([FLAG]);
+    expect(set).toEqual([GROW, EXTERNAL, GROW]);
   });
 
   it('the flags chosen for this node are accepted by its V8 (nothing printed)', () => {
@@ -59,7 +60,7 @@ describe('heap flags', () => {
     expect(child(SET_FLAGS, ['--no-such-flag-here']).stderr).toMatch(/unrecognized flag/);
   });
 
-  const supported = heapFlagsFor(process.versions.v8).length > 0;
+  const supported = heapFlagsFor(process.versions.v8).includes(EXTERNAL);
   (supported ? it : it.skip)('on this V8, Buffer churn starts far fewer major GCs with the flags', () => {
     const without = majorGcs([]);
     const withFlags = majorGcs(heapFlagsFor(process.versions.v8));
